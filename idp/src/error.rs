@@ -1,0 +1,185 @@
+//! The two error families, kept apart from day one: [`OAuthError`] answers protocol endpoints
+//! with RFC 6749 / 6750 codes in JSON; [`PageError`] answers hosted pages with a plain
+//! Japanese (or English) page. Internal causes are logged once, here, with a reference the
+//! member can quote; their text never reaches the response.
+
+use crate::pages::i18n::{self as i18n, Text};
+use crate::store::StoreError;
+use crate::store::ephemeral::EphemeralError;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use kenpo_shared::Lang;
+use serde_json::json;
+
+/// An error of a protocol endpoint (token, userinfo, introspection, revocation, …).
+#[derive(Debug, Clone)]
+pub struct OAuthError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub description: String,
+    /// RFC 6750: errors of bearer-protected resources go in `WWW-Authenticate`.
+    pub bearer: bool,
+}
+
+impl OAuthError {
+    pub fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            description: description.into(),
+            bearer: false,
+        }
+    }
+    pub fn invalid_request(d: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", d)
+    }
+    pub fn invalid_client(d: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", d)
+    }
+    pub fn invalid_grant(d: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_grant", d)
+    }
+    pub fn unauthorized_client(d: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unauthorized_client", d)
+    }
+    pub fn unsupported_grant_type(d: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", d)
+    }
+    pub fn invalid_scope(d: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_scope", d)
+    }
+    pub fn invalid_token(d: impl Into<String>) -> Self {
+        Self {
+            bearer: true,
+            ..Self::new(StatusCode::UNAUTHORIZED, "invalid_token", d)
+        }
+    }
+    pub fn insufficient_scope(d: impl Into<String>) -> Self {
+        Self {
+            bearer: true,
+            ..Self::new(StatusCode::FORBIDDEN, "insufficient_scope", d)
+        }
+    }
+    pub fn server_error(cause: impl std::fmt::Display) -> Self {
+        let reference = crate::security::tokens::new_id();
+        tracing::error!(reference, error = %cause, "internal error on a protocol endpoint");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            format!("internal error (reference {reference})"),
+        )
+    }
+    pub fn temporarily_unavailable(d: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            d,
+        )
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.code, "error_description": self.description});
+        let mut res = (self.status, axum::Json(body)).into_response();
+        let h = res.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if self.bearer {
+            let v = format!(
+                "Bearer error=\"{}\", error_description=\"{}\"",
+                self.code,
+                self.description.replace('"', "'")
+            );
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                h.insert(header::WWW_AUTHENTICATE, v);
+            }
+        } else if self.code == "invalid_client" {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"kenpo\""),
+            );
+        }
+        res
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        OAuthError::server_error(e)
+    }
+}
+
+impl From<EphemeralError> for OAuthError {
+    fn from(e: EphemeralError) -> Self {
+        OAuthError::server_error(e)
+    }
+}
+
+/// An error shown to a person on a hosted page.
+#[derive(Debug)]
+pub enum PageError {
+    /// The page or the thing it names does not exist (or is not the member's).
+    NotFound(Lang),
+    /// A request the page cannot act on, with a message for the member.
+    BadRequest(Lang, Text),
+    /// The form was stale or forged (CSRF check failed).
+    Forbidden(Lang),
+    /// Something broke; logged with this reference.
+    Internal(Lang, String),
+}
+
+impl PageError {
+    pub fn internal(lang: Lang, cause: impl std::fmt::Display) -> Self {
+        let reference = crate::security::tokens::new_id()[..10].to_string();
+        tracing::error!(reference, error = %cause, "internal error on a hosted page");
+        PageError::Internal(lang, reference)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, lang, title, message) = match &self {
+            PageError::NotFound(l) => (
+                StatusCode::NOT_FOUND,
+                *l,
+                i18n::NOT_FOUND_TITLE.get(*l),
+                i18n::NOT_FOUND_BODY.get(*l).to_string(),
+            ),
+            PageError::BadRequest(l, m) => (
+                StatusCode::BAD_REQUEST,
+                *l,
+                i18n::ERROR_TITLE.get(*l),
+                m.get(*l).to_string(),
+            ),
+            PageError::Forbidden(l) => (
+                StatusCode::FORBIDDEN,
+                *l,
+                i18n::ERROR_TITLE.get(*l),
+                i18n::STALE_FORM.get(*l).to_string(),
+            ),
+            PageError::Internal(l, r) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                *l,
+                i18n::ERROR_TITLE.get(*l),
+                format!(
+                    "{} ({}: {r})",
+                    i18n::INTERNAL_ERROR.get(*l),
+                    i18n::REFERENCE.get(*l)
+                ),
+            ),
+        };
+        crate::pages::error_page(status, lang, title, &message)
+    }
+}
+
+/// Converts store failures on hosted pages (with the page's language).
+pub trait PageResultExt<T> {
+    fn page(self, lang: Lang) -> Result<T, PageError>;
+}
+
+impl<T, E: std::fmt::Display> PageResultExt<T> for Result<T, E> {
+    fn page(self, lang: Lang) -> Result<T, PageError> {
+        self.map_err(|e| PageError::internal(lang, e))
+    }
+}

@@ -1,0 +1,20 @@
+//! kenpo identity provider: the OpenID Connect provider and hosted sign-in pages of the
+//! union's member web, and the staff CLI. `app` builds the router (tests call it directly);
+//! `startup` builds the state from configuration and runs the server and background tasks.
+
+pub mod admin;
+pub mod config;
+pub mod error;
+pub mod mail;
+pub mod mfa;
+pub mod oidc;
+pub mod pages;
+pub mod routes;
+pub mod security;
+pub mod signin;
+pub mod startup;
+pub mod state;
+pub mod store;
+
+pub use routes::app;
+pub use state::AppState;

@@ -1,0 +1,195 @@
+//! Client authentication at the token, introspection and revocation endpoints:
+//! `client_secret_basic`, `client_secret_post`, `private_key_jwt` (RFC 7523, each assertion's
+//! `jti` accepted once) and `none` for public clients. A client must use the one method it was
+//! registered with; presenting two methods at once is an error (RFC 6749 §2.3).
+
+use crate::error::OAuthError;
+use crate::state::AppState;
+use crate::store::clients::{AuthMethod, Client};
+use crate::store::ephemeral::secs;
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::Jwk};
+use serde_json::Value;
+use std::collections::HashMap;
+
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Longest accepted lifetime of a client assertion.
+const MAX_ASSERTION_SECS: i64 = 600;
+
+fn percent_decode(s: &str) -> Option<String> {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+}
+
+/// `Authorization: Basic` credentials (form-urlencoded id and secret, RFC 6749 §2.3.1).
+fn basic(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(v) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let v = v
+        .to_str()
+        .map_err(|_| OAuthError::invalid_client("malformed Authorization header"))?;
+    let Some(b64) = v
+        .strip_prefix("Basic ")
+        .or_else(|| v.strip_prefix("basic "))
+    else {
+        return Ok(None);
+    };
+    let raw = STANDARD
+        .decode(b64.trim())
+        .map_err(|_| OAuthError::invalid_client("malformed Basic credentials"))?;
+    let raw = String::from_utf8(raw)
+        .map_err(|_| OAuthError::invalid_client("malformed Basic credentials"))?;
+    let (id, secret) = raw
+        .split_once(':')
+        .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
+    let id = percent_decode(id)
+        .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
+    let secret = percent_decode(secret)
+        .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
+    Ok(Some((id, secret)))
+}
+
+/// Authenticates the calling client. `audiences` are the values a client assertion's `aud`
+/// may hold (this endpoint's URL and the issuer).
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+    audiences: &[String],
+    now: i64,
+) -> Result<Client, OAuthError> {
+    let basic = basic(headers)?;
+    let post_secret = params.get("client_secret");
+    let assertion = params.get("client_assertion");
+    let used = [basic.is_some(), post_secret.is_some(), assertion.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if used > 1 {
+        return Err(OAuthError::invalid_request(
+            "more than one client authentication method",
+        ));
+    }
+    let form_id = params.get("client_id");
+    let claimed_id = if let Some((id, _)) = &basic {
+        id.clone()
+    } else if let Some(a) = assertion {
+        if params.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
+            return Err(OAuthError::invalid_client(
+                "unsupported client_assertion_type",
+            ));
+        }
+        let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(a)
+            .map_err(|_| OAuthError::invalid_client("malformed client assertion"))?
+            .claims;
+        claims["sub"]
+            .as_str()
+            .ok_or_else(|| OAuthError::invalid_client("client assertion has no sub"))?
+            .to_string()
+    } else {
+        form_id
+            .cloned()
+            .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?
+    };
+    if form_id.is_some_and(|f| *f != claimed_id) {
+        return Err(OAuthError::invalid_client(
+            "client_id does not match the credentials",
+        ));
+    }
+    if claimed_id.len() > 64 {
+        return Err(OAuthError::invalid_client("unknown client"));
+    }
+    let client = state
+        .clients()
+        .get(&claimed_id)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
+    match (client.auth_method, &basic, post_secret, assertion) {
+        (AuthMethod::ClientSecretBasic, Some((_, secret)), None, None)
+            if client.check_secret(secret) =>
+        {
+            Ok(client)
+        }
+        (AuthMethod::ClientSecretPost, None, Some(secret), None) if client.check_secret(secret) => {
+            Ok(client)
+        }
+        (AuthMethod::PrivateKeyJwt, None, None, Some(a)) => {
+            verify_assertion(state, &client, a, audiences, now).await?;
+            Ok(client)
+        }
+        (AuthMethod::None, None, None, None) => Ok(client),
+        _ => Err(OAuthError::invalid_client("client authentication failed")),
+    }
+}
+
+async fn verify_assertion(
+    state: &AppState,
+    client: &Client,
+    assertion: &str,
+    audiences: &[String],
+    now: i64,
+) -> Result<(), OAuthError> {
+    let bad = |d: &str| OAuthError::invalid_client(format!("client assertion rejected: {d}"));
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| bad("malformed header"))?;
+    if !matches!(
+        header.alg,
+        Algorithm::RS256 | Algorithm::PS256 | Algorithm::ES256 | Algorithm::EdDSA
+    ) {
+        return Err(bad("algorithm not allowed"));
+    }
+    let keys: Vec<Jwk> = client
+        .jwks
+        .as_ref()
+        .and_then(|j| j["keys"].as_array())
+        .map(|ks| {
+            ks.iter()
+                .filter_map(|k| serde_json::from_value(k.clone()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let candidates: Vec<&Jwk> = keys
+        .iter()
+        .filter(|k| header.kid.is_none() || k.common.key_id == header.kid)
+        .collect();
+    let mut validation = Validation::new(header.alg);
+    validation.set_audience(audiences);
+    validation.set_issuer(&[&client.client_id]);
+    validation.sub = Some(client.client_id.clone());
+    validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+    validation.leeway = 30;
+    let mut verified = None;
+    for jwk in candidates {
+        let Ok(key) = DecodingKey::from_jwk(jwk) else {
+            continue;
+        };
+        if let Ok(data) = jsonwebtoken::decode::<Value>(assertion, &key, &validation) {
+            verified = Some(data.claims);
+            break;
+        }
+    }
+    let claims = verified.ok_or_else(|| bad("signature, audience, issuer or expiry invalid"))?;
+    let exp = claims["exp"].as_i64().ok_or_else(|| bad("exp"))?;
+    if exp - now > MAX_ASSERTION_SECS {
+        return Err(bad("lifetime too long"));
+    }
+    let jti = claims["jti"]
+        .as_str()
+        .filter(|j| !j.is_empty() && j.len() <= 256)
+        .ok_or_else(|| bad("jti is required"))?;
+    let fresh = state
+        .eph
+        .put_new(
+            &format!("jti:{}:{jti}", client.client_id),
+            "1",
+            secs(exp - now + 60),
+        )
+        .await?;
+    if !fresh {
+        return Err(bad("jti already used"));
+    }
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! Token introspection (RFC 7662), for authenticated confidential clients, about tokens issued
+//! to themselves: anything else is simply `{"active": false}`.
+
+use crate::error::OAuthError;
+use crate::oidc::{access, client_auth, token::form_params};
+use crate::security::tokens::token_hash;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match introspect(&state, &headers, &body).await {
+        Ok(v) => {
+            let mut res = axum::Json(v).into_response();
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn introspect(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, OAuthError> {
+    let now = state.now();
+    let params = form_params(headers, body)?;
+    let client = client_auth::authenticate(
+        state,
+        headers,
+        &params,
+        &[state.url("/introspect"), state.issuer.clone()],
+        now,
+    )
+    .await?;
+    if client.is_public() {
+        return Err(OAuthError::invalid_client(
+            "public clients may not introspect tokens",
+        ));
+    }
+    let token = params
+        .get("token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("missing token"))?;
+    let inactive = json!({"active": false});
+    if let Some(rec) = access::lookup(&state.eph, token, now).await? {
+        if rec.client_id != client.client_id {
+            return Ok(inactive);
+        }
+        let Some((grant, member)) = state
+            .grants()
+            .with_member(&rec.grant_id)
+            .await?
+            .filter(|(g, _)| g.is_active(now))
+        else {
+            return Ok(inactive);
+        };
+        return Ok(json!({
+            "active": true,
+            "token_type": "access_token",
+            "scope": rec.scopes.join(" "),
+            "client_id": rec.client_id,
+            "sub": member.subject,
+            "aud": rec.client_id,
+            "iss": state.issuer,
+            "iat": rec.issued_at,
+            "exp": rec.expires_at,
+            "sid": grant.sid,
+        }));
+    }
+    if token.len() <= 128 {
+        if let Some((rt, grant)) = state.grants().refresh_token(&token_hash(token)).await? {
+            if grant.client_id == client.client_id
+                && rt.rotated_at.is_none()
+                && rt.expires_at > now
+                && grant.is_active(now)
+            {
+                let sub = state
+                    .members()
+                    .by_id(&grant.member_id)
+                    .await?
+                    .map(|m| m.subject);
+                return Ok(json!({
+                    "active": true,
+                    "token_type": "refresh_token",
+                    "scope": grant.scope,
+                    "client_id": grant.client_id,
+                    "sub": sub,
+                    "aud": grant.client_id,
+                    "iss": state.issuer,
+                    "iat": rt.created_at,
+                    "exp": rt.expires_at,
+                    "sid": grant.sid,
+                }));
+            }
+        }
+    }
+    Ok(inactive)
+}

@@ -1,0 +1,107 @@
+//! The UserInfo endpoint (OIDC Core 5.3), GET or POST, with the access token in the
+//! `Authorization: Bearer` header or (POST) the form body; errors per RFC 6750.
+
+use crate::error::OAuthError;
+use crate::oidc::access;
+use crate::oidc::claims;
+use crate::oidc::token::form_params;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+/// The bearer token of a request: header or (POST) form body, never both.
+pub fn bearer(
+    method: &Method,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Option<String>, OAuthError> {
+    let from_header = match headers.get(header::AUTHORIZATION) {
+        None => None,
+        Some(v) => {
+            let v = v
+                .to_str()
+                .map_err(|_| OAuthError::invalid_request("malformed Authorization header"))?;
+            match v.split_once(' ') {
+                Some((scheme, token))
+                    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+                {
+                    Some(token.trim().to_string())
+                }
+                _ => {
+                    return Err(OAuthError::invalid_request(
+                        "the Authorization header must be `Bearer <token>`",
+                    ));
+                }
+            }
+        }
+    };
+    let from_body = if *method == Method::POST && !body.is_empty() {
+        form_params(headers, body)?.remove("access_token")
+    } else {
+        None
+    };
+    match (from_header, from_body) {
+        (Some(_), Some(_)) => Err(OAuthError::invalid_request(
+            "the access token was sent in more than one way",
+        )),
+        (h, b) => Ok(h.or(b)),
+    }
+}
+
+pub async fn handle(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match userinfo(&state, &method, &headers, &body).await {
+        Ok(Some(v)) => {
+            let mut res = axum::Json(v).into_response();
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        // RFC 6750 §3.1: no credentials at all → a bare challenge, no error code.
+        Ok(None) => {
+            let mut res = StatusCode::UNAUTHORIZED.into_response();
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"kenpo\""),
+            );
+            res
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn userinfo(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Option<Value>, OAuthError> {
+    let now = state.now();
+    let Some(token) = bearer(method, headers, body)? else {
+        return Ok(None);
+    };
+    let record = access::lookup(&state.eph, &token, now)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_token("the access token is invalid or expired"))?;
+    let (grant, member) = state
+        .grants()
+        .with_member(&record.grant_id)
+        .await?
+        .filter(|(g, _)| g.is_active(now))
+        .ok_or_else(|| OAuthError::invalid_token("the access token has been revoked"))?;
+    if !record.scopes.iter().any(|s| s == "openid") {
+        return Err(OAuthError::insufficient_scope(
+            "the openid scope is required",
+        ));
+    }
+    debug_assert_eq!(grant.member_id, member.id);
+    let names = claims::released(&record.scopes, record.userinfo_claims.as_ref());
+    Ok(Some(Value::Object(claims::member_claims(&member, &names))))
+}

@@ -1,0 +1,101 @@
+//! Form building blocks. Every input has a visible label tied by `for`/`id`, an optional hint
+//! and error tied by `aria-describedby`, and `aria-invalid` when it failed; the error summary
+//! is a `role="alert"` region so screen readers announce it.
+
+use crate::error::PageError;
+use crate::pages::i18n;
+use crate::security::csrf::CsrfToken;
+use axum::extract::{FromRequest, Request};
+use kenpo_shared::web::negotiate_lang;
+use maud::{Markup, html};
+use serde::de::DeserializeOwned;
+
+/// A form body; a body that does not parse becomes a plain page error in the member's
+/// language (never axum's English plain-text rejection).
+pub struct PageForm<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for PageForm<T> {
+    type Rejection = PageError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let lang = negotiate_lang(&parts);
+        let req = Request::from_parts(parts, body);
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(v)) => Ok(PageForm(v)),
+            Err(_) => Err(PageError::BadRequest(lang, i18n::BAD_REQUEST)),
+        }
+    }
+}
+
+pub fn csrf(token: &CsrfToken) -> Markup {
+    html! { input type="hidden" name="csrf" value=(token.value()); }
+}
+
+pub fn flow(flow: Option<&str>) -> Markup {
+    html! { @if let Some(f) = flow { input type="hidden" name="flow" value=(f); } }
+}
+
+/// One labelled input.
+pub struct Field<'a> {
+    pub name: &'a str,
+    pub label: &'a str,
+    pub kind: &'a str,
+    pub value: &'a str,
+    pub hint: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub autocomplete: &'a str,
+    pub inputmode: Option<&'a str>,
+    pub required: bool,
+    pub autofocus: bool,
+    pub class: Option<&'a str>,
+    pub maxlength: Option<usize>,
+}
+
+impl<'a> Field<'a> {
+    pub fn new(name: &'a str, label: &'a str) -> Self {
+        Field {
+            name,
+            label,
+            kind: "text",
+            value: "",
+            hint: None,
+            error: None,
+            autocomplete: "off",
+            inputmode: None,
+            required: true,
+            autofocus: false,
+            class: None,
+            maxlength: Some(256),
+        }
+    }
+
+    pub fn render(&self) -> Markup {
+        let id = format!("f-{}", self.name);
+        let hint_id = format!("{id}-hint");
+        let err_id = format!("{id}-error");
+        let mut described = Vec::new();
+        if self.hint.is_some() {
+            described.push(hint_id.clone());
+        }
+        if self.error.is_some() {
+            described.push(err_id.clone());
+        }
+        let described = (!described.is_empty()).then(|| described.join(" "));
+        html! {
+            div.field {
+                label for=(id) { (self.label) }
+                @if let Some(h) = self.hint { span.hint id=(hint_id) { (h) } }
+                @if let Some(e) = self.error { span.field-error id=(err_id) { (e) } }
+                input id=(id) name=(self.name) type=(self.kind) value=(self.value)
+                    autocomplete=(self.autocomplete)
+                    inputmode=[self.inputmode]
+                    class=[self.class]
+                    maxlength=[self.maxlength]
+                    aria-describedby=[described]
+                    aria-invalid=[self.error.map(|_| "true")]
+                    required[self.required]
+                    autofocus[self.autofocus];
+            }
+        }
+    }
+}

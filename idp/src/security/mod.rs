@@ -1,0 +1,10 @@
+//! Security mechanisms, one file each: password hashing, brute-force throttling, CSRF,
+//! cookies, encryption at rest, random tokens, facts about the requester.
+
+pub mod cookies;
+pub mod csrf;
+pub mod password;
+pub mod request;
+pub mod secretbox;
+pub mod throttle;
+pub mod tokens;

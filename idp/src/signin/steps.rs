@@ -1,0 +1,319 @@
+//! The sign-in sequence: after the password, the steps a member still owes, decided from
+//! durable facts (the member's onboarding state and enrolled factors) and the session. Because
+//! the decision is recomputed on every request, a member resumes at the right step from any
+//! device, and whatever URL they open, a pending step is what they get.
+//!
+//! Order for a first login (SPEC steps 1–8): birthdate → terms → email (→ sent) → method →
+//! new password → enrol → done. For a returning member: second factor → new terms (if the
+//! version changed) → done. After a staff factor reset: method → enrol. After a staff
+//! password reset: birthdate → second factor → new password.
+
+use crate::mfa::{Factor, Factors};
+use crate::oidc::request::{AuthRequest, Prompt};
+use crate::signin::session::IdpSession;
+use crate::store::members::Member;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Login,
+    Birthdate,
+    Terms,
+    Email,
+    EmailSent,
+    Method,
+    NewPassword,
+    Enroll(Factor),
+    Mfa(Factor),
+    Done,
+}
+
+impl Step {
+    /// The page of this step (`data-step` names of the SPEC).
+    pub fn path(self) -> &'static str {
+        match self {
+            Step::Login => "/login",
+            Step::Birthdate => "/signin/birthdate",
+            Step::Terms => "/signin/terms",
+            Step::Email => "/signin/email",
+            Step::EmailSent => "/signin/email-sent",
+            Step::Method => "/signin/method",
+            Step::NewPassword => "/signin/new-password",
+            Step::Enroll(Factor::Passkey) => "/signin/enroll-passkey",
+            Step::Enroll(Factor::Totp) => "/signin/enroll-totp",
+            Step::Enroll(Factor::Email) => "/signin/enroll-email",
+            Step::Mfa(Factor::Passkey) => "/signin/mfa-passkey",
+            Step::Mfa(Factor::Totp) => "/signin/mfa-totp",
+            Step::Mfa(Factor::Email) => "/signin/mfa-email",
+            Step::Done => "/signin/done",
+        }
+    }
+
+    /// Position in the first-login journey, shown as "ステップ n / 7".
+    pub fn onboarding_progress(self) -> Option<(u8, u8)> {
+        let n = match self {
+            Step::Login => 1,
+            Step::Birthdate => 2,
+            Step::Terms => 3,
+            Step::Email | Step::EmailSent => 4,
+            Step::Method => 5,
+            Step::NewPassword => 6,
+            Step::Enroll(_) => 7,
+            _ => return None,
+        };
+        Some((n, 7))
+    }
+}
+
+/// Everything the decision needs, gathered by the caller.
+pub struct Facts<'a> {
+    pub member: &'a Member,
+    pub session: &'a IdpSession,
+    pub factors: &'a Factors,
+    pub flow: Option<&'a AuthRequest>,
+    pub terms_version: &'a str,
+    /// A verification mail for the member's address is out and not yet opened.
+    pub email_pending: bool,
+    pub now: i64,
+}
+
+/// Whether the relying party's request needs a fresh primary sign-in.
+pub fn login_needed(
+    session: &IdpSession,
+    member: &Member,
+    flow: Option<&AuthRequest>,
+    now: i64,
+) -> bool {
+    let Some(f) = flow else { return false };
+    if f.has_prompt(Prompt::Login) && session.auth_time < f.created_at {
+        return true;
+    }
+    if let Some(max_age) = f.max_age {
+        if now - session.auth_time > max_age {
+            return true;
+        }
+    }
+    f.hint_subject
+        .as_ref()
+        .is_some_and(|s| *s != member.subject)
+}
+
+pub fn next_step(f: &Facts<'_>) -> Step {
+    let m = f.member;
+    let s = f.session;
+    if login_needed(s, m, f.flow, f.now) {
+        return Step::Login;
+    }
+    let initial = m.uses_initial_password();
+    if initial
+        && m.birthdate_confirmed_at
+            .is_none_or(|at| Some(at) < m.initial_password_since)
+    {
+        return Step::Birthdate;
+    }
+    let enrolled = f.factors.any();
+    if enrolled && !s.has_mfa() {
+        return Step::Mfa(f.factors.preferred(m));
+    }
+    if m.terms_version.as_deref() != Some(f.terms_version) {
+        return Step::Terms;
+    }
+    if !m.email_verified || m.email.is_none() {
+        return if f.email_pending {
+            Step::EmailSent
+        } else {
+            Step::Email
+        };
+    }
+    let chosen = m.chosen_factor.as_deref().and_then(Factor::parse);
+    if !enrolled && chosen.is_none() {
+        return Step::Method;
+    }
+    if initial {
+        return Step::NewPassword;
+    }
+    if let (false, Some(c)) = (enrolled, chosen) {
+        return Step::Enroll(c);
+    }
+    Step::Done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member() -> Member {
+        Member {
+            id: "m1".into(),
+            user_id: "taro".into(),
+            user_id_key: "taro".into(),
+            subject: "sub1".into(),
+            symbol: "12".into(),
+            number: "3456789".into(),
+            birthdate: "1980-12-01".into(),
+            name: "山田太郎".into(),
+            name_kana: "ヤマダタロウ".into(),
+            email: Some("taro@example.jp".into()),
+            email_verified: false,
+            locale: None,
+            password_hash: None,
+            initial_password_since: Some(100),
+            birthdate_confirmed_at: None,
+            terms_version: None,
+            terms_accepted_at: None,
+            chosen_factor: None,
+            preferred_factor: None,
+            email_otp_enabled: false,
+            onboarded_at: None,
+            password_changed_at: None,
+            last_login_at: None,
+            created_at: 100,
+            updated_at: 100,
+        }
+    }
+
+    fn session() -> IdpSession {
+        IdpSession {
+            sid: "sid".into(),
+            member_id: "m1".into(),
+            created_at: 200,
+            auth_time: 200,
+            amr: vec!["pwd".into()],
+            mfa_time: None,
+            remember: false,
+            expires_at: 10_000,
+            last_seen: 200,
+            user_agent: String::new(),
+            ip: String::new(),
+            clients: vec![],
+        }
+    }
+
+    fn step(m: &Member, s: &IdpSession, factors: &Factors, pending: bool) -> Step {
+        next_step(&Facts {
+            member: m,
+            session: s,
+            factors,
+            flow: None,
+            terms_version: "v2",
+            email_pending: pending,
+            now: 300,
+        })
+    }
+
+    #[test]
+    fn first_login_walks_the_spec_order() {
+        let mut m = member();
+        let s = session();
+        let none = Factors::default();
+        assert_eq!(step(&m, &s, &none, false), Step::Birthdate);
+        m.birthdate_confirmed_at = Some(210);
+        assert_eq!(step(&m, &s, &none, false), Step::Terms);
+        m.terms_version = Some("v2".into());
+        assert_eq!(step(&m, &s, &none, false), Step::Email);
+        assert_eq!(step(&m, &s, &none, true), Step::EmailSent);
+        m.email_verified = true;
+        assert_eq!(step(&m, &s, &none, false), Step::Method);
+        m.chosen_factor = Some("totp".into());
+        assert_eq!(step(&m, &s, &none, false), Step::NewPassword);
+        m.password_hash = Some("$argon2id$…".into());
+        m.initial_password_since = None;
+        assert_eq!(step(&m, &s, &none, false), Step::Enroll(Factor::Totp));
+        let mut s2 = s.clone();
+        s2.mfa_time = Some(250);
+        let totp = Factors {
+            passkeys: 0,
+            totp: true,
+            email: false,
+        };
+        assert_eq!(step(&m, &s2, &totp, false), Step::Done);
+    }
+
+    #[test]
+    fn returning_member_needs_the_second_factor_first() {
+        let mut m = member();
+        m.password_hash = Some("h".into());
+        m.initial_password_since = None;
+        m.birthdate_confirmed_at = Some(1);
+        m.terms_version = Some("v1".into());
+        m.email_verified = true;
+        m.preferred_factor = Some("email".into());
+        let f = Factors {
+            passkeys: 1,
+            totp: false,
+            email: true,
+        };
+        let mut s = session();
+        assert_eq!(step(&m, &s, &f, false), Step::Mfa(Factor::Email));
+        s.mfa_time = Some(260);
+        assert_eq!(
+            step(&m, &s, &f, false),
+            Step::Terms,
+            "a new terms version asks again"
+        );
+        m.terms_version = Some("v2".into());
+        assert_eq!(step(&m, &s, &f, false), Step::Done);
+    }
+
+    #[test]
+    fn staff_resets() {
+        let mut m = member();
+        m.password_hash = Some("h".into());
+        m.initial_password_since = None;
+        m.birthdate_confirmed_at = Some(50);
+        m.terms_version = Some("v2".into());
+        m.email_verified = true;
+        let s = session();
+        // Factor reset: choose and enrol again.
+        assert_eq!(step(&m, &s, &Factors::default(), false), Step::Method);
+        // Password reset with a factor kept: birthdate, factor, new password.
+        m.password_hash = None;
+        m.initial_password_since = Some(150);
+        let f = Factors {
+            passkeys: 0,
+            totp: true,
+            email: false,
+        };
+        assert_eq!(
+            step(&m, &s, &f, false),
+            Step::Birthdate,
+            "confirmed before the reset"
+        );
+        m.birthdate_confirmed_at = Some(220);
+        assert_eq!(step(&m, &s, &f, false), Step::Mfa(Factor::Totp));
+        let mut s2 = s.clone();
+        s2.mfa_time = Some(230);
+        assert_eq!(step(&m, &s2, &f, false), Step::NewPassword);
+    }
+
+    #[test]
+    fn prompt_login_and_max_age_ask_for_the_password_again() {
+        let m = member();
+        let s = session();
+        let mut flow = crate::oidc::request::AuthRequest {
+            id: "f".into(),
+            client_id: "c".into(),
+            redirect_uri: "https://rp/cb".into(),
+            scopes: vec!["openid".into()],
+            state: None,
+            nonce: None,
+            code_challenge: None,
+            prompt: vec![Prompt::Login],
+            max_age: None,
+            acr_values: vec![],
+            claims: None,
+            ui_locales: None,
+            login_hint: None,
+            hint_subject: None,
+            created_at: 250,
+        };
+        assert!(login_needed(&s, &m, Some(&flow), 300));
+        flow.prompt.clear();
+        assert!(!login_needed(&s, &m, Some(&flow), 300));
+        flow.max_age = Some(50);
+        assert!(login_needed(&s, &m, Some(&flow), 300));
+        flow.max_age = Some(150);
+        assert!(!login_needed(&s, &m, Some(&flow), 300));
+        flow.hint_subject = Some("someone else".into());
+        assert!(login_needed(&s, &m, Some(&flow), 300));
+    }
+}

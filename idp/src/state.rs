@@ -1,0 +1,127 @@
+//! The application state every handler receives: configuration, stores, keys, clock, mail.
+//! No global statics: tests build their own state with a fixed clock and their own database.
+
+use crate::config::Config;
+use crate::mail::templates::MailContext;
+use crate::mail::{Mail, MailError, Mailer};
+use crate::oidc::keys::{KeyRing, RotationPolicy};
+use crate::security::cookies::Cookies;
+use crate::security::password::PasswordHasher;
+use crate::security::secretbox::SecretBox;
+use crate::store::Db;
+use crate::store::audit::AuditLog;
+use crate::store::clients::ClientStore;
+use crate::store::consents::ConsentStore;
+use crate::store::ephemeral::Ephemeral;
+use crate::store::grants::GrantStore;
+use crate::store::members::MemberStore;
+use crate::store::outbox::Outbox;
+use kenpo_shared::Clock;
+use std::ops::Deref;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    /// The issuer without a trailing slash.
+    pub issuer: String,
+    pub db: Db,
+    pub eph: Ephemeral,
+    pub keys: KeyRing,
+    pub sbox: Arc<SecretBox>,
+    pub hasher: PasswordHasher,
+    pub clock: Clock,
+    pub mailer: Mailer,
+    pub cookies: Cookies,
+    pub http: reqwest::Client,
+    /// Wakes the back-channel logout worker when deliveries are queued.
+    pub outbox_wake: Arc<Notify>,
+    pub webauthn: Arc<webauthn_rs::Webauthn>,
+    /// The discovery document (depends only on configuration).
+    pub discovery: String,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        AppState(Arc::new(inner))
+    }
+
+    /// Current time as UNIX seconds (read once per request and passed down).
+    pub fn now(&self) -> i64 {
+        self.clock.now().unix_timestamp()
+    }
+
+    pub fn members(&self) -> MemberStore {
+        MemberStore::new(self.db.clone())
+    }
+    pub fn clients(&self) -> ClientStore {
+        ClientStore::new(self.db.clone())
+    }
+    pub fn grants(&self) -> GrantStore {
+        GrantStore::new(self.db.clone())
+    }
+    pub fn consents(&self) -> ConsentStore {
+        ConsentStore::new(self.db.clone())
+    }
+    pub fn audit(&self) -> AuditLog {
+        AuditLog::new(self.db.clone())
+    }
+    pub fn outbox(&self) -> Outbox {
+        Outbox::new(self.db.clone())
+    }
+
+    pub fn rotation_policy(&self) -> RotationPolicy {
+        rotation_policy(&self.config)
+    }
+
+    pub fn mail_context(&self) -> MailContext {
+        MailContext {
+            from_name: self.config.mail.from_name.clone(),
+            from_address: self.config.mail.from_address.clone(),
+            service_name: self.config.union.service_name.clone(),
+            contact_email: self.config.union.contact_email.clone(),
+        }
+    }
+
+    /// Builds and sends a mail; failures are logged and returned for the page to report.
+    pub async fn send_mail(&self, mail: Mail) -> Result<(), MailError> {
+        let message = mail.build(&self.mail_context())?;
+        let result = self.mailer.send(message).await;
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "mail delivery failed");
+        }
+        result
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+}
+
+pub fn rotation_policy(config: &Config) -> RotationPolicy {
+    RotationPolicy {
+        rotate_after_secs: config.keys.rotate_after_days * 86_400,
+        prepublish_secs: config.keys.prepublish_hours * 3600,
+        // Retired keys stay published as long as anything they signed can still be checked:
+        // ID tokens (and their use as logout hints for a day).
+        retire_grace_secs: config.tokens.id_token_ttl_secs + 86_400,
+    }
+}

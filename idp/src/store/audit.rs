@@ -1,0 +1,93 @@
+//! The audit trail: sign-ins, factor changes, staff actions. Append-only from the application.
+
+use super::schema::audit_events::dsl as a;
+use super::{Db, StoreResult};
+use diesel::prelude::*;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = super::schema::audit_events)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub member_id: Option<String>,
+    pub actor: String,
+    pub kind: String,
+    pub detail: String,
+    pub ip: Option<String>,
+    pub at: i64,
+}
+
+/// Who caused an event.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor {
+    Member,
+    Staff,
+    System,
+}
+
+impl Actor {
+    fn as_str(self) -> &'static str {
+        match self {
+            Actor::Member => "member",
+            Actor::Staff => "staff",
+            Actor::System => "system",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AuditLog {
+    db: Db,
+}
+
+impl AuditLog {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    pub async fn record(
+        &self,
+        member_id: Option<&str>,
+        actor: Actor,
+        kind: &str,
+        detail: Value,
+        ip: Option<&str>,
+        at: i64,
+    ) -> StoreResult<()> {
+        let (member_id, kind, ip) = (
+            member_id.map(String::from),
+            kind.to_string(),
+            ip.map(String::from),
+        );
+        self.db
+            .run(move |c| {
+                diesel::insert_into(a::audit_events)
+                    .values((
+                        a::member_id.eq(member_id),
+                        a::actor.eq(actor.as_str()),
+                        a::kind.eq(kind),
+                        a::detail.eq(detail.to_string()),
+                        a::ip.eq(ip),
+                        a::at.eq(at),
+                    ))
+                    .execute(c)?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// A member's events, newest first.
+    pub async fn for_member(&self, member_id: &str, limit: i64) -> StoreResult<Vec<AuditEvent>> {
+        let m = member_id.to_string();
+        self.db
+            .run(move |c| {
+                Ok(a::audit_events
+                    .filter(a::member_id.eq(m))
+                    .order((a::at.desc(), a::id.desc()))
+                    .limit(limit)
+                    .select(AuditEvent::as_select())
+                    .load(c)?)
+            })
+            .await
+    }
+}

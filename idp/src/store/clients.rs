@@ -1,0 +1,353 @@
+//! Relying parties ("clients"), registered by staff in the configuration file or with
+//! `idp clients add`. Redirect URIs are matched exactly, character for character.
+//!
+//! Client secrets are generated with 256 bits of entropy, so a SHA-256 of the secret is a safe
+//! stored form and keeps client authentication fast (no password hash per token request).
+
+use super::schema::clients::dsl as cl;
+use super::{Db, StoreResult};
+use crate::config::ClientConfig;
+use crate::oidc::keys::Alg;
+use crate::security::tokens::{same, token_hash};
+use diesel::prelude::*;
+use serde_json::Value;
+
+pub const SUPPORTED_SCOPES: [&str; 5] = ["openid", "profile", "email", "member", "offline_access"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    PrivateKeyJwt,
+    None,
+}
+
+impl AuthMethod {
+    pub fn parse(s: &str) -> Option<AuthMethod> {
+        match s {
+            "client_secret_basic" => Some(AuthMethod::ClientSecretBasic),
+            "client_secret_post" => Some(AuthMethod::ClientSecretPost),
+            "private_key_jwt" => Some(AuthMethod::PrivateKeyJwt),
+            "none" => Some(AuthMethod::None),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::clients)]
+pub struct ClientRow {
+    pub client_id: String,
+    pub name: String,
+    pub secret_hash: Option<String>,
+    pub auth_method: String,
+    pub jwks: Option<String>,
+    pub redirect_uris: String,
+    pub post_logout_redirect_uris: String,
+    pub backchannel_logout_uri: Option<String>,
+    pub third_party: bool,
+    pub id_token_alg: String,
+    pub scopes: String,
+    pub source: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A registered relying party, decoded.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    pub secret_hash: Option<String>,
+    pub auth_method: AuthMethod,
+    pub jwks: Option<Value>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub third_party: bool,
+    pub id_token_alg: Option<Alg>,
+    pub scopes: Vec<String>,
+    pub source: String,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.auth_method == AuthMethod::None
+    }
+
+    pub fn check_secret(&self, secret: &str) -> bool {
+        match &self.secret_hash {
+            Some(h) => same(h.as_bytes(), token_hash(secret).as_bytes()),
+            None => false,
+        }
+    }
+
+    pub fn allows_scope(&self, scope: &str) -> bool {
+        SUPPORTED_SCOPES.contains(&scope)
+            && (self.scopes.is_empty() || self.scopes.iter().any(|s| s == scope))
+    }
+
+    /// The origin of a registered redirect URI (for the CSP `form-action` of sign-in pages).
+    pub fn redirect_origin(uri: &str) -> Option<String> {
+        url::Url::parse(uri)
+            .ok()
+            .map(|u| u.origin().ascii_serialization())
+    }
+
+    fn from_row(r: ClientRow) -> Client {
+        let list = |s: &str| serde_json::from_str::<Vec<String>>(s).unwrap_or_default();
+        Client {
+            auth_method: AuthMethod::parse(&r.auth_method).unwrap_or(AuthMethod::ClientSecretBasic),
+            jwks: r.jwks.as_deref().and_then(|j| serde_json::from_str(j).ok()),
+            redirect_uris: list(&r.redirect_uris),
+            post_logout_redirect_uris: list(&r.post_logout_redirect_uris),
+            scopes: list(&r.scopes),
+            id_token_alg: Alg::parse(&r.id_token_alg),
+            client_id: r.client_id,
+            name: r.name,
+            secret_hash: r.secret_hash,
+            backchannel_logout_uri: r.backchannel_logout_uri,
+            third_party: r.third_party,
+            source: r.source,
+        }
+    }
+}
+
+/// A client ready to be stored, validated.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub client_id: String,
+    pub name: String,
+    /// The secret in clear (only to hash it).
+    pub secret: Option<String>,
+    pub auth_method: AuthMethod,
+    pub jwks: Option<Value>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub third_party: bool,
+    pub id_token_alg: Option<Alg>,
+    pub scopes: Vec<String>,
+}
+
+/// A redirect URI must be absolute, without a fragment, and https (http only on loopback hosts,
+/// for development and native apps).
+pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
+    let u = url::Url::parse(uri).map_err(|e| format!("`{uri}` is not an absolute URL: {e}"))?;
+    if u.fragment().is_some() {
+        return Err(format!("`{uri}` must not contain a fragment"));
+    }
+    let loopback = matches!(u.host(), Some(url::Host::Domain("localhost")))
+        || matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+        || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(format!("`{uri}` must use https (http only on localhost)")),
+    }
+}
+
+impl NewClient {
+    pub fn validate(self) -> Result<NewClient, String> {
+        if self.client_id.is_empty()
+            || self.client_id.len() > 64
+            || !self
+                .client_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err("client_id must be 1–64 letters, digits, - _ .".into());
+        }
+        if self.redirect_uris.is_empty() {
+            return Err("at least one redirect URI is required".into());
+        }
+        for u in self
+            .redirect_uris
+            .iter()
+            .chain(&self.post_logout_redirect_uris)
+            .chain(&self.backchannel_logout_uri)
+        {
+            check_redirect_uri(u)?;
+        }
+        match self.auth_method {
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => match &self.secret {
+                Some(s) if s.len() >= 32 => {}
+                _ => return Err("a client secret of at least 32 characters is required".into()),
+            },
+            AuthMethod::PrivateKeyJwt => {
+                let ok = self
+                    .jwks
+                    .as_ref()
+                    .and_then(|j| j["keys"].as_array())
+                    .is_some_and(|k| !k.is_empty());
+                if !ok {
+                    return Err("private_key_jwt needs `jwks` with at least one key".into());
+                }
+            }
+            AuthMethod::None => {
+                if self.secret.is_some() {
+                    return Err("a public client (auth method none) has no secret".into());
+                }
+            }
+        }
+        for s in &self.scopes {
+            if !SUPPORTED_SCOPES.contains(&s.as_str()) {
+                return Err(format!("unknown scope `{s}`"));
+            }
+        }
+        Ok(self)
+    }
+
+    pub fn from_config(c: &ClientConfig) -> Result<NewClient, String> {
+        let secret = c.secret.as_ref().map(|s| s.expose().clone());
+        let method = match &c.token_endpoint_auth_method {
+            Some(m) => AuthMethod::parse(m)
+                .ok_or_else(|| format!("unknown token_endpoint_auth_method `{m}`"))?,
+            None if secret.is_some() => AuthMethod::ClientSecretBasic,
+            None if c.jwks.is_some() => AuthMethod::PrivateKeyJwt,
+            None => AuthMethod::None,
+        };
+        let jwks = match &c.jwks {
+            Some(j) => Some(serde_json::from_str(j).map_err(|e| format!("jwks is not JSON: {e}"))?),
+            None => None,
+        };
+        let id_token_alg = match &c.id_token_signed_response_alg {
+            Some(a) => Some(
+                Alg::parse(a)
+                    .ok_or_else(|| format!("unsupported id_token_signed_response_alg `{a}`"))?,
+            ),
+            None => None,
+        };
+        NewClient {
+            client_id: c.client_id.clone(),
+            name: if c.name.is_empty() {
+                c.client_id.clone()
+            } else {
+                c.name.clone()
+            },
+            secret,
+            auth_method: method,
+            jwks,
+            redirect_uris: c.redirect_uris.clone(),
+            post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+            backchannel_logout_uri: c.backchannel_logout_uri.clone(),
+            third_party: c.third_party,
+            id_token_alg,
+            scopes: c.scopes.clone(),
+        }
+        .validate()
+    }
+
+    fn into_row(self, source: &str, now: i64) -> ClientRow {
+        let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+        ClientRow {
+            secret_hash: self.secret.as_deref().map(token_hash),
+            auth_method: self.auth_method.as_str().into(),
+            jwks: self.jwks.as_ref().map(|j| j.to_string()),
+            redirect_uris: json(&self.redirect_uris),
+            post_logout_redirect_uris: json(&self.post_logout_redirect_uris),
+            scopes: json(&self.scopes),
+            id_token_alg: self.id_token_alg.map(|a| a.as_str()).unwrap_or("").into(),
+            client_id: self.client_id,
+            name: self.name,
+            backchannel_logout_uri: self.backchannel_logout_uri,
+            third_party: self.third_party,
+            source: source.into(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+pub struct ClientStore {
+    db: Db,
+}
+
+impl ClientStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    pub async fn get(&self, client_id: &str) -> StoreResult<Option<Client>> {
+        let id = client_id.to_string();
+        self.db
+            .run(move |c| {
+                Ok(cl::clients
+                    .find(id)
+                    .select(ClientRow::as_select())
+                    .first(c)
+                    .optional()?
+                    .map(Client::from_row))
+            })
+            .await
+    }
+
+    pub async fn list(&self) -> StoreResult<Vec<Client>> {
+        self.db
+            .run(|c| {
+                Ok(cl::clients
+                    .order(cl::client_id)
+                    .select(ClientRow::as_select())
+                    .load(c)?
+                    .into_iter()
+                    .map(Client::from_row)
+                    .collect())
+            })
+            .await
+    }
+
+    /// Inserts or replaces a client. `source` is `config` or `cli`.
+    pub async fn upsert(&self, client: NewClient, source: &str, now: i64) -> StoreResult<()> {
+        let row = client.into_row(source, now);
+        self.db
+            .tx(move |c| {
+                let exists: Option<i64> = cl::clients
+                    .find(&row.client_id)
+                    .select(cl::created_at)
+                    .first(c)
+                    .optional()?;
+                match exists {
+                    Some(created_at) => {
+                        diesel::update(cl::clients.find(&row.client_id))
+                            .set((
+                                cl::name.eq(&row.name),
+                                cl::secret_hash.eq(&row.secret_hash),
+                                cl::auth_method.eq(&row.auth_method),
+                                cl::jwks.eq(&row.jwks),
+                                cl::redirect_uris.eq(&row.redirect_uris),
+                                cl::post_logout_redirect_uris.eq(&row.post_logout_redirect_uris),
+                                cl::backchannel_logout_uri.eq(&row.backchannel_logout_uri),
+                                cl::third_party.eq(row.third_party),
+                                cl::id_token_alg.eq(&row.id_token_alg),
+                                cl::scopes.eq(&row.scopes),
+                                cl::source.eq(&row.source),
+                                cl::created_at.eq(created_at),
+                                cl::updated_at.eq(row.updated_at),
+                            ))
+                            .execute(c)?;
+                    }
+                    None => {
+                        diesel::insert_into(cl::clients).values(&row).execute(c)?;
+                    }
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    pub async fn remove(&self, client_id: &str) -> StoreResult<bool> {
+        let id = client_id.to_string();
+        self.db
+            .run(move |c| Ok(diesel::delete(cl::clients.find(id)).execute(c)? > 0))
+            .await
+    }
+}

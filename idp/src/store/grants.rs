@@ -1,0 +1,297 @@
+//! Grants (what a member allowed a client, from one sign-in) and the refresh tokens that carry
+//! them forward. A grant is a refresh-token *family*: rotation inserts a new token and marks the
+//! old one rotated in one transaction; presenting a rotated token again means it was copied,
+//! so the whole family is revoked.
+
+use super::schema::grants::dsl as g;
+use super::schema::refresh_tokens::dsl as rt;
+use super::{Db, StoreError, StoreResult};
+use diesel::prelude::*;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::grants)]
+pub struct Grant {
+    pub id: String,
+    pub client_id: String,
+    pub member_id: String,
+    pub sid: String,
+    pub scope: String,
+    pub claims: Option<String>,
+    pub auth_time: i64,
+    pub amr: String,
+    pub acr: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub revoked_reason: Option<String>,
+}
+
+impl Grant {
+    pub fn amr_list(&self) -> Vec<String> {
+        serde_json::from_str(&self.amr).unwrap_or_default()
+    }
+
+    pub fn is_active(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::refresh_tokens)]
+pub struct RefreshToken {
+    pub token_hash: String,
+    pub grant_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub rotated_at: Option<i64>,
+}
+
+/// What presenting a refresh token led to.
+#[derive(Debug)]
+pub enum Rotation {
+    /// The old token is spent; the new one is stored.
+    Rotated(Grant),
+    /// The token had been rotated already: the family is now revoked.
+    Reused { grant_id: String, client_id: String },
+    /// Unknown, expired, or its grant is revoked.
+    Invalid,
+}
+
+pub struct GrantStore {
+    db: Db,
+}
+
+impl GrantStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// Stores a grant and, optionally, its first refresh token.
+    pub async fn create(&self, grant: Grant, refresh: Option<RefreshToken>) -> StoreResult<()> {
+        self.db
+            .tx(move |c| {
+                diesel::insert_into(g::grants).values(&grant).execute(c)?;
+                if let Some(r) = refresh {
+                    diesel::insert_into(rt::refresh_tokens)
+                        .values(&r)
+                        .execute(c)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    pub async fn get(&self, id: &str) -> StoreResult<Option<Grant>> {
+        let id = id.to_string();
+        self.db
+            .run(move |c| {
+                Ok(g::grants
+                    .find(id)
+                    .select(Grant::as_select())
+                    .first(c)
+                    .optional()?)
+            })
+            .await
+    }
+
+    /// Revokes a grant (and so its refresh tokens and access tokens); true if it was active.
+    pub async fn revoke(&self, id: &str, reason: &str, now: i64) -> StoreResult<bool> {
+        let (id, reason) = (id.to_string(), reason.to_string());
+        self.db
+            .run(move |c| {
+                let n = diesel::update(g::grants.find(id).filter(g::revoked_at.is_null()))
+                    .set((
+                        g::revoked_at.eq(Some(now)),
+                        g::revoked_reason.eq(Some(reason)),
+                    ))
+                    .execute(c)?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    /// Revokes every grant of an IdP session that is tied to it (all but `offline_access`).
+    pub async fn revoke_session(&self, sid: &str, now: i64) -> StoreResult<usize> {
+        let sid = sid.to_string();
+        self.db
+            .run(move |c| {
+                let ids: Vec<(String, String)> = g::grants
+                    .filter(g::sid.eq(&sid))
+                    .filter(g::revoked_at.is_null())
+                    .select((g::id, g::scope))
+                    .load(c)?;
+                let mut n = 0;
+                for (id, scope) in ids {
+                    if scope.split(' ').any(|s| s == "offline_access") {
+                        continue;
+                    }
+                    n += diesel::update(g::grants.find(id))
+                        .set((
+                            g::revoked_at.eq(Some(now)),
+                            g::revoked_reason.eq(Some("logout")),
+                        ))
+                        .execute(c)?;
+                }
+                Ok(n)
+            })
+            .await
+    }
+
+    /// Revokes every grant of a member (password reset by staff, "sign out everywhere").
+    pub async fn revoke_member(
+        &self,
+        member_id: &str,
+        reason: &str,
+        now: i64,
+    ) -> StoreResult<usize> {
+        let (member_id, reason) = (member_id.to_string(), reason.to_string());
+        self.db
+            .run(move |c| {
+                Ok(diesel::update(
+                    g::grants
+                        .filter(g::member_id.eq(member_id))
+                        .filter(g::revoked_at.is_null()),
+                )
+                .set((
+                    g::revoked_at.eq(Some(now)),
+                    g::revoked_reason.eq(Some(reason)),
+                ))
+                .execute(c)?)
+            })
+            .await
+    }
+
+    /// Spends `old_hash` and stores `new` in its family, in one transaction.
+    pub async fn rotate(
+        &self,
+        old_hash: &str,
+        new_hash: String,
+        new_ttl: i64,
+        now: i64,
+    ) -> StoreResult<Rotation> {
+        let old_hash = old_hash.to_string();
+        self.db
+            .tx(move |c| {
+                let Some(tok) = rt::refresh_tokens
+                    .find(&old_hash)
+                    .select(RefreshToken::as_select())
+                    .first(c)
+                    .optional()?
+                else {
+                    return Ok(Rotation::Invalid);
+                };
+                let grant: Grant = g::grants
+                    .find(&tok.grant_id)
+                    .select(Grant::as_select())
+                    .first(c)?;
+                if tok.rotated_at.is_some() {
+                    diesel::update(g::grants.find(&grant.id).filter(g::revoked_at.is_null()))
+                        .set((
+                            g::revoked_at.eq(Some(now)),
+                            g::revoked_reason.eq(Some("refresh token reuse")),
+                        ))
+                        .execute(c)?;
+                    return Ok(Rotation::Reused {
+                        grant_id: grant.id,
+                        client_id: grant.client_id,
+                    });
+                }
+                if tok.expires_at <= now || !grant.is_active(now) {
+                    return Ok(Rotation::Invalid);
+                }
+                // The conditional update is the lock: of two concurrent rotations only one
+                // changes a row; the other sees a reuse.
+                let n = diesel::update(
+                    rt::refresh_tokens
+                        .find(&old_hash)
+                        .filter(rt::rotated_at.is_null()),
+                )
+                .set(rt::rotated_at.eq(Some(now)))
+                .execute(c)?;
+                if n == 0 {
+                    return Err(StoreError::Corrupt(
+                        "refresh token rotated concurrently".into(),
+                    ));
+                }
+                let expires_at = (now + new_ttl).min(grant.expires_at);
+                diesel::insert_into(rt::refresh_tokens)
+                    .values(&RefreshToken {
+                        token_hash: new_hash,
+                        grant_id: grant.id.clone(),
+                        created_at: now,
+                        expires_at,
+                        rotated_at: None,
+                    })
+                    .execute(c)?;
+                Ok(Rotation::Rotated(grant))
+            })
+            .await
+    }
+
+    /// A refresh token and its grant (introspection, revocation).
+    pub async fn refresh_token(&self, hash: &str) -> StoreResult<Option<(RefreshToken, Grant)>> {
+        let hash = hash.to_string();
+        self.db
+            .run(move |c| {
+                Ok(rt::refresh_tokens
+                    .find(hash)
+                    .inner_join(g::grants)
+                    .select((RefreshToken::as_select(), Grant::as_select()))
+                    .first(c)
+                    .optional()?)
+            })
+            .await
+    }
+
+    /// A grant with its member (userinfo, introspection).
+    pub async fn with_member(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<(Grant, crate::store::members::Member)>> {
+        use super::schema::members::dsl as m;
+        let id = id.to_string();
+        self.db
+            .run(move |c| {
+                Ok(g::grants
+                    .find(id)
+                    .inner_join(m::members)
+                    .select((
+                        Grant::as_select(),
+                        crate::store::members::Member::as_select(),
+                    ))
+                    .first(c)
+                    .optional()?)
+            })
+            .await
+    }
+
+    /// Active grants of a member with their clients' names (account page).
+    pub async fn active_for_member(&self, member_id: &str, now: i64) -> StoreResult<Vec<Grant>> {
+        let member_id = member_id.to_string();
+        self.db
+            .run(move |c| {
+                Ok(g::grants
+                    .filter(g::member_id.eq(member_id))
+                    .filter(g::revoked_at.is_null())
+                    .filter(g::expires_at.gt(now))
+                    .select(Grant::as_select())
+                    .load(c)?)
+            })
+            .await
+    }
+
+    /// Deletes grants that ended more than `keep_secs` ago (housekeeping).
+    pub async fn purge(&self, now: i64, keep_secs: i64) -> StoreResult<usize> {
+        self.db
+            .run(move |c| {
+                let cutoff = now - keep_secs;
+                let n = diesel::delete(
+                    g::grants.filter(g::expires_at.lt(cutoff).or(g::revoked_at.lt(cutoff))),
+                )
+                .execute(c)?;
+                diesel::delete(rt::refresh_tokens.filter(rt::expires_at.lt(cutoff))).execute(c)?;
+                Ok(n)
+            })
+            .await
+    }
+}

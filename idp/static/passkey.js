@@ -1,0 +1,1 @@
+// passkey page script (see issue 3)

@@ -1,0 +1,10 @@
+DROP TABLE backchannel_outbox;
+DROP TABLE audit_events;
+DROP TABLE consents;
+DROP TABLE refresh_tokens;
+DROP TABLE grants;
+DROP TABLE signing_keys;
+DROP TABLE clients;
+DROP TABLE totp_credentials;
+DROP TABLE passkeys;
+DROP TABLE members;
