@@ -22,7 +22,9 @@ use tokio::sync::Notify;
 pub fn open_db(config: &Config) -> anyhow::Result<Db> {
     let db =
         Db::connect(&config.database.url, config.database.pool_size).context("database.url")?;
-    let applied = db.migrate().context("applying migrations")?;
+    let applied = db
+        .migrate(&crate::store::MIGRATIONS)
+        .context("applying migrations")?;
     for m in applied {
         tracing::info!(migration = %m, "migration applied");
     }

@@ -7,6 +7,8 @@
 pub mod birthdate;
 pub mod clock;
 pub mod config;
+pub mod db;
+pub mod ephemeral;
 pub mod ids;
 pub mod lang;
 pub mod secret;

@@ -5,12 +5,19 @@ pub mod audit;
 pub mod clients;
 pub mod consents;
 pub mod credentials;
-pub mod db;
-pub mod ephemeral;
 pub mod grants;
 pub mod keys;
 pub mod members;
 pub mod outbox;
 pub mod schema;
 
-pub use db::{Backend, Db, DbConn, StoreError, StoreResult};
+pub use kenpo_shared::db::{Backend, Db, DbConn, StoreError, StoreResult};
+pub use kenpo_shared::ephemeral;
+
+use diesel_migrations::embed_migrations;
+
+/// The IdP's schema migrations, embedded in the binary.
+pub const MIGRATIONS: kenpo_shared::db::Migrations = kenpo_shared::db::Migrations {
+    sqlite: embed_migrations!("../migrations/idp/sqlite"),
+    postgres: embed_migrations!("../migrations/idp/postgres"),
+};

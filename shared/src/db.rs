@@ -1,14 +1,31 @@
-//! The durable store: diesel over SQLite (embedded default) or PostgreSQL, one query code path
-//! through a `MultiConnection`. diesel is synchronous, so every query runs on the blocking pool
-//! through [`Db::run`]; handlers never touch a connection.
+//! The durable store of either service: diesel over SQLite (embedded default) or PostgreSQL,
+//! one query code path through a `MultiConnection`. diesel is synchronous, so every query runs
+//! on the blocking pool through [`Db::run`]; handlers never touch a connection. Each service
+//! embeds its own migrations (`migrations/<service>/{sqlite,postgres}`) and passes them in.
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 use std::time::Duration;
 
-pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/idp/sqlite");
-pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/idp/postgres");
+/// A service's migrations for both backends.
+pub struct Migrations {
+    pub sqlite: EmbeddedMigrations,
+    pub postgres: EmbeddedMigrations,
+}
+
+/// Lets a borrowed set of embedded migrations be run (diesel takes sources by value).
+struct EmbeddedMigrationsRef<'a>(&'a EmbeddedMigrations);
+
+impl<DB: diesel::backend::Backend> diesel::migration::MigrationSource<DB>
+    for EmbeddedMigrationsRef<'_>
+{
+    fn migrations(
+        &self,
+    ) -> diesel::migration::Result<Vec<Box<dyn diesel::migration::Migration<DB>>>> {
+        diesel::migration::MigrationSource::<DB>::migrations(self.0)
+    }
+}
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {
@@ -138,12 +155,14 @@ impl Db {
         self.backend
     }
 
-    /// Applies pending migrations (start-up and `idp migrate`).
-    pub fn migrate(&self) -> StoreResult<Vec<String>> {
+    /// Applies pending migrations (start-up and the `migrate` commands).
+    pub fn migrate(&self, migrations: &Migrations) -> StoreResult<Vec<String>> {
         let mut conn = self.pool.get()?;
         let applied = match &mut *conn {
-            DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
-            DbConn::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+            DbConn::Sqlite(c) => {
+                c.run_pending_migrations(EmbeddedMigrationsRef(&migrations.sqlite))
+            }
+            DbConn::Pg(c) => c.run_pending_migrations(EmbeddedMigrationsRef(&migrations.postgres)),
         }
         .map_err(|e| StoreError::Migration(e.to_string()))?;
         Ok(applied.iter().map(|m| m.to_string()).collect())

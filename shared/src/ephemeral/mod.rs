@@ -1,5 +1,5 @@
-//! Short-lived shared state: IdP sessions, authorization codes, access tokens, WebAuthn and
-//! TOTP ceremony state, one-time tokens, throttle counters.
+//! Short-lived shared state of either service: sessions, authorization codes, access tokens,
+//! WebAuthn and TOTP ceremony state, one-time tokens, throttle counters.
 //!
 //! One interface, two implementations: in-process (one replica, the embedded default) and
 //! Redis (any number of replicas). One-time values are consumed with [`Ephemeral::take`], which
