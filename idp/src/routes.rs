@@ -2,7 +2,7 @@
 
 use crate::oidc::{self, authorize, introspect, logout, revoke, token, userinfo};
 use crate::security::{csrf, request::TrustedProxies};
-use crate::signin::{self, consent, login};
+use crate::signin::{self, consent, login, mfa};
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
@@ -43,6 +43,7 @@ pub fn app(state: AppState) -> Router {
         .route("/login", get(login::get).post(login::post))
         .route("/signin/consent", get(consent::get).post(consent::post))
         .route("/signin/done", get(login::done))
+        .route("/signin/mfa-totp", get(mfa::totp_get).post(mfa::totp_post))
         .route("/logout", get(logout::get).post(logout::post))
         .route("/logout/confirm", post(logout::confirm))
         .layer(from_fn_with_state(state.clone(), csrf::ensure_cookie));

@@ -57,7 +57,7 @@ fn webauthn(config: &Config) -> anyhow::Result<webauthn_rs::Webauthn> {
         .or_else(|| origin.host_str().map(String::from))
         .context("mfa.rp_id")?;
     webauthn_rs::WebauthnBuilder::new(&rp_id, &origin)
-        .context("mfa.rp_id must be the issuer's host or a parent domain of it")?
+        .context("mfa.rp_id must be a domain name: the issuer's host (not an IP address) or a parent domain of it")?
         .rp_name(&config.union.service_name)
         .timeout(Duration::from_secs(config.mfa.ceremony_ttl_secs as u64))
         .build()

@@ -4,6 +4,7 @@
 
 pub mod totp;
 
+use crate::pages::i18n::Text;
 use crate::store::credentials::CredentialStore;
 use crate::store::members::{Member, MemberStore};
 use crate::store::{Db, StoreResult};
@@ -33,6 +34,21 @@ impl Factor {
             Factor::Totp => "totp",
             Factor::Email => "email",
         }
+    }
+}
+
+/// How a factor is named to members.
+pub fn factor_name(f: Factor) -> Text {
+    match f {
+        Factor::Passkey => Text("パスキー（生体認証）", "Passkey (face or fingerprint)"),
+        Factor::Totp => Text(
+            "ワンタイムパスワード（認証アプリ）",
+            "One-time password (authenticator app)",
+        ),
+        Factor::Email => Text(
+            "ワンタイムパスワード（メール）",
+            "One-time password (email)",
+        ),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod consent;
 pub mod login;
+pub mod mfa;
 pub mod session;
 pub mod steps;
 

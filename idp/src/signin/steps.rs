@@ -84,13 +84,16 @@ pub fn login_needed(
     now: i64,
 ) -> bool {
     let Some(f) = flow else { return false };
-    if f.has_prompt(Prompt::Login) && session.auth_time < f.created_at {
+    // A sign-in made during this very request satisfies prompt=login and any max_age, however
+    // long the member then took over the second factor.
+    let fresh = session.auth_time >= f.created_at;
+    if f.has_prompt(Prompt::Login) && !fresh {
         return true;
     }
-    if let Some(max_age) = f.max_age {
-        if now - session.auth_time > max_age {
-            return true;
-        }
+    if f.max_age
+        .is_some_and(|max_age| !fresh && now - session.auth_time > max_age)
+    {
+        return true;
     }
     f.hint_subject
         .as_ref()

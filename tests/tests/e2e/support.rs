@@ -1,0 +1,585 @@
+//! The test harness: an IdP on a random loopback port with its own database and key prefix, a
+//! browser-like client, members ready to sign in, and an openidconnect relying party.
+
+#![allow(dead_code)]
+
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use kenpo_idp::config::{ClientConfig, Config};
+use kenpo_idp::mfa;
+use kenpo_idp::state::AppState;
+use kenpo_idp::store::clients::NewClient;
+use kenpo_idp::store::members::ImportedMember;
+use kenpo_shared::ids::{MemberNumber, MemberSymbol, UserId};
+use kenpo_shared::{Clock, Secret};
+use reqwest::header::LOCATION;
+use reqwest::{Response, StatusCode};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use time::macros::date;
+
+/// A scratch folder removed at drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        let p = std::env::temp_dir().join(format!("kenpo-test-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&p).expect("temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A database URL for one test: a SQLite file, or a fresh PostgreSQL database when
+/// `KENPO_TEST_DATABASE_URL` is set.
+pub fn fresh_database(dir: &TempDir, name: &str) -> String {
+    match std::env::var("KENPO_TEST_DATABASE_URL") {
+        Ok(base) => {
+            let db = format!("kenpo_{}_{}", name, uuid::Uuid::new_v4().simple());
+            let mut c = diesel::PgConnection::establish(&base)
+                .expect("KENPO_TEST_DATABASE_URL must be reachable");
+            c.batch_execute(&format!("CREATE DATABASE {db}"))
+                .expect("create test database");
+            let (prefix, _) = base
+                .rsplit_once('/')
+                .expect("database URL with a database name");
+            format!("{prefix}/{db}")
+        }
+        Err(_) => format!(
+            "sqlite://{}",
+            dir.0.join(format!("{name}.sqlite3")).display()
+        ),
+    }
+}
+
+/// The ephemeral store URL and a key prefix unique to this test.
+pub fn fresh_ephemeral() -> (String, String) {
+    match std::env::var("KENPO_TEST_REDIS_URL") {
+        Ok(url) => (
+            url,
+            format!("kenpo:test:{}:", uuid::Uuid::new_v4().simple()),
+        ),
+        Err(_) => ("memory".into(), "kenpo:".into()),
+    }
+}
+
+pub struct TestIdp {
+    pub state: AppState,
+    pub issuer: String,
+    pub clock: Clock,
+    pub dir: TempDir,
+}
+
+pub const SECRET: &str = "test-client-secret-0123456789abcdefghij";
+
+impl TestIdp {
+    pub async fn start() -> TestIdp {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts an IdP; `adjust` may change the configuration first.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestIdp {
+        let dir = TempDir::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr: SocketAddr = listener.local_addr().expect("addr");
+        let issuer = format!("http://localhost:{}", addr.port());
+        let (eph_url, prefix) = fresh_ephemeral();
+        let mut config = Config::default();
+        config.server.issuer = issuer.clone();
+        config.database.url = fresh_database(&dir, "idp");
+        config.ephemeral.url = eph_url;
+        config.ephemeral.prefix = prefix;
+        config.secrets.key_file = dir.0.join("secret.key");
+        config.mail.outbox_dir = dir.0.join("outbox");
+        adjust(&mut config);
+        config.validate().expect("test configuration is valid");
+        let clock = Clock::fixed(time::OffsetDateTime::now_utc());
+        let state = kenpo_idp::startup::build_state(config, clock.clone())
+            .await
+            .expect("IdP state");
+        kenpo_idp::startup::spawn_background(&state);
+        let app = kenpo_idp::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        TestIdp {
+            state,
+            issuer,
+            clock,
+            dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    /// Registers a client from a config entry.
+    pub async fn client(&self, c: ClientConfig) {
+        let client = NewClient::from_config(&c).expect("valid test client");
+        self.state
+            .clients()
+            .upsert(client, "test", self.state.now())
+            .await
+            .expect("store client");
+    }
+
+    /// A confidential client with `client_secret_basic`, redirecting to `redirect`.
+    pub async fn confidential(&self, id: &str, redirect: &str, alg: &str) {
+        self.client(ClientConfig {
+            client_id: id.into(),
+            name: format!("Test {id}"),
+            secret: Some(Secret::new(SECRET.into())),
+            redirect_uris: vec![redirect.into()],
+            post_logout_redirect_uris: vec![format!("{redirect}/signed-out")],
+            id_token_signed_response_alg: Some(alg.into()),
+            ..ClientConfig::default()
+        })
+        .await;
+    }
+
+    /// A member who finished onboarding, with a password and an authenticator app.
+    pub async fn member(&self, user_id: &str, symbol: &str, number: &str) -> TestMember {
+        let now = self.state.now();
+        let members = self.state.members();
+        let row = ImportedMember {
+            user_id: UserId::parse(user_id).unwrap(),
+            symbol: MemberSymbol::parse(symbol).unwrap(),
+            number: MemberNumber::parse(number).unwrap(),
+            birthdate: date!(1980 - 12 - 01),
+            name: "山田 太郎".into(),
+            name_kana: "ヤマダ タロウ".into(),
+            email: Some(format!("{user_id}@example.jp")),
+        };
+        members
+            .import(vec![row], now)
+            .await
+            .unwrap()
+            .expect("no conflicts");
+        let m = members
+            .by_user_id(&UserId::parse(user_id).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let password = format!("Pw-{user_id}-2025!");
+        let hash = self
+            .state
+            .hasher
+            .hash(&Secret::new(password.clone()))
+            .await
+            .unwrap();
+        members.set_password(&m.id, hash, now).await.unwrap();
+        members.confirm_birthdate(&m.id, now).await.unwrap();
+        members
+            .accept_terms(&m.id, &self.state.config.union.terms_version, now)
+            .await
+            .unwrap();
+        members
+            .set_email(&m.id, &format!("{user_id}@example.jp"), true, now)
+            .await
+            .unwrap();
+        members.mark_onboarded(&m.id, now).await.unwrap();
+        let secret = mfa::totp::new_secret();
+        mfa::totp::enrol(&self.state.db, &self.state.sbox, &m.id, &secret, 0, now)
+            .await
+            .unwrap();
+        let m = members.by_id(&m.id).await.unwrap().unwrap();
+        TestMember {
+            id: m.id,
+            user_id: user_id.into(),
+            password,
+            totp_secret: secret,
+            subject: m.subject,
+            symbol: symbol.into(),
+            number: number.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TestMember {
+    pub id: String,
+    pub user_id: String,
+    pub password: String,
+    pub totp_secret: Vec<u8>,
+    pub subject: String,
+    pub symbol: String,
+    pub number: String,
+}
+
+/// RFC 6238 TOTP computed independently of the IdP's library (ring's HMAC-SHA1).
+pub fn totp_code(secret: &[u8], unix: i64) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret);
+    let counter = (unix / 30) as u64;
+    let tag = ring::hmac::sign(&key, &counter.to_be_bytes());
+    let h = tag.as_ref();
+    let offset = (h[h.len() - 1] & 0x0f) as usize;
+    let bin = u32::from_be_bytes([
+        h[offset] & 0x7f,
+        h[offset + 1],
+        h[offset + 2],
+        h[offset + 3],
+    ]);
+    format!("{:06}", bin % 1_000_000)
+}
+
+/// A browser: keeps cookies, does not follow redirects by itself.
+#[derive(Clone)]
+pub struct Browser {
+    pub http: reqwest::Client,
+}
+
+/// A fetched page.
+pub struct Page {
+    pub status: StatusCode,
+    pub url: String,
+    pub body: String,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl std::fmt::Debug for Page {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} step={:?} alert={:?}",
+            self.status,
+            self.url,
+            self.step(),
+            self.alert()
+        )
+    }
+}
+
+impl Page {
+    /// The `data-step` of the page's `<main>`.
+    pub fn step(&self) -> Option<String> {
+        let i = self.body.find("data-step=\"")? + 11;
+        let rest = &self.body[i..];
+        Some(rest[..rest.find('"')?].to_string())
+    }
+
+    /// The value of the first input named `name`.
+    pub fn input(&self, name: &str) -> Option<String> {
+        let pat = format!("name=\"{name}\" value=\"");
+        let i = self.body.find(&pat)? + pat.len();
+        let rest = &self.body[i..];
+        Some(html_unescape(&rest[..rest.find('"')?]))
+    }
+
+    pub fn alert(&self) -> Option<String> {
+        let i = self.body.find("role=\"alert\">")? + 13;
+        let rest = &self.body[i..];
+        Some(rest[..rest.find('<')?].to_string())
+    }
+}
+
+pub fn html_unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+impl Browser {
+    pub fn new() -> Browser {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36")
+            .build()
+            .unwrap();
+        Browser { http }
+    }
+
+    async fn page(resp: Response) -> Page {
+        let status = resp.status();
+        let url = resp.url().to_string();
+        let headers = resp.headers().clone();
+        let body = resp.text().await.unwrap_or_default();
+        Page {
+            status,
+            url,
+            body,
+            headers,
+        }
+    }
+
+    pub async fn get(&self, url: &str) -> Page {
+        Self::page(self.http.get(url).send().await.expect("GET")).await
+    }
+
+    pub async fn post(&self, url: &str, form: &[(&str, &str)]) -> Page {
+        Self::page(self.http.post(url).form(form).send().await.expect("POST")).await
+    }
+
+    /// Follows redirects from `page` until a non-redirect answer, or a redirect to a URL
+    /// starting with `stop` (returned as Err with that URL).
+    pub async fn follow(&self, mut page: Page, stop: &str) -> Result<Page, String> {
+        for _ in 0..20 {
+            if !page.status.is_redirection() {
+                return Ok(page);
+            }
+            let loc = page
+                .headers
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .expect("Location")
+                .to_string();
+            let next = url::Url::parse(&page.url)
+                .unwrap()
+                .join(&loc)
+                .unwrap()
+                .to_string();
+            if next.starts_with(stop) {
+                return Err(next);
+            }
+            page = self.get(&next).await;
+        }
+        panic!("redirect loop");
+    }
+
+    /// Submits the form on `page` (hidden `csrf` and `flow` carried over) to `action`.
+    pub async fn submit(&self, page: &Page, action: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = page.input("csrf").expect("the page has a CSRF token");
+        let flow = page.input("flow");
+        let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+        if let Some(f) = &flow {
+            form.push(("flow", f.as_str()));
+        }
+        form.extend_from_slice(fields);
+        let base = url::Url::parse(&page.url).unwrap();
+        self.post(base.join(action).unwrap().as_str(), &form).await
+    }
+}
+
+/// Walks a sign-in from an authorization URL to the redirect back to `redirect_uri` (the URL
+/// with the code), entering the password and a TOTP code when asked.
+pub async fn sign_in(
+    idp: &TestIdp,
+    browser: &Browser,
+    auth_url: &str,
+    member: &TestMember,
+    redirect_uri: &str,
+) -> String {
+    let page = browser.get(auth_url).await;
+    let mut page = match browser.follow(page, redirect_uri).await {
+        Ok(p) => p,
+        Err(done) => return done,
+    };
+    for _ in 0..6 {
+        let next = match page.step().as_deref() {
+            Some("login") => {
+                browser
+                    .submit(
+                        &page,
+                        "/login",
+                        &[
+                            ("username", &member.user_id),
+                            ("password", &member.password),
+                        ],
+                    )
+                    .await
+            }
+            Some("mfa-totp") => {
+                // A fresh step each time (the IdP refuses a step used before).
+                idp.clock.advance(time::Duration::seconds(30));
+                let code = totp_code(&member.totp_secret, idp.state.now());
+                browser
+                    .submit(&page, "/signin/mfa-totp", &[("otp", &code)])
+                    .await
+            }
+            other => panic!(
+                "unexpected page {other:?} ({}): {}",
+                page.status,
+                page.alert().unwrap_or_default()
+            ),
+        };
+        page = match browser.follow(next, redirect_uri).await {
+            Ok(p) => p,
+            Err(done) => return done,
+        };
+    }
+    panic!("sign-in did not finish");
+}
+
+/// The query parameters of a URL.
+pub fn query(url: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// Claims of ours that the relying party reads.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct MemberClaims {
+    pub sid: Option<String>,
+    pub member_symbol: Option<String>,
+    pub member_number: Option<String>,
+    pub member_branch: Option<String>,
+}
+impl openidconnect::AdditionalClaims for MemberClaims {}
+
+pub type MemberIdToken = openidconnect::IdToken<
+    MemberClaims,
+    openidconnect::core::CoreGenderClaim,
+    openidconnect::core::CoreJweContentEncryptionAlgorithm,
+    openidconnect::core::CoreJwsSigningAlgorithm,
+>;
+
+pub type RpClient = openidconnect::core::CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// A relying party built with the openidconnect crate (an independent implementation).
+pub struct Rp {
+    pub client: RpClient,
+    pub http: openidconnect::reqwest::Client,
+    pub redirect: String,
+    pub client_id: String,
+}
+
+/// One authorization request's secrets, kept by the relying party.
+pub struct AuthStart {
+    pub url: String,
+    pub state: openidconnect::CsrfToken,
+    pub nonce: openidconnect::Nonce,
+    pub verifier: openidconnect::PkceCodeVerifier,
+}
+
+impl Rp {
+    pub async fn discover(
+        idp: &TestIdp,
+        client_id: &str,
+        secret: Option<&str>,
+        redirect: &str,
+    ) -> Rp {
+        let http = openidconnect::reqwest::Client::builder()
+            .redirect(openidconnect::reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let metadata = openidconnect::core::CoreProviderMetadata::discover_async(
+            openidconnect::IssuerUrl::new(idp.issuer.clone()).unwrap(),
+            &http,
+        )
+        .await
+        .expect("discovery and JWKS");
+        let client = openidconnect::core::CoreClient::from_provider_metadata(
+            metadata,
+            openidconnect::ClientId::new(client_id.into()),
+            secret.map(|s| openidconnect::ClientSecret::new(s.into())),
+        )
+        .set_redirect_uri(openidconnect::RedirectUrl::new(redirect.into()).unwrap());
+        Rp {
+            client,
+            http,
+            redirect: redirect.into(),
+            client_id: client_id.into(),
+        }
+    }
+
+    pub fn start(&self, scopes: &[&str], extra: &[(&str, &str)]) -> AuthStart {
+        let (challenge, verifier) = openidconnect::PkceCodeChallenge::new_random_sha256();
+        let mut req = self
+            .client
+            .authorize_url(
+                openidconnect::core::CoreAuthenticationFlow::AuthorizationCode,
+                openidconnect::CsrfToken::new_random,
+                openidconnect::Nonce::new_random,
+            )
+            .set_pkce_challenge(challenge);
+        for s in scopes {
+            req = req.add_scope(openidconnect::Scope::new((*s).into()));
+        }
+        for (k, v) in extra {
+            req = req.add_extra_param(*k, *v);
+        }
+        let (url, state, nonce) = req.url();
+        AuthStart {
+            url: url.to_string(),
+            state,
+            nonce,
+            verifier,
+        }
+    }
+
+    pub async fn exchange(
+        &self,
+        code: &str,
+        verifier: openidconnect::PkceCodeVerifier,
+    ) -> Result<openidconnect::core::CoreTokenResponse, String> {
+        self.client
+            .exchange_code(openidconnect::AuthorizationCode::new(code.into()))
+            .map_err(|e| e.to_string())?
+            .set_pkce_verifier(verifier)
+            .request_async(&self.http)
+            .await
+            .map_err(|e| match e {
+                openidconnect::RequestTokenError::ServerResponse(r) => r.error().to_string(),
+                other => other.to_string(),
+            })
+    }
+
+    /// Verifies an ID token's signature and standard claims, and returns its claims with
+    /// ours (`member_*`, `sid`).
+    pub fn verify(
+        &self,
+        id_token: &str,
+        nonce: &openidconnect::Nonce,
+    ) -> openidconnect::IdTokenClaims<MemberClaims, openidconnect::core::CoreGenderClaim> {
+        let token: MemberIdToken = id_token.parse().expect("an ID token");
+        token
+            .claims(&self.client.id_token_verifier(), nonce)
+            .expect("the ID token verifies")
+            .clone()
+    }
+}
+
+/// Authorization code and state from a redirect back to the relying party.
+pub fn code_of(redirect: &str) -> (String, String) {
+    let q = query(redirect);
+    (
+        q.get("code")
+            .cloned()
+            .unwrap_or_else(|| panic!("no code in {redirect}")),
+        q.get("state").cloned().unwrap_or_default(),
+    )
+}
+
+/// Calls a form endpoint with Basic client credentials.
+pub async fn post_basic(
+    url: &str,
+    client_id: &str,
+    secret: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, serde_json::Value, reqwest::header::HeaderMap) {
+    let r = reqwest::Client::new()
+        .post(url)
+        .basic_auth(client_id, Some(secret))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        headers,
+    )
+}
