@@ -2,13 +2,17 @@
 //! union's member web, and the staff CLI. `app` builds the router (tests call it directly);
 //! `startup` builds the state from configuration and runs the server and background tasks.
 
+pub mod account;
 pub mod admin;
 pub mod config;
+pub mod enroll;
 pub mod error;
 pub mod mail;
 pub mod mfa;
 pub mod oidc;
+pub mod onboarding;
 pub mod pages;
+pub mod recovery;
 pub mod routes;
 pub mod security;
 pub mod signin;

@@ -43,7 +43,11 @@ pub fn app(state: AppState) -> Router {
         .route("/login", get(login::get).post(login::post))
         .route("/signin/consent", get(consent::get).post(consent::post))
         .route("/signin/done", get(login::done))
-        .route("/signin/mfa-totp", get(mfa::totp_get).post(mfa::totp_post))
+        .merge(mfa::routes())
+        .merge(crate::enroll::routes())
+        .merge(crate::onboarding::routes())
+        .merge(crate::recovery::routes())
+        .merge(crate::account::routes())
         .route("/logout", get(logout::get).post(logout::post))
         .route("/logout/confirm", post(logout::confirm))
         .layer(from_fn_with_state(state.clone(), csrf::ensure_cookie));

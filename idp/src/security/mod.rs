@@ -3,7 +3,9 @@
 
 pub mod cookies;
 pub mod csrf;
+pub mod links;
 pub mod password;
+pub mod password_rules;
 pub mod request;
 pub mod secretbox;
 pub mod throttle;

@@ -45,6 +45,12 @@ const REPLAYED: Text = Text(
 );
 pub const OTHER_METHODS: Text = Text("別の方法で認証する", "Use another method");
 
+/// The second-factor pages of the sign-in sequence.
+pub fn routes() -> axum::Router<AppState> {
+    use axum::routing::get;
+    axum::Router::new().route("/signin/mfa-totp", get(totp_get).post(totp_post))
+}
+
 #[derive(Debug, Deserialize)]
 pub struct FlowQuery {
     pub flow: Option<String>,

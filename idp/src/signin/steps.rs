@@ -141,10 +141,11 @@ pub fn next_step(f: &Facts<'_>) -> Step {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod tests_support {
+    use crate::store::members::Member;
 
-    fn member() -> Member {
+    /// A freshly imported member (initial password, nothing confirmed).
+    pub(crate) fn member() -> Member {
         Member {
             id: "m1".into(),
             user_id: "taro".into(),
@@ -173,6 +174,12 @@ mod tests {
             updated_at: 100,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::member;
+    use super::*;
 
     fn session() -> IdpSession {
         IdpSession {

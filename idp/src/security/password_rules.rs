@@ -1,0 +1,156 @@
+//! The rules a new password must meet (SPEC, guide): 8–64 characters with at least one ASCII
+//! upper-case letter, lower-case letter, digit and symbol; not the initial password; not
+//! containing the user ID or the birthdate. Each failed rule is named to the member in plain
+//! words, all at once, so they can fix everything in one go.
+
+use crate::pages::i18n::Text;
+use crate::store::members::Member;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    Length,
+    Upper,
+    Lower,
+    Digit,
+    Symbol,
+    OnlyAscii,
+    NotInitial,
+    NoUserId,
+    NoBirthdate,
+    Mismatch,
+}
+
+impl Rule {
+    pub fn text(self) -> Text {
+        match self {
+            Rule::Length => Text(
+                "8文字以上64文字以下にしてください。",
+                "Use 8 to 64 characters.",
+            ),
+            Rule::Upper => Text(
+                "英大文字（A〜Z）を1文字以上入れてください。",
+                "Include at least one capital letter (A–Z).",
+            ),
+            Rule::Lower => Text(
+                "英小文字（a〜z）を1文字以上入れてください。",
+                "Include at least one small letter (a–z).",
+            ),
+            Rule::Digit => Text(
+                "数字（0〜9）を1文字以上入れてください。",
+                "Include at least one digit (0–9).",
+            ),
+            Rule::Symbol => Text(
+                "記号（! # $ % など）を1文字以上入れてください。",
+                "Include at least one symbol (! # $ % …).",
+            ),
+            Rule::OnlyAscii => Text(
+                "使えるのは半角の英字・数字・記号だけです（全角文字やスペースは使えません）。",
+                "Use only half-width letters, digits and symbols (no full-width characters or spaces).",
+            ),
+            Rule::NotInitial => Text(
+                "初期パスワードとは違うパスワードにしてください。",
+                "Choose a password different from the initial one.",
+            ),
+            Rule::NoUserId => Text(
+                "ユーザIDを含まないパスワードにしてください。",
+                "Do not include your user ID.",
+            ),
+            Rule::NoBirthdate => Text(
+                "生年月日を含まないパスワードにしてください。",
+                "Do not include your birthdate.",
+            ),
+            Rule::Mismatch => Text(
+                "確認のために入力したパスワードが一致しません。",
+                "The two passwords do not match.",
+            ),
+        }
+    }
+}
+
+/// Every rule `password` breaks for `member` (empty when it is acceptable).
+pub fn check(password: &str, confirm: &str, member: &Member) -> Vec<Rule> {
+    let mut failed = Vec::new();
+    let n = password.chars().count();
+    if !(8..=64).contains(&n) {
+        failed.push(Rule::Length);
+    }
+    if !password.chars().all(|c| c.is_ascii_graphic()) {
+        failed.push(Rule::OnlyAscii);
+    }
+    if !password.chars().any(|c| c.is_ascii_uppercase()) {
+        failed.push(Rule::Upper);
+    }
+    if !password.chars().any(|c| c.is_ascii_lowercase()) {
+        failed.push(Rule::Lower);
+    }
+    if !password.chars().any(|c| c.is_ascii_digit()) {
+        failed.push(Rule::Digit);
+    }
+    if !password.chars().any(|c| c.is_ascii_punctuation()) {
+        failed.push(Rule::Symbol);
+    }
+    if password == member.initial_password() {
+        failed.push(Rule::NotInitial);
+    }
+    let lower = password.to_ascii_lowercase();
+    if !member.user_id_key.is_empty() && lower.contains(&member.user_id_key) {
+        failed.push(Rule::NoUserId);
+    }
+    // The birthdate as YYYYMMDD or YYMMDD, also when written with separators (1980-12-01).
+    let b = member.birthdate.replace('-', "");
+    let digits: String = password.chars().filter(|c| c.is_ascii_digit()).collect();
+    if b.len() == 8 && (digits.contains(&b) || digits.contains(&b[2..])) {
+        failed.push(Rule::NoBirthdate);
+    }
+    if password != confirm {
+        failed.push(Rule::Mismatch);
+    }
+    failed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member() -> Member {
+        let mut m = crate::signin::steps::tests_support::member();
+        m.user_id_key = "taro".into();
+        m.birthdate = "1980-12-01".into();
+        m
+    }
+
+    #[test]
+    fn each_rule_is_named() {
+        let m = member();
+        let c = |p: &str| check(p, p, &m);
+        assert_eq!(c("Good-Pass-42"), vec![]);
+        assert_eq!(c("Aa1!"), vec![Rule::Length]);
+        assert_eq!(c(&format!("Aa1!{}", "x".repeat(61))), vec![Rule::Length]);
+        assert_eq!(c("good-pass-42"), vec![Rule::Upper]);
+        assert_eq!(c("GOOD-PASS-42"), vec![Rule::Lower]);
+        assert_eq!(c("Good-Pass-xx"), vec![Rule::Digit]);
+        assert_eq!(c("GoodPass42x"), vec![Rule::Symbol]);
+        assert_eq!(c("Good Pass-42"), vec![Rule::OnlyAscii]);
+        assert_eq!(c("Ｇood-Pass-42"), vec![Rule::OnlyAscii]);
+        assert_eq!(c("My-Taro-Pass1"), vec![Rule::NoUserId]);
+        assert_eq!(c("Pass-19801201x"), vec![Rule::NoBirthdate]);
+        assert_eq!(c("Pass-1980-12-01"), vec![Rule::NoBirthdate]);
+        assert_eq!(c("Pass-801201-Ab"), vec![Rule::NoBirthdate]);
+        assert_eq!(c("Pass-1201-Abc"), vec![], "a month and day alone are fine");
+        assert_eq!(
+            check("Good-Pass-42", "Good-Pass-43", &m),
+            vec![Rule::Mismatch]
+        );
+        assert_eq!(
+            c("abc"),
+            vec![Rule::Length, Rule::Upper, Rule::Digit, Rule::Symbol]
+        );
+    }
+
+    #[test]
+    fn the_initial_password_is_refused() {
+        let m = member();
+        let initial = m.initial_password();
+        assert!(check(&initial, &initial, &m).contains(&Rule::NotInitial));
+    }
+}
