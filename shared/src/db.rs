@@ -130,12 +130,12 @@ impl Db {
     /// Connects to `sqlite://PATH` or `postgres://…` (creating the SQLite file's folder).
     pub fn connect(url: &str, pool_size: u32) -> StoreResult<Db> {
         let (backend, conn_url) = if let Some(path) = url.strip_prefix("sqlite://") {
-            if let Some(dir) = std::path::Path::new(path).parent() {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        StoreError::Migration(format!("cannot create {}: {e}", dir.display()))
-                    })?;
-                }
+            if let Some(dir) = std::path::Path::new(path).parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Migration(format!("cannot create {}: {e}", dir.display()))
+                })?;
             }
             (Backend::Sqlite, path.to_string())
         } else {

@@ -124,15 +124,15 @@ pub struct PageLang(pub Lang);
 pub fn negotiate_lang(parts: &Parts) -> Lang {
     let query = parts.uri.query().unwrap_or("");
     for (k, v) in form_pairs(query) {
-        if k == "lang" {
-            if let Some(l) = Lang::from_tag(&v) {
-                return l;
-            }
+        if k == "lang"
+            && let Some(l) = Lang::from_tag(&v)
+        {
+            return l;
         }
-        if k == "ui_locales" {
-            if let Some(l) = Lang::from_ui_locales(&v) {
-                return l;
-            }
+        if k == "ui_locales"
+            && let Some(l) = Lang::from_ui_locales(&v)
+        {
+            return l;
         }
     }
     if let Some(l) = cookie_value(parts, LANG_COOKIE).and_then(|v| Lang::from_tag(&v)) {

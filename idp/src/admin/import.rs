@@ -183,18 +183,18 @@ pub fn parse(bytes: &[u8], today: time::Date) -> Result<Vec<Row>, Vec<RowError>>
                 None
             }
         };
-        if let Some(u) = &user_id {
-            if let Some(first) = seen_ids.insert(u.lookup_key(), line) {
-                bad("user_id", format!("`{u}` also appears on line {first}"));
-            }
+        if let Some(u) = &user_id
+            && let Some(first) = seen_ids.insert(u.lookup_key(), line)
+        {
+            bad("user_id", format!("`{u}` also appears on line {first}"));
         }
-        if let (Some(s), Some(n)) = (&symbol, &number) {
-            if let Some(first) = seen_keys.insert((s.to_string(), n.to_string()), line) {
-                bad(
-                    "number",
-                    format!("記号・番号 {s}-{n} also appears on line {first}"),
-                );
-            }
+        if let (Some(s), Some(n)) = (&symbol, &number)
+            && let Some(first) = seen_keys.insert((s.to_string(), n.to_string()), line)
+        {
+            bad(
+                "number",
+                format!("記号・番号 {s}-{n} also appears on line {first}"),
+            );
         }
         if let (
             Some(user_id),

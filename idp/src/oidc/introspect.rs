@@ -73,32 +73,30 @@ async fn introspect(
             "sid": grant.sid,
         }));
     }
-    if token.len() <= 128 {
-        if let Some((rt, grant)) = state.grants().refresh_token(&token_hash(token)).await? {
-            if grant.client_id == client.client_id
-                && rt.rotated_at.is_none()
-                && rt.expires_at > now
-                && grant.is_active(now)
-            {
-                let sub = state
-                    .members()
-                    .by_id(&grant.member_id)
-                    .await?
-                    .map(|m| m.subject);
-                return Ok(json!({
-                    "active": true,
-                    "token_type": "refresh_token",
-                    "scope": grant.scope,
-                    "client_id": grant.client_id,
-                    "sub": sub,
-                    "aud": grant.client_id,
-                    "iss": state.issuer,
-                    "iat": rt.created_at,
-                    "exp": rt.expires_at,
-                    "sid": grant.sid,
-                }));
-            }
-        }
+    if token.len() <= 128
+        && let Some((rt, grant)) = state.grants().refresh_token(&token_hash(token)).await?
+        && grant.client_id == client.client_id
+        && rt.rotated_at.is_none()
+        && rt.expires_at > now
+        && grant.is_active(now)
+    {
+        let sub = state
+            .members()
+            .by_id(&grant.member_id)
+            .await?
+            .map(|m| m.subject);
+        return Ok(json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "scope": grant.scope,
+            "client_id": grant.client_id,
+            "sub": sub,
+            "aud": grant.client_id,
+            "iss": state.issuer,
+            "iat": rt.created_at,
+            "exp": rt.expires_at,
+            "sid": grant.sid,
+        }));
     }
     Ok(inactive)
 }

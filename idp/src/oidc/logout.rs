@@ -290,14 +290,11 @@ pub async fn confirm(
     if !ctx.csrf.verify(&form.csrf) {
         return PageError::Forbidden(ctx.lang).into_response();
     }
-    let req = match check(&state, &form.rest).await {
-        Ok(r) => r,
-        Err(_) => LogoutRequest::default(),
-    };
-    if let Ok(Some(current)) = signin::current_session(&state, &headers, now).await {
-        if let Err(e) = end_session(&state, &current.session.sid, now).await {
-            return PageError::internal(ctx.lang, e).into_response();
-        }
+    let req = check(&state, &form.rest).await.unwrap_or_default();
+    if let Ok(Some(current)) = signin::current_session(&state, &headers, now).await
+        && let Err(e) = end_session(&state, &current.session.sid, now).await
+    {
+        return PageError::internal(ctx.lang, e).into_response();
     }
     after_logout(&state, &ctx, &req)
 }

@@ -208,17 +208,16 @@ pub fn validate(
             return Err(fail("invalid_request", "unsupported code_challenge_method"));
         }
     }
-    if let Some(c) = &challenge {
-        if c.len() != 43
+    if let Some(c) = &challenge
+        && (c.len() != 43
             || !c
                 .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
-        {
-            return Err(fail(
-                "invalid_request",
-                "code_challenge must be a base64url SHA-256 (43 characters)",
-            ));
-        }
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'))
+    {
+        return Err(fail(
+            "invalid_request",
+            "code_challenge must be a base64url SHA-256 (43 characters)",
+        ));
     }
     let mut prompt = Vec::new();
     for p in params

@@ -44,15 +44,14 @@ async fn revoke(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
         }
         return Ok(());
     }
-    if token.len() <= 128 {
-        if let Some((_, grant)) = state.grants().refresh_token(&token_hash(token)).await? {
-            if grant.client_id == client.client_id {
-                state
-                    .grants()
-                    .revoke(&grant.id, "revoked by client", now)
-                    .await?;
-            }
-        }
+    if token.len() <= 128
+        && let Some((_, grant)) = state.grants().refresh_token(&token_hash(token)).await?
+        && grant.client_id == client.client_id
+    {
+        state
+            .grants()
+            .revoke(&grant.id, "revoked by client", now)
+            .await?;
     }
     Ok(())
 }

@@ -218,7 +218,7 @@ async fn refresh(
         )
         .await
     {
-        Ok(Rotation::Rotated(g)) => g,
+        Ok(Rotation::Rotated(g)) => *g,
         Ok(Rotation::Reused {
             grant_id,
             client_id,

@@ -181,19 +181,18 @@ pub async fn get(
         Err(e) => return e.into_response(),
     };
     // Already signed in and nothing forces a new password entry: skip this page.
-    if let Ok(Some(current)) = signin::current_session(&state, &headers, now).await {
-        if let Ok(Some(member)) = state.members().by_id(&current.session.member_id).await {
-            if !signin::steps::login_needed(&current.session, &member, flow.as_ref(), now) {
-                return signin::advance(
-                    &state,
-                    current,
-                    flow.as_ref().map(|f| f.id.as_str()),
-                    ctx.lang,
-                    now,
-                )
-                .await;
-            }
-        }
+    if let Ok(Some(current)) = signin::current_session(&state, &headers, now).await
+        && let Ok(Some(member)) = state.members().by_id(&current.session.member_id).await
+        && !signin::steps::login_needed(&current.session, &member, flow.as_ref(), now)
+    {
+        return signin::advance(
+            &state,
+            current,
+            flow.as_ref().map(|f| f.id.as_str()),
+            ctx.lang,
+            now,
+        )
+        .await;
     }
     let lang = flow
         .as_ref()
@@ -377,12 +376,14 @@ pub async fn start_session(
     let ip = requester.ip.to_string();
     let (token, session) = match sessions
         .create(
-            &member.id,
-            amr.clone(),
-            mfa,
-            remember,
-            &requester.user_agent,
-            &ip,
+            signin::session::NewSession {
+                member_id: &member.id,
+                amr: amr.clone(),
+                mfa,
+                remember,
+                user_agent: &requester.user_agent,
+                ip: &ip,
+            },
             now,
         )
         .await

@@ -129,6 +129,7 @@ pub fn other_methods(ctx: &Ctx, factors: &Factors, current: Factor, flow: Option
 }
 
 /// Records a completed second factor in the session and moves on.
+#[allow(clippy::too_many_arguments)]
 pub async fn complete(
     state: &AppState,
     ctx: &Ctx,

@@ -49,6 +49,18 @@ fn member_key(member_id: &str) -> String {
     format!("msess:{member_id}")
 }
 
+/// What a new session starts with.
+pub struct NewSession<'a> {
+    pub member_id: &'a str,
+    /// Methods used (RFC 8176).
+    pub amr: Vec<String>,
+    /// Whether they already amount to two factors (a passkey with user verification).
+    pub mfa: bool,
+    pub remember: bool,
+    pub user_agent: &'a str,
+    pub ip: &'a str,
+}
+
 /// A loaded session with the hash of the cookie that found it.
 #[derive(Debug, Clone)]
 pub struct Current {
@@ -75,30 +87,22 @@ impl<'a> Sessions<'a> {
     }
 
     /// Starts a session after a primary authentication; returns the cookie value.
-    pub async fn create(
-        &self,
-        member_id: &str,
-        amr: Vec<String>,
-        mfa: bool,
-        remember: bool,
-        user_agent: &str,
-        ip: &str,
-        now: i64,
-    ) -> EphResult<(String, IdpSession)> {
+    pub async fn create(&self, new: NewSession<'_>, now: i64) -> EphResult<(String, IdpSession)> {
         let token = new_token();
         let hash = token_hash(&token);
+        let member_id = new.member_id;
         let session = IdpSession {
             sid: new_id(),
             member_id: member_id.to_string(),
             created_at: now,
             auth_time: now,
-            amr,
-            mfa_time: mfa.then_some(now),
-            remember,
-            expires_at: now + self.lifetime(remember),
+            amr: new.amr,
+            mfa_time: new.mfa.then_some(now),
+            remember: new.remember,
+            expires_at: now + self.lifetime(new.remember),
             last_seen: now,
-            user_agent: user_agent.to_string(),
-            ip: ip.to_string(),
+            user_agent: new.user_agent.to_string(),
+            ip: new.ip.to_string(),
             clients: Vec::new(),
         };
         self.store(&hash, &session, now).await?;

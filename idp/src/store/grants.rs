@@ -50,7 +50,7 @@ pub struct RefreshToken {
 #[derive(Debug)]
 pub enum Rotation {
     /// The old token is spent; the new one is stored.
-    Rotated(Grant),
+    Rotated(Box<Grant>),
     /// The token had been rotated already: the family is now revoked.
     Reused { grant_id: String, client_id: String },
     /// Unknown, expired, or its grant is revoked.
@@ -223,7 +223,7 @@ impl GrantStore {
                         rotated_at: None,
                     })
                     .execute(c)?;
-                Ok(Rotation::Rotated(grant))
+                Ok(Rotation::Rotated(Box::new(grant)))
             })
             .await
     }
