@@ -100,8 +100,6 @@ pub struct SecretsConfig {
     pub keys: Vec<Secret<String>>,
     /// Used when `keys` is empty: a key file created on first start (embedded mode).
     pub key_file: PathBuf,
-    /// Key for CSRF tokens and cookie integrity; derived from the first secret key when empty.
-    pub cookie_key: Option<Secret<String>>,
 }
 
 impl Default for SecretsConfig {
@@ -109,7 +107,6 @@ impl Default for SecretsConfig {
         Self {
             keys: Vec::new(),
             key_file: "./data/secret.key".into(),
-            cookie_key: None,
         }
     }
 }
