@@ -9,3 +9,4 @@ mod support;
 
 mod admin;
 mod oidc;
+mod portal;
