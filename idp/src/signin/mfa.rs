@@ -199,7 +199,10 @@ impl Asked {
 pub fn safe_next(next: Option<&str>) -> Option<String> {
     let n = next?;
     let ok = n.len() <= 200
-        && (n == "/account" || n.starts_with("/account/") || n.starts_with("/account?"))
+        && (n == "/account"
+            || n.starts_with("/account/")
+            || n.starts_with("/account?")
+            || n.starts_with("/account#"))
         && !n.contains("//")
         && !n.contains('\\')
         && n.chars().all(|c| c.is_ascii_graphic());
@@ -947,6 +950,10 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/account")), None);
         assert_eq!(safe_next(Some("/account//evil")), None);
         assert_eq!(safe_next(Some("/accounting")), None);
+        assert_eq!(
+            safe_next(Some("/account#password")).as_deref(),
+            Some("/account#password")
+        );
         assert_eq!(safe_next(Some("/account/\\evil")), None);
         assert_eq!(safe_next(None), None);
         assert_eq!(

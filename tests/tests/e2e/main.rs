@@ -7,4 +7,6 @@
 
 mod support;
 
+mod account;
+mod factors;
 mod oidc;
