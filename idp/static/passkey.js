@@ -18,8 +18,8 @@
       ? "このブラウザはパスキーに対応していません。新しいブラウザ（Chrome、Edge、Safari）をお使いいただくか、別の方法をお選びください。"
       : "This browser does not support passkeys. Use an up-to-date Chrome, Edge or Safari, or choose another method.",
     cancelled: ja
-      ? "パスキーの操作がキャンセルされたか、時間切れになりました。もう一度ボタンを押してください。"
-      : "The passkey request was cancelled or timed out. Please press the button again.",
+      ? "パスキーの操作がキャンセルされたか、時間切れになったか、本人確認（顔認証・指紋認証・画面ロック）ができませんでした。もう一度ボタンを押してください。"
+      : "The passkey request was cancelled, timed out, or your face, fingerprint or screen lock could not be checked. Please press the button again.",
     phone: ja
       ? "スマートフォンを使う場合は、パソコンとスマートフォンのBluetoothをオンにして近くに置き、表示された二次元コードを読み取ってください。近くにスマートフォンがない場合は、別の方法をお選びください。"
       : "To use a phone, turn Bluetooth on on both devices, keep them close, and scan the QR code. If no phone is at hand, choose another method.",

@@ -413,7 +413,9 @@ pub async fn render(
                         form method="post" action="/account/sessions/end" {
                             (forms::csrf(&ctx.csrf))
                             input type="hidden" name="sid" value=(s.sid);
-                            button.secondary type="submit" { (ctx.t(END_SESSION)) }
+                            button.secondary type="submit" {
+                                (ctx.t(if s.sid == acc.current.session.sid { SIGN_OUT } else { END_SESSION }))
+                            }
                         }
                     }
                 }

@@ -43,6 +43,10 @@ const QR_LABEL: Text = Text(
     "認証アプリ用の二次元コード",
     "QR code for your authenticator app",
 );
+const OPEN_APP: Text = Text(
+    "このスマートフォンの認証アプリで開く（読み取れないとき）",
+    "Open in the authenticator app on this phone (if you cannot scan)",
+);
 const DOWNLOAD: Text = Text(
     "二次元コードを画像（PNG）で保存する",
     "Save the QR code as an image (PNG)",
@@ -172,6 +176,7 @@ fn page(
             li {
                 h2 { (ctx.t(STEP2)) }
                 (PreEscaped(svg))
+                p { a href=(uri) { (ctx.t(OPEN_APP)) } }
                 p { a href=(png) download="kenpo-otp-qr.png" { (ctx.t(DOWNLOAD)) } }
                 p.small { (ctx.t(DOWNLOAD_HELP)) }
                 details {

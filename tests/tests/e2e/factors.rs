@@ -315,6 +315,71 @@ async fn a_ceremony_belongs_to_its_session_and_a_counter_regression_is_refused()
 }
 
 #[tokio::test]
+async fn answers_without_user_verification_are_refused() {
+    let idp = TestIdp::start().await;
+    let m = idp
+        .onboarding_member("take", "30", "1234567", "passkey")
+        .await;
+    let b = Browser::new();
+    let page = password_step(&idp, &b, &m).await;
+    let url = |p: &str| idp.url(&format!("/signin/enroll-passkey/{p}"));
+    // An authenticator that did not verify the user (the client was talked out of asking).
+    let (_, opts) = b.json(&url("options"), &json!({"csrf": csrf(&page)})).await;
+    let mut o = opts["options"].clone();
+    o["publicKey"]["authenticatorSelection"]["userVerification"] = json!("discouraged");
+    let mut lax = SoftPasskey::new(false);
+    let reg = lax
+        .do_registration(origin(&idp), soft_creation(&o))
+        .unwrap();
+    let (st, answer) = b
+        .json(
+            &url("finish"),
+            &json!({"csrf": csrf(&page), "label": "PC", "ceremony": opts["ceremony"], "credential": reg}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{answer}");
+    assert!(store_is_empty(&idp, &m).await, "nothing enrolled");
+
+    // Enrolled properly; an assertion without user verification is refused too.
+    let mut key = SoftPasskey::new(true);
+    let (st, answer, _) = register(&idp, &b, &page, "/signin/enroll-passkey", &mut key, "PC").await;
+    assert_eq!(st, StatusCode::OK, "{answer}");
+    let b2 = Browser::new();
+    let page = password_step(&idp, &b2, &m).await;
+    let (_, opts) = b2
+        .json(
+            &idp.url("/signin/mfa-passkey/options"),
+            &json!({"csrf": csrf(&page)}),
+        )
+        .await;
+    let mut o = opts["options"].clone();
+    o["publicKey"]["userVerification"] = json!("discouraged");
+    let rcr: RequestChallengeResponse = serde_json::from_value(o).unwrap();
+    let cred = key.do_authentication(origin(&idp), rcr).unwrap();
+    let (st, answer) = b2
+        .json(
+            &idp.url("/signin/mfa-passkey/finish"),
+            &json!({"csrf": csrf(&page), "ceremony": opts["ceremony"], "credential": cred}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("確認できませんでした")
+    );
+}
+
+async fn store_is_empty(idp: &TestIdp, m: &TestMember) -> bool {
+    CredentialStore::new(idp.state.db.clone())
+        .passkeys(&m.id)
+        .await
+        .unwrap()
+        .is_empty()
+}
+
+#[tokio::test]
 async fn passwordless_options_are_discoverable_and_unknown_answers_are_refused() {
     let idp = TestIdp::start().await;
     let m = idp
