@@ -8,5 +8,6 @@
 mod support;
 
 mod account;
+mod admin;
 mod factors;
 mod oidc;
