@@ -219,11 +219,22 @@ pub async fn finish(
     if let Err(e) = Sessions::new(state).save(&current, now).await {
         return PageError::internal(ctx.lang, e).into_response();
     }
-    if mode == Mode::FirstLogin
-        && member.onboarded_at.is_none()
-        && let Err(e) = members.mark_onboarded(&member.id, now).await
-    {
-        return PageError::internal(ctx.lang, e).into_response();
+    // The first working factor completes a first login (SPEC step 7).
+    if mode == Mode::FirstLogin && member.onboarded_at.is_none() {
+        if let Err(e) = members.mark_onboarded(&member.id, now).await {
+            return PageError::internal(ctx.lang, e).into_response();
+        }
+        let _ = state
+            .audit()
+            .record(
+                Some(&member.id),
+                Actor::Member,
+                "onboarding.completed",
+                json!({}),
+                Some(&requester.ip.to_string()),
+                now,
+            )
+            .await;
     }
     let _ = state
         .audit()

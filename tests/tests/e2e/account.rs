@@ -106,7 +106,7 @@ async fn passkeys_are_added_renamed_and_removed_but_never_the_last_factor() {
     let page = b.get(&idp.url("/account?done=passkey-added")).await;
     assert!(page.body.contains("パスキーを登録しました"));
     assert!(page.body.contains("仕事用パソコン"));
-    let added = idp.last_mail_to("niro@example.jp");
+    let added = idp.last_outbox_to("niro@example.jp");
     assert!(added.text.contains("仕事用パソコン"), "{}", added.text);
 
     let store = CredentialStore::new(idp.state.db.clone());
@@ -168,7 +168,7 @@ async fn passkeys_are_added_renamed_and_removed_but_never_the_last_factor() {
         assert!(kinds.contains(&k.to_string()), "{k} in {kinds:?}");
     }
     let notices = idp
-        .mails_to("niro@example.jp")
+        .outbox_to("niro@example.jp")
         .into_iter()
         .filter(|m| m.subject.contains("ログイン設定が変更されました"))
         .count();
@@ -284,7 +284,7 @@ async fn email_otp_on_and_off_and_the_preferred_factor() {
     signed_in(&idp, &b, &m).await;
     let page = b.get(&idp.url("/account/enroll-email")).await;
     assert_eq!(page.step().as_deref(), Some("enroll-email"), "{page:?}");
-    let mail = idp.last_mail_to("goro2@example.jp");
+    let mail = idp.last_outbox_to("goro2@example.jp");
     assert_eq!(mail.subject, "【けんぽWeb】ワンタイムパスワードのお知らせ");
     let r = b
         .submit(&page, "/account/enroll-email", &[("otp", &otp_of(&mail))])
@@ -336,7 +336,7 @@ async fn a_new_address_is_confirmed_by_code_and_the_old_one_is_told() {
     )
     .await;
     assert!(page.body.contains("hachi.new@example.jp"), "{page:?}");
-    let mail = idp.last_mail_to("hachi.new@example.jp");
+    let mail = idp.last_outbox_to("hachi.new@example.jp");
     assert_eq!(
         mail.subject,
         "【けんぽWeb】メールアドレス確認コードのお知らせ"
@@ -361,7 +361,7 @@ async fn a_new_address_is_confirmed_by_code_and_the_old_one_is_told() {
     let member = idp.state.members().by_id(&m.id).await.unwrap().unwrap();
     assert_eq!(member.email.as_deref(), Some("hachi.new@example.jp"));
     assert!(member.email_verified);
-    let told = idp.last_mail_to("hachi@example.jp");
+    let told = idp.last_outbox_to("hachi@example.jp");
     assert_eq!(told.subject, "【けんぽWeb】メールアドレスが変更されました");
     assert!(told.text.contains("hachi.new@example.jp"));
     assert!(
@@ -421,7 +421,7 @@ async fn a_new_password_needs_the_current_one_and_signs_out_elsewhere() {
     assert_eq!(location(&gone), "/login", "the other session ended");
     let still = b.get(&idp.url("/account")).await;
     assert_eq!(still.step().as_deref(), Some("account"));
-    let mail = idp.last_mail_to("kuro@example.jp");
+    let mail = idp.last_outbox_to("kuro@example.jp");
     assert_eq!(mail.subject, "【けんぽWeb】パスワードが変更されました");
     let fresh = Browser::new();
     let login = fresh.get(&idp.url("/login")).await;

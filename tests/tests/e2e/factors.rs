@@ -186,7 +186,7 @@ async fn passkey_enrolment_at_first_login_and_second_factor_sign_in() {
             .await
             .contains(&"mfa.enrolled".to_string())
     );
-    let notice = idp.last_mail_to("hanako@example.jp");
+    let notice = idp.last_outbox_to("hanako@example.jp");
     assert_eq!(notice.subject, "【けんぽWeb】ログイン設定が変更されました");
     assert!(notice.text.contains("自宅のパソコン"));
 
@@ -684,7 +684,7 @@ async fn email_otp_limits_tries_lifetime_and_sending() {
     let m = idp.email_member("goro", "27", "1234567").await;
     let b = Browser::new();
     let page = password_step(&idp, &b, &m).await;
-    let code = otp_of(&idp.last_mail_to("goro@example.jp"));
+    let code = otp_of(&idp.last_outbox_to("goro@example.jp"));
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let mut last = page;
     for n in (0..5).rev() {
@@ -712,7 +712,7 @@ async fn email_otp_limits_tries_lifetime_and_sending() {
         .submit(&dead, "/signin/mfa-email", &[("resend", "yes")])
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    let code = otp_of(&idp.last_mail_to("goro@example.jp"));
+    let code = otp_of(&idp.last_outbox_to("goro@example.jp"));
     idp.clock.advance(Duration::seconds(601));
     let late = b.submit(&r, "/signin/mfa-email", &[("otp", &code)]).await;
     assert_eq!(late.status, StatusCode::UNAUTHORIZED);
@@ -728,7 +728,7 @@ async fn email_otp_limits_tries_lifetime_and_sending() {
         .submit(&r, "/signin/mfa-email", &[("resend", "yes")])
         .await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{r:?}");
-    assert_eq!(idp.mails_to("goro@example.jp").len(), 3);
+    assert_eq!(idp.outbox_to("goro@example.jp").len(), 3);
 
     // Of concurrent submissions of the right code, exactly one is accepted.
     let later = idp.state.now() + 3600;
@@ -746,7 +746,7 @@ async fn email_otp_limits_tries_lifetime_and_sending() {
         matches!(issued, email_otp::Issue::Sent { .. }),
         "{issued:?}"
     );
-    let code = otp_of(&idp.last_mail_to("goro@example.jp"));
+    let code = otp_of(&idp.last_outbox_to("goro@example.jp"));
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let (state, id, code) = (idp.state.clone(), m.id.clone(), code.clone());
@@ -798,7 +798,7 @@ async fn walk_with_email(
                 .await
             }
             "mfa-email" => {
-                let code = otp_of(&idp.last_mail_to(&format!("{}@example.jp", m.user_id)));
+                let code = otp_of(&idp.last_outbox_to(&format!("{}@example.jp", m.user_id)));
                 b.submit(&page, "/signin/mfa-email", &[("otp", &code)])
                     .await
             }

@@ -650,13 +650,13 @@ impl TestIdp {
     }
 
     /// Mails to `to`, oldest first.
-    pub fn mails_to(&self, to: &str) -> Vec<Mail> {
+    pub fn outbox_to(&self, to: &str) -> Vec<Mail> {
         self.outbox().into_iter().filter(|m| m.to == to).collect()
     }
 
     /// The last mail to `to`.
-    pub fn last_mail_to(&self, to: &str) -> Mail {
-        self.mails_to(to)
+    pub fn last_outbox_to(&self, to: &str) -> Mail {
+        self.outbox_to(to)
             .pop()
             .unwrap_or_else(|| panic!("no mail to {to}"))
     }
