@@ -7,5 +7,7 @@
 
 mod support;
 
+mod account;
 mod admin;
+mod factors;
 mod oidc;
