@@ -8,3 +8,5 @@
 mod support;
 
 mod oidc;
+mod onboarding;
+mod recovery;
