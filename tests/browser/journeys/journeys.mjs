@@ -387,7 +387,7 @@ async function expiredJourney() {
     await page.goto(rp.authUrl());
     await j.at(page, "login");
     await answer(page, [["username", m.userId], ["password", initialPassword(m)]]);
-    await j.at(page, "login");
+    await j.at(page, "login", "login-expired");
     const alert = await page.locator('[role="alert"]').innerText();
     expect(alert.includes("有効期限"), `expiry explained: ${alert}`);
     expect(alert.includes(CONTACT), `contact address given: ${alert}`);

@@ -77,7 +77,7 @@ export class Journey {
   }
 
   /** Waits for the IdP page `step` (its `main[data-step]`), then checks and records it. */
-  async at(page, step) {
+  async at(page, step, label = step) {
     try {
       await page.waitForSelector(`main[data-step="${step}"]`, { timeout: 20000 });
     } catch (e) {
@@ -85,7 +85,7 @@ export class Journey {
       const alert = await page.locator('[role="alert"]').first().textContent().catch(() => null);
       throw new Error(`expected step ${step}, at ${page.url()} step=${here} alert=${alert}`);
     }
-    await this.screen(page, step);
+    await this.screen(page, label);
     return page;
   }
 
