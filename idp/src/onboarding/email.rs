@@ -79,6 +79,10 @@ const RESENT: Text = Text(
     "確認メールをもう一度送りました。新しいメールのリンクを開いてください。",
     "We sent the mail again. Open the link in the newest mail.",
 );
+const CONFIRMED_HERE: Text = Text(
+    "メールアドレスを確認できました。「次へ」を押して進んでください。",
+    "Your address is confirmed. Press “Next” to go on.",
+);
 const NOT_YET: Text = Text(
     "まだメールアドレスの確認ができていません。メールのリンクを開いてから「次へ」を押してください。",
     "Your address is not confirmed yet. Open the link in the mail, then press “Next”.",
@@ -349,6 +353,10 @@ fn sent_page(
     let ctx = &v.ctx;
     let email = v.member.email.clone().unwrap_or_default();
     let from = &state.config.mail.from_address;
+    let status_url = match v.flow_id() {
+        Some(f) => format!("/signin/email-sent/status?flow={f}"),
+        None => "/signin/email-sent/status".to_string(),
+    };
     let body = html! {
         h1 { (ctx.t(SENT_TITLE)) }
         @if let Some(e) = error { (kenpo_shared::web::alert(e)) }
@@ -366,6 +374,7 @@ fn sent_page(
         form method="post" action="/signin/email-sent" {
             (forms::csrf(&ctx.csrf))
             (forms::flow(v.flow_id()))
+            p id="email-confirmed" role="status" data-status-url=(status_url) data-text=(ctx.t(CONFIRMED_HERE)) {}
             button.primary type="submit" name="continue" value="yes" { (ctx.t(NEXT)) }
             h2 { (ctx.lang.pick("メールが届かないときは", "No mail?")) }
             p.small {
@@ -385,7 +394,7 @@ fn sent_page(
         status,
         Step::EmailSent,
         ctx.t(SENT_TITLE),
-        vec![],
+        vec!["/static/email-sent.js"],
         body,
     )
 }
@@ -463,6 +472,32 @@ pub async fn sent_post(
         Some(NOT_YET.get(lang)),
         StatusCode::CONFLICT,
     )
+}
+
+/// `GET /signin/email-sent/status`: whether the address is verified yet, for the page script
+/// that tells a member waiting on `email-sent` that the link was opened elsewhere.
+pub async fn sent_status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<FlowQuery>,
+) -> Response {
+    let now = state.now();
+    let current = match signin::current_session(&state, &headers, now).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return StatusCode::UNAUTHORIZED.into_response(),
+        Err(e) => return e.into_response(),
+    };
+    let flow = match signin::load_flow(&state, q.flow.as_deref()).await {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    let owed = match signin::next_step_for(&state, &current.session, flow.as_ref(), now).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let mut res = axum::Json(json!({ "waiting": owed == Step::EmailSent })).into_response();
+    crate::pages::no_store(&mut res);
+    res
 }
 
 // ---- the link ----
@@ -559,4 +594,40 @@ pub async fn verify(
         return signin::advance(&state, current, link.flow.as_deref(), lang, now).await;
     }
     link_page(&state, &ctx, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_email;
+
+    #[test]
+    fn addresses_are_normalised_and_checked() {
+        assert_eq!(
+            parse_email(" Taro@Example.JP ").as_deref(),
+            Ok("taro@example.jp")
+        );
+        assert_eq!(
+            parse_email("ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ").as_deref(),
+            Ok("taro@example.jp"),
+            "full-width input"
+        );
+        assert_eq!(
+            parse_email("taro.yamada+kenpo@mail.example.co.jp").as_deref(),
+            Ok("taro.yamada+kenpo@mail.example.co.jp")
+        );
+        for bad in [
+            "",
+            "taro",
+            "taro@",
+            "@example.jp",
+            "taro@localhost",
+            "taro@example.",
+            "ta ro@example.jp",
+            "taro@@example.jp",
+        ] {
+            assert!(parse_email(bad).is_err(), "{bad:?}");
+        }
+        let long = format!("{}@example.jp", "a".repeat(65));
+        assert!(parse_email(&long).is_err());
+    }
 }

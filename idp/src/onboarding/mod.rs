@@ -45,6 +45,7 @@ pub fn routes() -> Router<AppState> {
             "/signin/email-sent",
             get(email::sent_get).post(email::sent_post),
         )
+        .route("/signin/email-sent/status", get(email::sent_status))
         .route("/signin/verify-email", get(email::verify))
         .route("/signin/method", get(method::get).post(method::post))
         .route(

@@ -293,6 +293,9 @@ async function resumeJourney() {
     const elsewhere = await other.context.newPage();
     await elsewhere.goto(theLink(verify));
     await j.at(elsewhere, "email-verified");
+    // The waiting page learns it by itself (page script) and says so.
+    await page.waitForFunction(() => document.getElementById("email-confirmed")?.textContent.includes("確認できました"), null, { timeout: 15000 });
+    await j.screen(page, "email-sent-confirmed");
     await page.click('button[name="continue"]');
     await j.at(page, "method");
     await chooseMethod(page, "email", false);

@@ -424,6 +424,15 @@ async fn a_member_resumes_on_another_device_and_back_buttons_do_no_harm() {
     assert_eq!(resent.status, StatusCode::OK, "{}", describe(&resent));
     assert!(resent.body.contains("もう一度送りました"));
     let mails = idp.wait_mails_to("jiro@example.jp", 2).await;
+    let status = pc.get(&idp.url("/signin/email-sent/status")).await;
+    assert_eq!(status.body, r#"{"waiting":true}"#);
+    assert_eq!(
+        Browser::new()
+            .get(&idp.url("/signin/email-sent/status"))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
     let p = phone.get(&mails[1].link()).await;
     assert_eq!(
         p.location().as_deref(),
@@ -431,7 +440,9 @@ async fn a_member_resumes_on_another_device_and_back_buttons_do_no_harm() {
         "{}",
         describe(&p)
     );
-    // The PC's `continue` (and a reload) now moves on too.
+    // The PC's page script learns it; its `continue` (and a reload) now moves on too.
+    let status = pc.get(&idp.url("/signin/email-sent/status")).await;
+    assert_eq!(status.body, r#"{"waiting":false}"#);
     let p = pc
         .submit(&sent_on_pc, "/signin/email-sent", &[("continue", "yes")])
         .await;
