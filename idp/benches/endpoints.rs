@@ -30,8 +30,16 @@ struct Opts {
 
 fn opts() -> Opts {
     let args: Vec<String> = std::env::args().collect();
-    let get = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse::<f64>().ok());
-    Opts { secs: get("--secs").unwrap_or(4.0), concurrency: get("--concurrency").map(|c| c as usize).unwrap_or(32) }
+    let get = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    Opts {
+        secs: get("--secs").unwrap_or(4.0),
+        concurrency: get("--concurrency").map(|c| c as usize).unwrap_or(32),
+    }
 }
 
 struct Stats {
@@ -91,13 +99,26 @@ where
         errors += e;
     }
     all.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    let pct = |p: f64| if all.is_empty() { 0.0 } else { all[((all.len() as f64 * p) as usize).min(all.len() - 1)] };
-    Stats { rate: all.len() as f64 / secs, p50: pct(0.50), p99: pct(0.99), errors }
+    let pct = |p: f64| {
+        if all.is_empty() {
+            0.0
+        } else {
+            all[((all.len() as f64 * p) as usize).min(all.len() - 1)]
+        }
+    };
+    Stats {
+        rate: all.len() as f64 / secs,
+        p50: pct(0.50),
+        p99: pct(0.99),
+        errors,
+    }
 }
 
 /// Operations per second of `f` on every core for `secs`.
 fn on_all_cores(secs: f64, f: impl Fn() + Send + Sync + 'static) -> f64 {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let f = Arc::new(f);
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let handles: Vec<_> = (0..cores)
@@ -129,7 +150,9 @@ fn b64url(b: &[u8]) -> String {
 }
 
 async fn start_idp(dir: &std::path::Path) -> (AppState, String) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let issuer = format!("http://localhost:{port}");
     let mut config = Config::default();
@@ -140,15 +163,22 @@ async fn start_idp(dir: &std::path::Path) -> (AppState, String) {
     config.mail.outbox_dir = dir.join("outbox");
     config.throttle.address_per_minute = i64::MAX / 2;
     config.log.level = "warn".into();
-    let state = kenpo_idp::startup::build_state(config, Clock::System).await.expect("IdP state");
+    let state = kenpo_idp::startup::build_state(config, Clock::System)
+        .await
+        .expect("IdP state");
     let app = kenpo_idp::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
     (state, issuer)
 }
 
 async fn start_bare() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://127.0.0.1:{}/bare", listener.local_addr().expect("addr").port());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!(
+        "http://127.0.0.1:{}/bare",
+        listener.local_addr().expect("addr").port()
+    );
     let app = axum::Router::new().route("/bare", axum::routing::get(|| async { "ok" }));
     tokio::spawn(async move { axum::serve(listener, app).await });
     url
@@ -168,16 +198,38 @@ async fn seed_members(state: &AppState, n: usize, password: &str) {
             email: Some(format!("bench{i}@example.jp")),
         })
         .collect();
-    state.members().import(rows, now).await.expect("import").expect("no conflicts");
-    let hash = state.hasher.hash(&Secret::new(password.into())).await.expect("hash");
+    state
+        .members()
+        .import(rows, now)
+        .await
+        .expect("import")
+        .expect("no conflicts");
+    let hash = state
+        .hasher
+        .hash(&Secret::new(password.into()))
+        .await
+        .expect("hash");
     for i in 0..n {
-        let m = state.members().by_user_id(&UserId::parse(&format!("bench{i}")).expect("id")).await.expect("db").expect("member");
-        state.members().set_password(&m.id, hash.clone(), now).await.expect("password");
+        let m = state
+            .members()
+            .by_user_id(&UserId::parse(&format!("bench{i}")).expect("id"))
+            .await
+            .expect("db")
+            .expect("member");
+        state
+            .members()
+            .set_password(&m.id, hash.clone(), now)
+            .await
+            .expect("password");
     }
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).pool_max_idle_per_host(256).build().expect("client")
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("client")
 }
 
 fn print_row(name: &str, s: &Stats, bound: Option<(&str, f64)>, target: Option<f64>) {
@@ -204,23 +256,40 @@ fn print_row(name: &str, s: &Stats, bound: Option<(&str, f64)>, target: Option<f
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let o = opts();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let dir = std::env::temp_dir().join(format!("kenpo-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (state, issuer) = start_idp(&dir).await;
     let bare = start_bare().await;
 
-    println!("kenpo IdP benchmark: {cores} cores, {} s per run, {} connections, SQLite + in-process state", o.secs, o.concurrency);
+    println!(
+        "kenpo IdP benchmark: {cores} cores, {} s per run, {} connections, SQLite + in-process state",
+        o.secs, o.concurrency
+    );
     println!();
     println!("-- raw bounds (all cores)");
     let pc = &state.config.password;
-    let hasher_params = argon2::Params::new(pc.argon2_m_kib, pc.argon2_t, pc.argon2_p, None).expect("params");
+    let hasher_params =
+        argon2::Params::new(pc.argon2_m_kib, pc.argon2_t, pc.argon2_p, None).expect("params");
     let argon_rate = on_all_cores(o.secs, move || {
         use argon2::password_hash::PasswordHasher;
-        let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, hasher_params.clone());
+        let a = argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            hasher_params.clone(),
+        );
         let _ = a.hash_password(b"Bench-Password-1");
     });
-    println!("{:<44} {:>10.1}/s", format!("argon2id m={} KiB t={} p={}", pc.argon2_m_kib, pc.argon2_t, pc.argon2_p), argon_rate);
+    println!(
+        "{:<44} {:>10.1}/s",
+        format!(
+            "argon2id m={} KiB t={} p={}",
+            pc.argon2_m_kib, pc.argon2_t, pc.argon2_p
+        ),
+        argon_rate
+    );
     let payload = vec![b'x'; 700];
     let mut sign_rate = std::collections::HashMap::new();
     for alg in Alg::ALL {
@@ -230,7 +299,11 @@ async fn main() {
         let rate = on_all_cores(o.secs.min(2.0), move || {
             let _ = key.sign_bytes(&p);
         });
-        println!("{:<44} {:>10.0}/s", format!("signature {} (ring)", alg.as_str()), rate);
+        println!(
+            "{:<44} {:>10.0}/s",
+            format!("signature {} (ring)", alg.as_str()),
+            rate
+        );
         sign_rate.insert(alg, rate);
     }
     let http = client();
@@ -247,7 +320,10 @@ async fn main() {
         })
         .await
     };
-    println!("{:<44} {:>10.0}/s (p50 {:.2} ms)", "bare axum handler, same client", bare_stats.rate, bare_stats.p50);
+    println!(
+        "{:<44} {:>10.0}/s (p50 {:.2} ms)",
+        "bare axum handler, same client", bare_stats.rate, bare_stats.p50
+    );
 
     // Relying parties, one per algorithm, and members.
     for alg in Alg::ALL {
@@ -259,13 +335,20 @@ async fn main() {
             ..ClientConfig::default()
         };
         let c = kenpo_idp::store::clients::NewClient::from_config(&c).expect("client");
-        state.clients().upsert(c, "bench", state.now()).await.expect("client");
+        state
+            .clients()
+            .upsert(c, "bench", state.now())
+            .await
+            .expect("client");
     }
     let password = "Bench-Password-1";
     seed_members(&state, MEMBERS, password).await;
 
     println!();
-    println!("{:<28} {:>9} {:>8} {:>8} {:>6}  {:<22} {:>7}", "endpoint", "req/s", "p50 ms", "p99 ms", "errors", "bound", "ratio");
+    println!(
+        "{:<28} {:>9} {:>8} {:>8} {:>6}  {:<22} {:>7}",
+        "endpoint", "req/s", "p50 ms", "p99 ms", "errors", "bound", "ratio"
+    );
     let get_stats = |path: &'static str| {
         let http = http.clone();
         let url = format!("{issuer}{path}");
@@ -282,7 +365,12 @@ async fn main() {
         })
     };
     let s = get_stats("/.well-known/openid-configuration").await;
-    print_row("discovery", &s, Some(("bare handler", bare_stats.rate)), None);
+    print_row(
+        "discovery",
+        &s,
+        Some(("bare handler", bare_stats.rate)),
+        None,
+    );
     let s = get_stats("/jwks").await;
     print_row("jwks", &s, Some(("bare handler", bare_stats.rate)), None);
 
@@ -291,7 +379,12 @@ async fn main() {
     let sessions = kenpo_idp::signin::session::Sessions::new(&state);
     let mut cookies = Vec::new();
     for w in 0..o.concurrency {
-        let m = state.members().by_user_id(&UserId::parse(&format!("bench{w}")).expect("id")).await.expect("db").expect("member");
+        let m = state
+            .members()
+            .by_user_id(&UserId::parse(&format!("bench{w}")).expect("id"))
+            .await
+            .expect("db")
+            .expect("member");
         let (token, _) = sessions
             .create(
                 kenpo_idp::signin::session::NewSession {
@@ -307,31 +400,83 @@ async fn main() {
             .await
             .expect("session");
         // Members need a factor so no step is pending: give them a TOTP secret.
-        kenpo_idp::mfa::totp::enrol(&state.db, &state.sbox, &m.id, &kenpo_idp::mfa::totp::new_secret(), 0, state.now()).await.expect("totp");
-        state.members().accept_terms(&m.id, &state.config.union.terms_version, state.now()).await.expect("terms");
-        state.members().set_email(&m.id, &format!("bench{w}@example.jp"), true, state.now()).await.expect("email");
-        state.members().confirm_birthdate(&m.id, state.now()).await.expect("birthdate");
+        kenpo_idp::mfa::totp::enrol(
+            &state.db,
+            &state.sbox,
+            &m.id,
+            &kenpo_idp::mfa::totp::new_secret(),
+            0,
+            state.now(),
+        )
+        .await
+        .expect("totp");
+        state
+            .members()
+            .accept_terms(&m.id, &state.config.union.terms_version, state.now())
+            .await
+            .expect("terms");
+        state
+            .members()
+            .set_email(&m.id, &format!("bench{w}@example.jp"), true, state.now())
+            .await
+            .expect("email");
+        state
+            .members()
+            .confirm_birthdate(&m.id, state.now())
+            .await
+            .expect("birthdate");
         cookies.push(format!("{}={token}", state.cookies.session()));
     }
     let cookies = Arc::new(cookies);
     let verifier = "bench-verifier-0123456789-abcdefghijklmnopqrstuvwxyz";
     let challenge = b64url(&<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()));
     let hop = |alg: Alg| {
-        let (http, issuer, cookies, challenge) = (http.clone(), issuer.clone(), cookies.clone(), challenge.clone());
+        let (http, issuer, cookies, challenge) = (
+            http.clone(),
+            issuer.clone(),
+            cookies.clone(),
+            challenge.clone(),
+        );
         let client_id = format!("bench-{}", alg.as_str().to_lowercase());
         load(o.concurrency, o.secs, move |w, _| {
-            let (http, issuer, cookies, challenge, client_id) = (http.clone(), issuer.clone(), cookies.clone(), challenge.clone(), client_id.clone());
+            let (http, issuer, cookies, challenge, client_id) = (
+                http.clone(),
+                issuer.clone(),
+                cookies.clone(),
+                challenge.clone(),
+                client_id.clone(),
+            );
             async move {
                 let url = format!(
                     "{issuer}/authorize?response_type=code&client_id={client_id}&redirect_uri=https%3A%2F%2Frp.example%2Fcb&scope=openid%20profile&state=s&nonce=n&code_challenge={challenge}&code_challenge_method=S256"
                 );
-                let r = http.get(&url).header("cookie", &cookies[w]).send().await.map_err(|e| e.to_string())?;
-                let loc = r.headers().get("location").and_then(|v| v.to_str().ok()).ok_or("no redirect")?.to_string();
-                let code = url::Url::parse(&loc).map_err(|e| e.to_string())?.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).ok_or_else(|| format!("no code: {loc}"))?;
+                let r = http
+                    .get(&url)
+                    .header("cookie", &cookies[w])
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let loc = r
+                    .headers()
+                    .get("location")
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or("no redirect")?
+                    .to_string();
+                let code = url::Url::parse(&loc)
+                    .map_err(|e| e.to_string())?
+                    .query_pairs()
+                    .find(|(k, _)| k == "code")
+                    .map(|(_, v)| v.into_owned())
+                    .ok_or_else(|| format!("no code: {loc}"))?;
                 let r = http
                     .post(format!("{issuer}/token"))
                     .basic_auth(&client_id, Some(SECRET))
-                    .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB), ("code_verifier", verifier)])
+                    .form(&[
+                        ("grant_type", "authorization_code"),
+                        ("code", &code),
+                        ("redirect_uri", CB),
+                        ("code_verifier", verifier),
+                    ])
                     .send()
                     .await
                     .map_err(|e| e.to_string())?;
@@ -346,7 +491,12 @@ async fn main() {
     let mut rs_hop = None;
     for alg in Alg::ALL {
         let s = hop(alg).await;
-        print_row(&format!("SSO hop {}", alg.as_str()), &s, Some((&format!("signature {}", alg.as_str()), sign_rate[&alg])), Some(0.5));
+        print_row(
+            &format!("SSO hop {}", alg.as_str()),
+            &s,
+            Some((&format!("signature {}", alg.as_str()), sign_rate[&alg])),
+            Some(0.5),
+        );
         if alg == Alg::Rs256 {
             rs_hop = Some(s.rate);
         }
@@ -360,20 +510,41 @@ async fn main() {
         let url = format!(
             "{issuer}/authorize?response_type=code&client_id=bench-es256&redirect_uri=https%3A%2F%2Frp.example%2Fcb&scope=openid%20profile&state=s&code_challenge={challenge}&code_challenge_method=S256"
         );
-        let r = http.get(&url).header("cookie", &cookies[w]).send().await.expect("authorize");
-        let loc = r.headers()["location"].to_str().expect("location").to_string();
-        let code = url::Url::parse(&loc).expect("url").query_pairs().find(|(k, _)| k == "code").expect("code").1.into_owned();
+        let r = http
+            .get(&url)
+            .header("cookie", &cookies[w])
+            .send()
+            .await
+            .expect("authorize");
+        let loc = r.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_string();
+        let code = url::Url::parse(&loc)
+            .expect("url")
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .expect("code")
+            .1
+            .into_owned();
         let body: serde_json::Value = http
             .post(format!("{issuer}/token"))
             .basic_auth("bench-es256", Some(SECRET))
-            .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", CB), ("code_verifier", verifier)])
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", CB),
+                ("code_verifier", verifier),
+            ])
             .send()
             .await
             .expect("token")
             .json()
             .await
             .expect("json");
-        refresh_tokens.push(tokio::sync::Mutex::new(body["refresh_token"].as_str().expect("rt").to_string()));
+        refresh_tokens.push(tokio::sync::Mutex::new(
+            body["refresh_token"].as_str().expect("rt").to_string(),
+        ));
         access_tokens.push(body["access_token"].as_str().expect("at").to_string());
     }
     let refresh_tokens = Arc::new(refresh_tokens);
@@ -386,7 +557,10 @@ async fn main() {
                 let r = http
                     .post(format!("{issuer}/token"))
                     .basic_auth("bench-es256", Some(SECRET))
-                    .form(&[("grant_type", "refresh_token"), ("refresh_token", rt.as_str())])
+                    .form(&[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", rt.as_str()),
+                    ])
                     .send()
                     .await
                     .map_err(|e| e.to_string())?;
@@ -394,20 +568,33 @@ async fn main() {
                     return Err(format!("refresh HTTP {}", r.status()));
                 }
                 let body: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
-                *rt = body["refresh_token"].as_str().ok_or("no refresh token")?.to_string();
+                *rt = body["refresh_token"]
+                    .as_str()
+                    .ok_or("no refresh token")?
+                    .to_string();
                 Ok(())
             }
         })
         .await
     };
-    print_row("refresh (ES256)", &s, Some(("signature ES256", sign_rate[&Alg::Es256])), None);
+    print_row(
+        "refresh (ES256)",
+        &s,
+        Some(("signature ES256", sign_rate[&Alg::Es256])),
+        None,
+    );
     let access_tokens = Arc::new(access_tokens);
     let s = {
         let (http, issuer, ats) = (http.clone(), issuer.clone(), access_tokens.clone());
         load(o.concurrency, o.secs, move |w, _| {
             let (http, issuer, ats) = (http.clone(), issuer.clone(), ats.clone());
             async move {
-                let r = http.get(format!("{issuer}/userinfo")).bearer_auth(&ats[w]).send().await.map_err(|e| e.to_string())?;
+                let r = http
+                    .get(format!("{issuer}/userinfo"))
+                    .bearer_auth(&ats[w])
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
                 if !r.status().is_success() {
                     return Err(format!("userinfo HTTP {}", r.status()));
                 }
@@ -417,13 +604,22 @@ async fn main() {
         })
         .await
     };
-    print_row("userinfo", &s, Some(("bare handler", bare_stats.rate)), Some(0.3));
+    print_row(
+        "userinfo",
+        &s,
+        Some(("bare handler", bare_stats.rate)),
+        Some(0.3),
+    );
 
     // Password sign-in: a login form per connection (its own CSRF cookie), each attempt a
     // different member so no account reaches its throttle.
     let mut forms = Vec::new();
     for _ in 0..o.concurrency {
-        let r = http.get(format!("{issuer}/login")).send().await.expect("login page");
+        let r = http
+            .get(format!("{issuer}/login"))
+            .send()
+            .await
+            .expect("login page");
         let cookie = r
             .headers()
             .get_all("set-cookie")
@@ -439,16 +635,24 @@ async fn main() {
     let forms = Arc::new(forms);
     let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let s = {
-        let (http, issuer, forms, counter) = (http.clone(), issuer.clone(), forms.clone(), counter.clone());
+        let (http, issuer, forms, counter) =
+            (http.clone(), issuer.clone(), forms.clone(), counter.clone());
         load(o.concurrency, o.secs, move |w, _| {
-            let (http, issuer, forms, counter) = (http.clone(), issuer.clone(), forms.clone(), counter.clone());
+            let (http, issuer, forms, counter) =
+                (http.clone(), issuer.clone(), forms.clone(), counter.clone());
             async move {
-                let i = SIGNIN_FIRST_MEMBER + counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % (MEMBERS - SIGNIN_FIRST_MEMBER);
+                let i = SIGNIN_FIRST_MEMBER
+                    + counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                        % (MEMBERS - SIGNIN_FIRST_MEMBER);
                 let user = format!("bench{i}");
                 let r = http
                     .post(format!("{issuer}/login"))
                     .header("cookie", &forms[w].0)
-                    .form(&[("csrf", forms[w].1.as_str()), ("username", user.as_str()), ("password", password)])
+                    .form(&[
+                        ("csrf", forms[w].1.as_str()),
+                        ("username", user.as_str()),
+                        ("password", password),
+                    ])
                     .send()
                     .await
                     .map_err(|e| e.to_string())?;
@@ -460,7 +664,11 @@ async fn main() {
         })
         .await
     };
-    print_row("password sign-in", &s, Some(("argon2id", argon_rate)), Some(0.9));
+    print_row(
+        "password sign-in",
+        &s,
+        Some(("argon2id", argon_rate)),
+        Some(0.9),
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
-

@@ -13,7 +13,6 @@ use crate::store::audit::AuditLog;
 use crate::store::clients::ClientStore;
 use crate::store::consents::ConsentStore;
 use crate::store::ephemeral::Ephemeral;
-use crate::store::grants::GrantStore;
 use crate::store::members::MemberStore;
 use crate::store::outbox::Outbox;
 use kenpo_shared::Clock;
@@ -75,8 +74,13 @@ impl AppState {
     pub fn clients(&self) -> ClientStore {
         ClientStore::new(self.db.clone())
     }
-    pub fn grants(&self) -> GrantStore {
-        GrantStore::new(self.db.clone())
+    /// Grants and their revocation (see `oidc::grants`).
+    pub fn grants(&self) -> crate::oidc::grants::Grants {
+        crate::oidc::grants::Grants::new(
+            self.db.clone(),
+            self.eph.clone(),
+            self.config.tokens.access_token_ttl_secs,
+        )
     }
     pub fn consents(&self) -> ConsentStore {
         ConsentStore::new(self.db.clone())
@@ -103,7 +107,12 @@ impl AppState {
 
     /// Builds and sends a mail; failures are logged and returned for the page to report.
     pub async fn send_mail(&self, mail: Mail) -> Result<(), MailError> {
-        let message = mail.build(&self.mail_context())?;
+        let ctx = self.mail_context();
+        let message = mail.build(&ctx)?;
+        if let Mailer::Outbox(..) = self.mailer {
+            // The embedded mode has no mail server: the log shows what the member would read.
+            tracing::info!(to = %mail.to, subject = %mail.subject(&ctx.service_name), "mail (outbox mode):\n{}", mail.text(&ctx));
+        }
         let result = self.mailer.send(message).await;
         if let Err(e) = &result {
             tracing::warn!(error = %e, "mail delivery failed");

@@ -55,6 +55,33 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Runs `f` in a transaction meant to write. On SQLite it begins with `BEGIN IMMEDIATE`: a
+/// deferred transaction that reads first and writes later cannot wait for the write lock (SQLite
+/// answers "database is locked" at once instead of honouring `busy_timeout`), so concurrent
+/// writers would fail instead of queueing.
+pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match f(conn) {
+        Ok(v) => {
+            <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(v)
+        }
+        Err(e) => {
+            // The error that made us roll back is the one worth reporting.
+            let _ = <DbConn as Connection>::TransactionManager::rollback_transaction(conn);
+            Err(e)
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -183,13 +210,13 @@ impl Db {
         .map_err(|e| StoreError::Join(e.to_string()))?
     }
 
-    /// Runs `f` inside one transaction.
+    /// Runs `f` inside one write transaction (see [`write_tx`]).
     pub async fn tx<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> StoreResult<T> + Send + 'static,
     {
-        self.run(move |conn| conn.transaction(|c| f(c))).await
+        self.run(move |conn| write_tx(conn, f)).await
     }
 
     /// Synchronous access for the CLI and start-up code (not on async workers).

@@ -290,7 +290,13 @@ async fn members(config: &Config, cmd: MembersCmd, now: i64) -> anyhow::Result<(
             if n == 0 {
                 bail!("no such member");
             }
-            let grants = crate::store::grants::GrantStore::new(db.clone());
+            // Through the grant service, so access tokens die too (with Redis, on every replica).
+            let eph = Ephemeral::connect(&config.ephemeral.url, &config.ephemeral.prefix).await?;
+            let grants = crate::oidc::grants::Grants::new(
+                db.clone(),
+                eph,
+                config.tokens.access_token_ttl_secs,
+            );
             if let Some(u) = &target {
                 if let Some(m) = store.by_user_id(u).await? {
                     grants

@@ -170,17 +170,8 @@ impl Mail {
         }
     }
 
-    pub fn build(&self, ctx: &MailContext) -> Result<Message, MailError> {
-        let from: Mailbox = format!("{} <{}>", ctx.from_name, ctx.from_address)
-            .parse()
-            .map_err(|e: lettre::address::AddressError| MailError::Build(e.to_string()))?;
-        let to: Mailbox = self
-            .to
-            .parse()
-            .map_err(|e: lettre::address::AddressError| MailError::Build(e.to_string()))?;
-        let (paragraphs, link) = self.body();
-        let l = self.lang;
-        let footer = match l {
+    fn footer(&self, ctx: &MailContext) -> String {
+        match self.lang {
             Lang::Ja => format!(
                 "このメールは送信専用です。ご不明な点は {} までメールでお問い合わせください。\n{}",
                 ctx.contact_email, ctx.service_name
@@ -189,7 +180,12 @@ impl Mail {
                 "This address does not receive replies. Questions: write to {}.\n{}",
                 ctx.contact_email, ctx.service_name
             ),
-        };
+        }
+    }
+
+    /// The plain-text body (also what the embedded mode logs).
+    pub fn text(&self, ctx: &MailContext) -> String {
+        let (paragraphs, link) = self.body();
         let mut text = String::new();
         for p in &paragraphs {
             text.push_str(p);
@@ -200,7 +196,22 @@ impl Mail {
             text.push_str("\n\n");
         }
         text.push_str("--\n");
-        text.push_str(&footer);
+        text.push_str(&self.footer(ctx));
+        text
+    }
+
+    pub fn build(&self, ctx: &MailContext) -> Result<Message, MailError> {
+        let from: Mailbox = format!("{} <{}>", ctx.from_name, ctx.from_address)
+            .parse()
+            .map_err(|e: lettre::address::AddressError| MailError::Build(e.to_string()))?;
+        let to: Mailbox = self
+            .to
+            .parse()
+            .map_err(|e: lettre::address::AddressError| MailError::Build(e.to_string()))?;
+        let (paragraphs, link) = self.body();
+        let l = self.lang;
+        let footer = self.footer(ctx);
+        let text = self.text(ctx);
         let html = html! {
             html lang=(l.code()) {
                 body style="font-family: sans-serif; line-height: 1.7; color: #1a1a1a;" {

@@ -1,11 +1,12 @@
 //! Access tokens: opaque 256-bit values, kept as a hash in the ephemeral store with what they
-//! grant; checked at userinfo and introspection together with their grant, so revoking a grant
-//! (logout, refresh-token reuse, code replay) revokes its access tokens at once.
+//! grant and the userinfo claims released when they were issued (so userinfo needs no database
+//! read). A revoked grant (logout, refresh-token reuse, code replay, password reset) leaves a
+//! marker that userinfo checks (`oidc::grants`), so its access tokens die at once.
 
 use crate::security::tokens::{new_token, token_hash};
 use crate::store::ephemeral::{EphResult, Ephemeral, secs};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessRecord {
@@ -13,8 +14,9 @@ pub struct AccessRecord {
     pub client_id: String,
     pub member_id: String,
     pub scopes: Vec<String>,
-    /// The `userinfo` section of the `claims` request parameter.
-    pub userinfo_claims: Option<Value>,
+    /// The userinfo response: the claims released for the scopes and the `claims` parameter,
+    /// as they were when the token was issued.
+    pub claims: Map<String, Value>,
     pub issued_at: i64,
     pub expires_at: i64,
 }

@@ -124,10 +124,27 @@ async fn start(
         return PageError::internal(lang, e).into_response();
     }
     let session = signin::current_session(state, headers, now).await;
-    match session {
+    let mut res = match session {
         Ok(session) => resume(state, &flow, session, lang, now).await,
         Err(e) => e.into_response(),
+    };
+    // ui_locales carries over to every page of the sign-in through the language cookie.
+    if flow
+        .ui_locales
+        .as_deref()
+        .and_then(Lang::from_ui_locales)
+        .is_some()
+    {
+        let cookie = format!(
+            "{}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+            kenpo_shared::web::LANG_COOKIE,
+            lang.code()
+        );
+        if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
+            res.headers_mut().append(axum::http::header::SET_COOKIE, v);
+        }
     }
+    res
 }
 
 /// An error sent back to the relying party of a flow.

@@ -8,6 +8,7 @@ pub mod claims;
 pub mod client_auth;
 pub mod code;
 pub mod discovery;
+pub mod grants;
 pub mod introspect;
 pub mod keys;
 pub mod logout;

@@ -244,7 +244,7 @@ async fn refresh(
                 "the refresh token is expired or revoked",
             ));
         }
-        Err(crate::store::StoreError::Corrupt(_)) => {
+        Err(crate::oidc::grants::GrantError::Store(crate::store::StoreError::Corrupt(_))) => {
             return Err(OAuthError::invalid_grant(
                 "the refresh token was already used",
             ));
@@ -306,10 +306,10 @@ async fn respond(
         client_id: client.client_id.clone(),
         member_id: member.id.clone(),
         scopes: scopes.to_vec(),
-        userinfo_claims: claims_request
-            .as_ref()
-            .map(|c| c["userinfo"].clone())
-            .filter(|v| !v.is_null()),
+        claims: claims::member_claims(
+            member,
+            &claims::released(scopes, claims_request.as_ref().map(|c| &c["userinfo"])),
+        ),
         issued_at: now,
         expires_at: now + tokens.access_token_ttl_secs,
     };

@@ -3,7 +3,6 @@
 
 use crate::error::OAuthError;
 use crate::oidc::access;
-use crate::oidc::claims;
 use crate::oidc::token::form_params;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -90,18 +89,15 @@ async fn userinfo(
     let record = access::lookup(&state.eph, &token, now)
         .await?
         .ok_or_else(|| OAuthError::invalid_token("the access token is invalid or expired"))?;
-    let (grant, member) = state
-        .grants()
-        .with_member(&record.grant_id)
-        .await?
-        .filter(|(g, _)| g.is_active(now))
-        .ok_or_else(|| OAuthError::invalid_token("the access token has been revoked"))?;
+    if state.grants().is_revoked(&record.grant_id).await? {
+        return Err(OAuthError::invalid_token(
+            "the access token has been revoked",
+        ));
+    }
     if !record.scopes.iter().any(|s| s == "openid") {
         return Err(OAuthError::insufficient_scope(
             "the openid scope is required",
         ));
     }
-    debug_assert_eq!(grant.member_id, member.id);
-    let names = claims::released(&record.scopes, record.userinfo_claims.as_ref());
-    Ok(Some(Value::Object(claims::member_claims(&member, &names))))
+    Ok(Some(Value::Object(record.claims)))
 }

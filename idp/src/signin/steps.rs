@@ -87,7 +87,9 @@ pub fn login_needed(
     // A sign-in made during this very request satisfies prompt=login and any max_age, however
     // long the member then took over the second factor.
     let fresh = session.auth_time >= f.created_at;
-    if f.has_prompt(Prompt::Login) && !fresh {
+    // select_account: one account per browser here, so the member confirms (or changes) it at
+    // the login page, like prompt=login.
+    if (f.has_prompt(Prompt::Login) || f.has_prompt(Prompt::SelectAccount)) && !fresh {
         return true;
     }
     if f.max_age

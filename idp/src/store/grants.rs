@@ -110,53 +110,58 @@ impl GrantStore {
             .await
     }
 
-    /// Revokes every grant of an IdP session that is tied to it (all but `offline_access`).
-    pub async fn revoke_session(&self, sid: &str, now: i64) -> StoreResult<usize> {
+    /// Revokes every grant of an IdP session that is tied to it (all but `offline_access`);
+    /// returns their ids.
+    pub async fn revoke_session(&self, sid: &str, now: i64) -> StoreResult<Vec<String>> {
         let sid = sid.to_string();
         self.db
-            .run(move |c| {
+            .tx(move |c| {
                 let ids: Vec<(String, String)> = g::grants
                     .filter(g::sid.eq(&sid))
                     .filter(g::revoked_at.is_null())
                     .select((g::id, g::scope))
                     .load(c)?;
-                let mut n = 0;
+                let mut revoked = Vec::new();
                 for (id, scope) in ids {
                     if scope.split(' ').any(|s| s == "offline_access") {
                         continue;
                     }
-                    n += diesel::update(g::grants.find(id))
+                    diesel::update(g::grants.find(&id))
                         .set((
                             g::revoked_at.eq(Some(now)),
                             g::revoked_reason.eq(Some("logout")),
                         ))
                         .execute(c)?;
+                    revoked.push(id);
                 }
-                Ok(n)
+                Ok(revoked)
             })
             .await
     }
 
-    /// Revokes every grant of a member (password reset by staff, "sign out everywhere").
+    /// Revokes every grant of a member (password reset, "sign out everywhere"); returns their
+    /// ids.
     pub async fn revoke_member(
         &self,
         member_id: &str,
         reason: &str,
         now: i64,
-    ) -> StoreResult<usize> {
+    ) -> StoreResult<Vec<String>> {
         let (member_id, reason) = (member_id.to_string(), reason.to_string());
         self.db
-            .run(move |c| {
-                Ok(diesel::update(
-                    g::grants
-                        .filter(g::member_id.eq(member_id))
-                        .filter(g::revoked_at.is_null()),
-                )
-                .set((
-                    g::revoked_at.eq(Some(now)),
-                    g::revoked_reason.eq(Some(reason)),
-                ))
-                .execute(c)?)
+            .tx(move |c| {
+                let ids: Vec<String> = g::grants
+                    .filter(g::member_id.eq(&member_id))
+                    .filter(g::revoked_at.is_null())
+                    .select(g::id)
+                    .load(c)?;
+                diesel::update(g::grants.filter(g::id.eq_any(&ids)))
+                    .set((
+                        g::revoked_at.eq(Some(now)),
+                        g::revoked_reason.eq(Some(reason)),
+                    ))
+                    .execute(c)?;
+                Ok(ids)
             })
             .await
     }

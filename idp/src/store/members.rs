@@ -176,7 +176,7 @@ impl MemberStore {
         self.db
             .run(move |c| {
                 let mut conflicts = Vec::new();
-                let result = c.transaction::<_, StoreError, _>(|c| {
+                let result = kenpo_shared::db::write_tx::<_, StoreError, _>(c, |c| {
                     let mut summary = ImportSummary::default();
                     for (index, r) in rows.iter().enumerate() {
                         let key = r.user_id.lookup_key();

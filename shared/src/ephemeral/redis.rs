@@ -167,7 +167,10 @@ mod tests {
     #[tokio::test]
     async fn redis_store_keeps_the_contract() {
         let Ok(url) = std::env::var("KENPO_TEST_REDIS_URL") else {
-            assert!(std::env::var("KENPO_TEST_REQUIRE_BACKENDS").is_err(), "KENPO_TEST_REDIS_URL is required in this run");
+            assert!(
+                std::env::var("KENPO_TEST_REQUIRE_BACKENDS").is_err(),
+                "KENPO_TEST_REDIS_URL is required in this run"
+            );
             eprintln!("KENPO_TEST_REDIS_URL not set: Redis contract not checked in this run");
             return;
         };

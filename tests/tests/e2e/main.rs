@@ -7,6 +7,7 @@
 
 mod support;
 
+mod admin;
 mod oidc;
 mod onboarding;
 mod recovery;
