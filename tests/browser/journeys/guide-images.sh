@@ -40,4 +40,15 @@ forgot-password reset-done 23-reset-done
 forgot-userid forgot-userid 24-forgot-userid
 expired-initial-password login-expired 25-expired
 EOF
+# Smaller files for the repository: 64 colours are plenty for these pages (needs Pillow;
+# e.g. PYTHON=/path/to/venv/bin/python). Without it the screenshots are kept as they are.
+py="${PYTHON:-python3}"
+if "$py" -c "import PIL" 2>/dev/null; then
+  "$py" - "$dest" <<'PY'
+import glob, sys
+from PIL import Image
+for p in glob.glob(sys.argv[1] + "/*.png"):
+    Image.open(p).convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(p, optimize=True)
+PY
+fi
 du -sh "$dest"

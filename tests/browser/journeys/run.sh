@@ -2,7 +2,7 @@
 # Browser journeys of first login and recovery: starts an SMTP server (lib/smtp-sink.mjs) and
 # its own IdP (SQLite, in-process state) with the journey members imported by the staff CLI,
 # runs journeys.mjs in headless Chromium, stops both. Needs Chromium (/usr/bin/chromium, or
-# $CHROMIUM) and tests/browser/node_modules (npm ci); builds the IdP if $KENPO_IDP_BIN is not
+# $CHROMIUM) and tests/browser/node_modules (npm ci); builds the IdP if $JOURNEY_IDP_BIN is not
 # given. Screenshots: tests/browser/output/journeys/<journey>/. Arguments: journey names to run
 # only some (passkey passkey-hybrid totp email resume forgot-password forgot-userid
 # expired-initial-password).
@@ -10,7 +10,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kenpo-target}"
-idp="${KENPO_IDP_BIN:-}"
+idp="${JOURNEY_IDP_BIN:-}"
 if [ -z "$idp" ]; then
   (cd "$root" && cargo build -q -p kenpo-idp --bin idp)
   idp="$CARGO_TARGET_DIR/debug/idp"

@@ -46,6 +46,8 @@ export async function authenticator(page, transport) {
   });
   return {
     credentials: async () => (await cdp.send("WebAuthn.getCredentials", { authenticatorId })).credentials,
+    /** Whether the "member" passes the face/fingerprint check (false: every ceremony fails). */
+    setUserVerified: (isUserVerified) => cdp.send("WebAuthn.setUserVerified", { authenticatorId, isUserVerified }),
   };
 }
 
@@ -91,7 +93,14 @@ export class Journey {
 
   /** Waits for the relying party's signed-in page and records it. */
   async atRelyingParty(page) {
-    await page.waitForSelector('[data-rp="signed-in"]', { timeout: 20000 });
+    try {
+      await page.waitForSelector('[data-rp="signed-in"]', { timeout: 20000 });
+    } catch (e) {
+      const here = await page.locator("main").getAttribute("data-step").catch(() => null);
+      const alert = await page.locator('[role="alert"]').first().textContent({ timeout: 1000 }).catch(() => null);
+      const body = await page.locator("body").innerText({ timeout: 1000 }).catch(() => "");
+      throw new Error(`expected the relying party, at ${page.url()} step=${here} alert=${alert}\n${body.slice(0, 600)}`);
+    }
     await this.screen(page, "relying-party");
     return page;
   }
