@@ -11,3 +11,5 @@ mod account;
 mod admin;
 mod factors;
 mod oidc;
+mod onboarding;
+mod recovery;
