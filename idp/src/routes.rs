@@ -44,6 +44,7 @@ pub fn app(state: AppState) -> Router {
         .route("/signin/consent", get(consent::get).post(consent::post))
         .route("/signin/done", get(login::done))
         .merge(mfa::routes())
+        .merge(signin::passkey_login::routes())
         .merge(crate::enroll::routes())
         .merge(crate::onboarding::routes())
         .merge(crate::recovery::routes())
@@ -121,6 +122,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
 async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
     let body = match file.as_str() {
         "passkey.js" => include_str!("../static/passkey.js"),
+        "new-password.js" => include_str!("../static/new-password.js"),
+        "email-sent.js" => include_str!("../static/email-sent.js"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     let mut res = body.into_response();

@@ -7,6 +7,10 @@
 
 mod support;
 
+mod account;
 mod admin;
+mod factors;
 mod oidc;
+mod onboarding;
 mod portal;
+mod recovery;

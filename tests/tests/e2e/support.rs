@@ -583,3 +583,546 @@ pub async fn post_basic(
         headers,
     )
 }
+
+// ---- second factors, mail and the account page ----
+
+/// A mail as a member's mail program shows it (parsed by mail-parser, independently of the
+/// IdP's lettre).
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+pub fn parse_mail(raw: &[u8]) -> Mail {
+    let msg = mail_parser::MessageParser::default()
+        .parse(raw)
+        .expect("a parseable mail");
+    Mail {
+        to: msg
+            .to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .unwrap_or_default()
+            .to_string(),
+        subject: msg.subject().unwrap_or_default().to_string(),
+        text: msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+        html: msg.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
+    }
+}
+
+/// The code of an OTP mail: its text holds exactly one six-digit number (SPEC contract).
+pub fn otp_of(mail: &Mail) -> String {
+    let sixes: Vec<&str> = mail
+        .text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| s.len() == 6)
+        .collect();
+    assert_eq!(sixes.len(), 1, "one six-digit number in {:?}", mail.text);
+    sixes[0].to_string()
+}
+
+impl TestIdp {
+    /// Mails written to the outbox folder, oldest first.
+    pub fn outbox(&self) -> Vec<Mail> {
+        let dir = self.dir.0.join("outbox");
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .map(|e| {
+                        let t = e
+                            .metadata()
+                            .and_then(|m| m.modified())
+                            .unwrap_or(std::time::UNIX_EPOCH);
+                        (t, e.path())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+            .into_iter()
+            .map(|(_, p)| parse_mail(&std::fs::read(p).expect("read mail")))
+            .collect()
+    }
+
+    /// Mails to `to`, oldest first.
+    pub fn outbox_to(&self, to: &str) -> Vec<Mail> {
+        self.outbox().into_iter().filter(|m| m.to == to).collect()
+    }
+
+    /// The last mail to `to`.
+    pub fn last_outbox_to(&self, to: &str) -> Mail {
+        self.outbox_to(to)
+            .pop()
+            .unwrap_or_else(|| panic!("no mail to {to}"))
+    }
+
+    /// A member through every first-login step but the last: password set, birthdate, terms
+    /// and address confirmed, `factor` chosen, nothing enrolled yet.
+    pub async fn onboarding_member(
+        &self,
+        user_id: &str,
+        symbol: &str,
+        number: &str,
+        factor: &str,
+    ) -> TestMember {
+        let now = self.state.now();
+        let members = self.state.members();
+        let row = ImportedMember {
+            user_id: UserId::parse(user_id).unwrap(),
+            symbol: MemberSymbol::parse(symbol).unwrap(),
+            number: MemberNumber::parse(number).unwrap(),
+            birthdate: date!(1980 - 12 - 01),
+            name: "山田 花子".into(),
+            name_kana: "ヤマダ ハナコ".into(),
+            email: Some(format!("{user_id}@example.jp")),
+        };
+        members
+            .import(vec![row], now)
+            .await
+            .unwrap()
+            .expect("no conflicts");
+        let m = members
+            .by_user_id(&UserId::parse(user_id).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let password = format!("Pw-{user_id}-2025!");
+        let hash = self
+            .state
+            .hasher
+            .hash(&Secret::new(password.clone()))
+            .await
+            .unwrap();
+        members.set_password(&m.id, hash, now).await.unwrap();
+        members.confirm_birthdate(&m.id, now).await.unwrap();
+        members
+            .accept_terms(&m.id, &self.state.config.union.terms_version, now)
+            .await
+            .unwrap();
+        members
+            .set_email(&m.id, &format!("{user_id}@example.jp"), true, now)
+            .await
+            .unwrap();
+        members
+            .choose_factor(&m.id, Some(factor), now)
+            .await
+            .unwrap();
+        TestMember {
+            id: m.id,
+            user_id: user_id.into(),
+            password,
+            totp_secret: Vec::new(),
+            subject: m.subject,
+            symbol: symbol.into(),
+            number: number.into(),
+        }
+    }
+
+    /// A member who finished onboarding with email OTP as their only factor.
+    pub async fn email_member(&self, user_id: &str, symbol: &str, number: &str) -> TestMember {
+        let m = self
+            .onboarding_member(user_id, symbol, number, "email")
+            .await;
+        let now = self.state.now();
+        let members = self.state.members();
+        members.set_email_otp(&m.id, true, now).await.unwrap();
+        members
+            .set_preferred_factor(&m.id, "email", now)
+            .await
+            .unwrap();
+        members.mark_onboarded(&m.id, now).await.unwrap();
+        m
+    }
+
+    /// Audit event kinds of a member, newest first.
+    pub async fn audit_kinds(&self, member_id: &str) -> Vec<String> {
+        self.state
+            .audit()
+            .for_member(member_id, 200)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect()
+    }
+}
+
+impl Browser {
+    /// POSTs JSON (as the page scripts do) and returns the status and JSON answer.
+    pub async fn json(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+    ) -> (StatusCode, serde_json::Value) {
+        let r = self
+            .http
+            .post(url)
+            .json(body)
+            .send()
+            .await
+            .expect("POST JSON");
+        let status = r.status();
+        let text = r.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+/// Opens the login page and signs in with the password; returns the page that follows (a
+/// second-factor or enrolment step, or the done page).
+pub async fn password_step(idp: &TestIdp, browser: &Browser, member: &TestMember) -> Page {
+    let login = browser.get(&idp.url("/login")).await;
+    assert_eq!(login.step().as_deref(), Some("login"));
+    let next = browser
+        .submit(
+            &login,
+            "/login",
+            &[
+                ("username", &member.user_id),
+                ("password", &member.password),
+            ],
+        )
+        .await;
+    browser
+        .follow(next, "http://never/")
+        .await
+        .expect("stays on the IdP")
+}
+
+/// RFC 4648 base32 (upper case, no padding required), for keys shown as text.
+pub fn base32_decode(s: &str) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bits: u64 = 0;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()) {
+        let v = ALPHABET.iter().position(|a| *a == c.to_ascii_uppercase())? as u64;
+        bits = (bits << 5) | v;
+        n += 5;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+            bits &= (1 << n) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// A real (if small) SMTP server on loopback that accepts every mail and keeps its data.
+pub struct SmtpSink {
+    pub port: u16,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> SmtpSink {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let store = received.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let (r, mut w) = sock.into_split();
+                    let mut lines = BufReader::new(r);
+                    let _ = w.write_all(b"220 sink ESMTP\r\n").await;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let cmd = line.trim_end().to_ascii_uppercase();
+                        let reply: &[u8] = if cmd.starts_with("EHLO") {
+                            b"250-sink\r\n250 8BITMIME\r\n"
+                        } else if cmd.starts_with("HELO")
+                            || cmd.starts_with("MAIL")
+                            || cmd.starts_with("RCPT")
+                            || cmd.starts_with("RSET")
+                            || cmd.starts_with("NOOP")
+                        {
+                            b"250 ok\r\n"
+                        } else if cmd.starts_with("DATA") {
+                            let _ = w.write_all(b"354 go on\r\n").await;
+                            let mut data = Vec::new();
+                            loop {
+                                let mut l = String::new();
+                                if lines.read_line(&mut l).await.unwrap_or(0) == 0 {
+                                    return;
+                                }
+                                if l == ".\r\n" || l == ".\n" {
+                                    break;
+                                }
+                                // Dot-stuffing (RFC 5321 4.5.2).
+                                let l = l.strip_prefix('.').unwrap_or(&l);
+                                data.extend_from_slice(l.as_bytes());
+                            }
+                            store.lock().unwrap().push(data);
+                            b"250 queued\r\n"
+                        } else if cmd.starts_with("QUIT") {
+                            let _ = w.write_all(b"221 bye\r\n").await;
+                            return;
+                        } else {
+                            b"502 not implemented\r\n"
+                        };
+                        let _ = w.write_all(reply).await;
+                    }
+                });
+            }
+        });
+        SmtpSink { port, received }
+    }
+
+    pub fn mails(&self) -> Vec<Mail> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| parse_mail(m))
+            .collect()
+    }
+}
+
+// ---- onboarding and recovery helpers ----
+
+/// A freshly imported member: nothing confirmed, signing in with the initial password.
+#[derive(Debug, Clone)]
+pub struct NewMember {
+    pub id: String,
+    pub user_id: String,
+    pub symbol: String,
+    pub number: String,
+    pub birthdate: time::Date,
+    pub email: Option<String>,
+    /// 記号 + 番号 + birthdate as YYYYMMDD (the SPEC's initial password).
+    pub initial_password: String,
+}
+
+impl TestIdp {
+    /// Imports a member as staff would (initial password valid from now).
+    pub async fn import_member(
+        &self,
+        user_id: &str,
+        symbol: &str,
+        number: &str,
+        birthdate: time::Date,
+        email: Option<&str>,
+    ) -> NewMember {
+        let members = self.state.members();
+        let row = ImportedMember {
+            user_id: UserId::parse(user_id).unwrap(),
+            symbol: MemberSymbol::parse(symbol).unwrap(),
+            number: MemberNumber::parse(number).unwrap(),
+            birthdate,
+            name: "組合 一郎".into(),
+            name_kana: "クミアイ イチロウ".into(),
+            email: email.map(String::from),
+        };
+        members
+            .import(vec![row], self.state.now())
+            .await
+            .unwrap()
+            .expect("no conflicts");
+        let m = members
+            .by_user_id(&UserId::parse(user_id).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        NewMember {
+            id: m.id,
+            user_id: user_id.into(),
+            symbol: symbol.into(),
+            number: number.into(),
+            birthdate,
+            email: email.map(String::from),
+            initial_password: format!(
+                "{symbol}{number}{:04}{:02}{:02}",
+                birthdate.year(),
+                u8::from(birthdate.month()),
+                birthdate.day()
+            ),
+        }
+    }
+
+    /// The member row as stored now.
+    pub async fn member_row(&self, id: &str) -> kenpo_idp::store::members::Member {
+        self.state.members().by_id(id).await.unwrap().unwrap()
+    }
+
+    /// Every mail in the outbox folder, oldest first, MIME-decoded.
+    pub fn mails(&self) -> Vec<ReceivedMail> {
+        let dir = self.dir.0.join("outbox");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .filter_map(|(_, p)| ReceivedMail::parse(&std::fs::read(&p).ok()?))
+            .collect()
+    }
+
+    pub fn mails_to(&self, to: &str) -> Vec<ReceivedMail> {
+        self.mails()
+            .into_iter()
+            .filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(to)))
+            .collect()
+    }
+
+    /// Waits (up to 10 s) until `to` has at least `n` mails, and returns them all.
+    pub async fn wait_mails_to(&self, to: &str, n: usize) -> Vec<ReceivedMail> {
+        for _ in 0..200 {
+            let m = self.mails_to(to);
+            if m.len() >= n {
+                return m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "expected {n} mails to {to}, found {}",
+            self.mails_to(to).len()
+        );
+    }
+}
+
+/// A mail as a member's mail program shows it.
+#[derive(Debug, Clone)]
+pub struct ReceivedMail {
+    pub to: Vec<String>,
+    pub from: Vec<String>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl ReceivedMail {
+    pub fn parse(raw: &[u8]) -> Option<ReceivedMail> {
+        let msg = mail_parser::MessageParser::default().parse(raw)?;
+        let addrs = |a: Option<&mail_parser::Address>| -> Vec<String> {
+            a.map(|a| {
+                a.iter()
+                    .filter_map(|x| x.address().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        Some(ReceivedMail {
+            to: addrs(msg.to()),
+            from: addrs(msg.from()),
+            subject: msg.subject().unwrap_or_default().to_string(),
+            text: msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+            html: msg.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
+        })
+    }
+
+    /// Every http(s) URL in the text part.
+    pub fn links(&self) -> Vec<String> {
+        self.text
+            .split(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == '"')
+            .filter(|w| w.starts_with("http://") || w.starts_with("https://"))
+            .map(String::from)
+            .collect()
+    }
+
+    /// The one link of a verification or reset mail (SPEC: exactly one).
+    pub fn link(&self) -> String {
+        let l = self.links();
+        assert_eq!(l.len(), 1, "exactly one link in {:?}", self.text);
+        l[0].clone()
+    }
+}
+
+impl Page {
+    /// The `value` of the input named `name`, wherever the attribute sits in its tag.
+    pub fn value_of(&self, name: &str) -> Option<String> {
+        let pat = format!("name=\"{name}\"");
+        let i = self.body.find(&pat)?;
+        let start = self.body[..i].rfind('<')?;
+        let end = i + self.body[i..].find('>')?;
+        let tag = &self.body[start..end];
+        let v = tag.find("value=\"")? + 7;
+        let rest = &tag[v..];
+        Some(html_unescape(&rest[..rest.find('"')?]))
+    }
+
+    /// The whole text of the `role="alert"` element (nested lists included), tags removed.
+    pub fn alert_text(&self) -> Option<String> {
+        let i = self.body.find("role=\"alert\"")?;
+        let open = i + self.body[i..].find('>')? + 1;
+        let close = open + self.body[open..].find("</div>")?;
+        let mut out = String::new();
+        let mut in_tag = false;
+        for c in self.body[open..close].chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => {
+                    in_tag = false;
+                    out.push(' ');
+                }
+                c if !in_tag => out.push(c),
+                _ => {}
+            }
+        }
+        Some(html_unescape(
+            out.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .as_str(),
+        ))
+    }
+
+    /// The `Location` of a redirect.
+    pub fn location(&self) -> Option<String> {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+    }
+
+    /// The body with per-request values (CSP nonce, CSRF token) blanked, to compare answers.
+    pub fn stable_body(&self) -> String {
+        let mut s = self.body.clone();
+        for attr in ["nonce=\"", "name=\"csrf\" value=\""] {
+            let mut from = 0;
+            while let Some(i) = s[from..].find(attr) {
+                let start = from + i + attr.len();
+                let Some(len) = s[start..].find('"') else {
+                    break;
+                };
+                s.replace_range(start..start + len, "…");
+                from = start;
+            }
+        }
+        s
+    }
+}
+
+/// Shows the outcome of a page for an assertion message.
+pub fn describe(page: &Page) -> String {
+    format!(
+        "{} {} step={:?} location={:?} alert={:?}",
+        page.status,
+        page.url,
+        page.step(),
+        page.location(),
+        page.alert_text()
+    )
+}
