@@ -112,7 +112,14 @@ pub async fn run(config: Config, command: Command) -> anyhow::Result<()> {
             let list = db.blocking(|c| crate::store::imports::latest(c, limit))?;
             for r in list {
                 let at = time::OffsetDateTime::from_unix_timestamp(r.imported_at)
-                    .map(|t| t.to_offset(crate::notices::JST).to_string())
+                    .ok()
+                    .and_then(|t| {
+                        t.to_offset(crate::notices::JST)
+                            .format(time::macros::format_description!(
+                                "[year]-[month]-[day] [hour]:[minute] JST"
+                            ))
+                            .ok()
+                    })
                     .unwrap_or_default();
                 println!(
                     "{}  {at}  {:<11} {:>7} rows  {:>6} households  replaced {:>7}  {} ({})",

@@ -106,8 +106,10 @@ impl std::fmt::Display for Report {
             self.households,
             self.encoding.name()
         )?;
-        if let (Some(a), Some(b)) = (self.months.first(), self.months.last()) {
-            write!(f, ", months {} to {}", a.iso(), b.iso())?;
+        match (self.months.first(), self.months.last()) {
+            (Some(a), Some(b)) if a == b => write!(f, ", month {}", a.iso())?,
+            (Some(a), Some(b)) => write!(f, ", months {} to {}", a.iso(), b.iso())?,
+            _ => {}
         }
         if !self.dry_run {
             write!(

@@ -291,19 +291,27 @@ async fn shift_jis_files_import_and_a_wrong_encoding_is_refused_by_line() {
 async fn re_importing_a_month_replaces_it_for_the_households_in_the_file_only() {
     let p = TestPortal::start().await;
     p.import(Kind::Medical, MEDICAL).await.unwrap();
-    // January again for household 34 only: its two January rows become one.
+    // A neighbour with the same 記号 and another 番号.
+    let neighbour =
+        format!("{MEDICAL_HEADER}\n34,7654321,00,隣 人,2025-01,調剤,となり薬局,1,1000,700,0,300\n");
+    p.import(Kind::Medical, &neighbour).await.unwrap();
+    // January again for household 34/1234567 only: its two January rows become one.
     let again = format!(
         "{MEDICAL_HEADER}\n34,1234567,00,健保 花子,202501,医科外来,けんぽ内科クリニック,3,20000,14000,0,6000\n"
     );
     let r = p.import(Kind::Medical, &again).await.unwrap();
     assert_eq!((r.rows, r.replaced), (1, 2));
-    assert_eq!(counts(&p).await.0, 6);
+    assert_eq!(counts(&p).await.0, 7);
     let key = |s: &str, n: &str| kenpo_shared::MemberKey {
         symbol: kenpo_shared::MemberSymbol::parse(s).unwrap(),
         number: kenpo_shared::MemberNumber::parse(n).unwrap(),
     };
-    let (a, b) = (key("34", "1234567"), key("12", "3456789"));
-    let (jan_a, jan_b, mar_a) = p
+    let (a, b, n) = (
+        key("34", "1234567"),
+        key("12", "3456789"),
+        key("34", "7654321"),
+    );
+    let (jan_a, jan_b, mar_a, jan_n) = p
         .state
         .db
         .run(move |c| {
@@ -311,6 +319,7 @@ async fn re_importing_a_month_replaces_it_for_the_households_in_the_file_only() 
                 store::medical::between(c, &a, 202501, 202501, None)?,
                 store::medical::between(c, &b, 202501, 202501, None)?,
                 store::medical::between(c, &a, 202503, 202503, None)?,
+                store::medical::between(c, &n, 202501, 202501, None)?,
             ))
         })
         .await
@@ -319,6 +328,11 @@ async fn re_importing_a_month_replaces_it_for_the_households_in_the_file_only() 
     assert_eq!(jan_a[0].own_share, 6000);
     assert_eq!(jan_b.len(), 1, "another household's January is untouched");
     assert_eq!(mar_a.len(), 2, "another month is untouched");
+    assert_eq!(
+        jan_n.len(),
+        1,
+        "another 番号 under the same 記号 is untouched"
+    );
 
     // Eligibility: the household's file without dependant 02 removes that card.
     p.import(Kind::Eligibility, ELIGIBILITY).await.unwrap();

@@ -169,3 +169,33 @@ async fn masked_eligibility_prints_hide_the_numbers() {
         404
     );
 }
+
+#[tokio::test]
+async fn pages_are_never_cached_and_carry_a_nonce_policy() {
+    let p = portal().await;
+    let cookie = p.session("34", "1234567").await;
+    for path in PAGES {
+        let a = p.get(path, &cookie).await;
+        assert_eq!(a.headers["cache-control"], "no-store", "{path}");
+        let csp = a.headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'nonce-") && csp.contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+    }
+    let not_found = p.get("/nowhere", &cookie).await;
+    assert_eq!(not_found.status, 404);
+    assert_eq!(not_found.step(), Some("portal-error"));
+    let english = p.get("/eligibility?lang=en", &cookie).await;
+    assert!(
+        english.body.contains("<html lang=\"en\"")
+            && english.body.contains("Eligibility information")
+    );
+    assert!(
+        english
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .any(|v| v.to_str().unwrap().starts_with("kenpo_lang=en"))
+    );
+}

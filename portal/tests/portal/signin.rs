@@ -330,3 +330,16 @@ async fn rp_initiated_logout() {
     let again = p.get(&format!("/?state={}", q["state"]), "").await;
     assert_eq!(again.step(), Some("portal-welcome"));
 }
+
+#[tokio::test]
+async fn an_id_token_signed_with_another_algorithm_is_refused() {
+    // Registered for EdDSA; the stand-in IdP signs ES256 (a downgrade or a misconfiguration).
+    let p = TestPortal::start_with(|c| c.oidc.signing_alg = "EdDSA".into()).await;
+    let (q, login) = start(&p, "/").await;
+    let claims = p
+        .idp
+        .member_claims("s", "sid", "34", "1234567", &q["nonce"]);
+    let a = p.get(&answer(&p, &q, claims), &login).await;
+    assert_ne!(a.status, 303, "{}", a.body);
+    assert!(a.cookie("kenpo_portal").is_none());
+}
