@@ -798,6 +798,12 @@ async fn walk_with_email(
                 .await
             }
             "mfa-email" => {
+                // The answer redirects to the relying party: the page's CSP must allow it.
+                let csp = page.headers["content-security-policy"].to_str().unwrap();
+                assert!(
+                    csp.contains("form-action 'self' https://rp.example"),
+                    "{csp}"
+                );
                 let code = otp_of(&idp.last_outbox_to(&format!("{}@example.jp", m.user_id)));
                 b.submit(&page, "/signin/mfa-email", &[("otp", &code)])
                     .await
