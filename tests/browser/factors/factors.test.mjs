@@ -21,6 +21,7 @@ const OUT = path.resolve(here, "..", "output");
 const AXE = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 assert.ok(BASE && OUTBOX, "run through run.sh (KENPO_IDP_URL, KENPO_OUTBOX)");
 fs.mkdirSync(OUT, { recursive: true });
+for (const f of fs.readdirSync(OUT)) if (/^factors-.*\.png$/.test(f)) fs.rmSync(path.join(OUT, f));
 
 const password = (user) => `Pw-${user}-2025!`;
 let shot = 0;
