@@ -122,6 +122,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
 async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
     let body = match file.as_str() {
         "passkey.js" => include_str!("../static/passkey.js"),
+        "new-password.js" => include_str!("../static/new-password.js"),
+        "email-sent.js" => include_str!("../static/email-sent.js"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     let mut res = body.into_response();

@@ -1,1 +1,28 @@
+//! kenpo notice portal: 医療費・給付金・資格情報のお知らせ for members, signed in through the
+//! union's IdP as an ordinary OpenID Connect relying party, and the staff import of notices.
+//! `app` builds the router (tests call it directly); `startup` builds the state from
+//! configuration.
 
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod embedded;
+pub mod error;
+pub mod import;
+pub mod notices;
+pub mod pages;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod store;
+
+pub use routes::app;
+pub use state::AppState;
+
+/// A fresh random secret (hex of 32 bytes), e.g. the client secret of an embedded demo.
+pub fn random_secret() -> String {
+    let mut raw = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut raw);
+    hex::encode(raw)
+}

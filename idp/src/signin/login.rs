@@ -56,8 +56,8 @@ const WAIT: Text = Text(
     "Too many sign-in attempts, so sign-in is paused for this account.",
 );
 const INITIAL_EXPIRED: Text = Text(
-    "初期パスワードの有効期限が切れています。お手数ですが、組合までメールでお問い合わせください。",
-    "Your initial password has expired. Please write to the union by email.",
+    "初期パスワードの有効期限が切れています。メールアドレスを登録済みの方は、下の「パスワードを忘れた方」から新しいパスワードを設定できます。登録していない方は、お手数ですが、記号・番号とお名前を書き添えて、組合までメールでお問い合わせください（ユーザID・パスワードのお問い合わせは、電話ではお受けしていません）。お問い合わせ先：",
+    "Your initial password has expired. If you have registered an email address, set a new password with “Forgot your password?” below. Otherwise please write to the union by email with your 記号・番号 and your name (questions about user IDs and passwords are not answered by phone). Contact:",
 );
 
 #[derive(Debug, Deserialize)]

@@ -112,11 +112,26 @@ pub async fn advance(
     if step != Step::Done {
         return Redirect::to(&step_url(step, flow.as_ref().map(|f| f.id.as_str()))).into_response();
     }
-    // Every step is passed: the member's failure count starts afresh.
+    // Every step is passed: the member's failure count starts afresh, and a first login
+    // (onboarding, SPEC steps 1–8) is complete.
     if let Ok(Some(member)) = state.members().by_id(&current.session.member_id).await {
         let _ = crate::security::throttle::Throttle::new(&state.eph, &state.config.throttle)
             .account_cleared(&member.user_id_key)
             .await;
+        if member.onboarded_at.is_none() {
+            let _ = state.members().mark_onboarded(&member.id, now).await;
+            let _ = state
+                .audit()
+                .record(
+                    Some(&member.id),
+                    crate::store::audit::Actor::Member,
+                    "onboarding.completed",
+                    serde_json::json!({}),
+                    Some(&current.session.ip),
+                    now,
+                )
+                .await;
+        }
     }
     match flow {
         Some(flow) => authorize::resume(state, &flow, Some(current), lang, now).await,

@@ -11,3 +11,6 @@ mod account;
 mod admin;
 mod factors;
 mod oidc;
+mod onboarding;
+mod portal;
+mod recovery;

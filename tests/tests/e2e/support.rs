@@ -894,3 +894,235 @@ impl SmtpSink {
             .collect()
     }
 }
+
+// ---- onboarding and recovery helpers ----
+
+/// A freshly imported member: nothing confirmed, signing in with the initial password.
+#[derive(Debug, Clone)]
+pub struct NewMember {
+    pub id: String,
+    pub user_id: String,
+    pub symbol: String,
+    pub number: String,
+    pub birthdate: time::Date,
+    pub email: Option<String>,
+    /// 記号 + 番号 + birthdate as YYYYMMDD (the SPEC's initial password).
+    pub initial_password: String,
+}
+
+impl TestIdp {
+    /// Imports a member as staff would (initial password valid from now).
+    pub async fn import_member(
+        &self,
+        user_id: &str,
+        symbol: &str,
+        number: &str,
+        birthdate: time::Date,
+        email: Option<&str>,
+    ) -> NewMember {
+        let members = self.state.members();
+        let row = ImportedMember {
+            user_id: UserId::parse(user_id).unwrap(),
+            symbol: MemberSymbol::parse(symbol).unwrap(),
+            number: MemberNumber::parse(number).unwrap(),
+            birthdate,
+            name: "組合 一郎".into(),
+            name_kana: "クミアイ イチロウ".into(),
+            email: email.map(String::from),
+        };
+        members
+            .import(vec![row], self.state.now())
+            .await
+            .unwrap()
+            .expect("no conflicts");
+        let m = members
+            .by_user_id(&UserId::parse(user_id).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        NewMember {
+            id: m.id,
+            user_id: user_id.into(),
+            symbol: symbol.into(),
+            number: number.into(),
+            birthdate,
+            email: email.map(String::from),
+            initial_password: format!(
+                "{symbol}{number}{:04}{:02}{:02}",
+                birthdate.year(),
+                u8::from(birthdate.month()),
+                birthdate.day()
+            ),
+        }
+    }
+
+    /// The member row as stored now.
+    pub async fn member_row(&self, id: &str) -> kenpo_idp::store::members::Member {
+        self.state.members().by_id(id).await.unwrap().unwrap()
+    }
+
+    /// Every mail in the outbox folder, oldest first, MIME-decoded.
+    pub fn mails(&self) -> Vec<ReceivedMail> {
+        let dir = self.dir.0.join("outbox");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .filter_map(|(_, p)| ReceivedMail::parse(&std::fs::read(&p).ok()?))
+            .collect()
+    }
+
+    pub fn mails_to(&self, to: &str) -> Vec<ReceivedMail> {
+        self.mails()
+            .into_iter()
+            .filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(to)))
+            .collect()
+    }
+
+    /// Waits (up to 10 s) until `to` has at least `n` mails, and returns them all.
+    pub async fn wait_mails_to(&self, to: &str, n: usize) -> Vec<ReceivedMail> {
+        for _ in 0..200 {
+            let m = self.mails_to(to);
+            if m.len() >= n {
+                return m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "expected {n} mails to {to}, found {}",
+            self.mails_to(to).len()
+        );
+    }
+}
+
+/// A mail as a member's mail program shows it.
+#[derive(Debug, Clone)]
+pub struct ReceivedMail {
+    pub to: Vec<String>,
+    pub from: Vec<String>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl ReceivedMail {
+    pub fn parse(raw: &[u8]) -> Option<ReceivedMail> {
+        let msg = mail_parser::MessageParser::default().parse(raw)?;
+        let addrs = |a: Option<&mail_parser::Address>| -> Vec<String> {
+            a.map(|a| {
+                a.iter()
+                    .filter_map(|x| x.address().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        Some(ReceivedMail {
+            to: addrs(msg.to()),
+            from: addrs(msg.from()),
+            subject: msg.subject().unwrap_or_default().to_string(),
+            text: msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+            html: msg.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
+        })
+    }
+
+    /// Every http(s) URL in the text part.
+    pub fn links(&self) -> Vec<String> {
+        self.text
+            .split(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == '"')
+            .filter(|w| w.starts_with("http://") || w.starts_with("https://"))
+            .map(String::from)
+            .collect()
+    }
+
+    /// The one link of a verification or reset mail (SPEC: exactly one).
+    pub fn link(&self) -> String {
+        let l = self.links();
+        assert_eq!(l.len(), 1, "exactly one link in {:?}", self.text);
+        l[0].clone()
+    }
+}
+
+impl Page {
+    /// The `value` of the input named `name`, wherever the attribute sits in its tag.
+    pub fn value_of(&self, name: &str) -> Option<String> {
+        let pat = format!("name=\"{name}\"");
+        let i = self.body.find(&pat)?;
+        let start = self.body[..i].rfind('<')?;
+        let end = i + self.body[i..].find('>')?;
+        let tag = &self.body[start..end];
+        let v = tag.find("value=\"")? + 7;
+        let rest = &tag[v..];
+        Some(html_unescape(&rest[..rest.find('"')?]))
+    }
+
+    /// The whole text of the `role="alert"` element (nested lists included), tags removed.
+    pub fn alert_text(&self) -> Option<String> {
+        let i = self.body.find("role=\"alert\"")?;
+        let open = i + self.body[i..].find('>')? + 1;
+        let close = open + self.body[open..].find("</div>")?;
+        let mut out = String::new();
+        let mut in_tag = false;
+        for c in self.body[open..close].chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => {
+                    in_tag = false;
+                    out.push(' ');
+                }
+                c if !in_tag => out.push(c),
+                _ => {}
+            }
+        }
+        Some(html_unescape(
+            out.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .as_str(),
+        ))
+    }
+
+    /// The `Location` of a redirect.
+    pub fn location(&self) -> Option<String> {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+    }
+
+    /// The body with per-request values (CSP nonce, CSRF token) blanked, to compare answers.
+    pub fn stable_body(&self) -> String {
+        let mut s = self.body.clone();
+        for attr in ["nonce=\"", "name=\"csrf\" value=\""] {
+            let mut from = 0;
+            while let Some(i) = s[from..].find(attr) {
+                let start = from + i + attr.len();
+                let Some(len) = s[start..].find('"') else {
+                    break;
+                };
+                s.replace_range(start..start + len, "…");
+                from = start;
+            }
+        }
+        s
+    }
+}
+
+/// Shows the outcome of a page for an assertion message.
+pub fn describe(page: &Page) -> String {
+    format!(
+        "{} {} step={:?} location={:?} alert={:?}",
+        page.status,
+        page.url,
+        page.step(),
+        page.location(),
+        page.alert_text()
+    )
+}

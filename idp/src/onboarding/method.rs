@@ -1,0 +1,230 @@
+//! `method` (SPEC step 5): the member chooses the second factor to set up — passkey
+//! (生体認証), authenticator app or email — explained in the guide's plain words. The choice
+//! is only recorded here; it is enrolled after the new password, in the same visit.
+//!
+//! Until a factor is enrolled the member may come back to this page (back button, or "choose
+//! another method" on the enrolment page) and choose again; once one is enrolled, changes
+//! belong to the account page.
+
+use super::{FlowQuery, Visit, csrf_refused, visit};
+use crate::error::PageError;
+use crate::mfa::Factor;
+use crate::pages::Ctx;
+use crate::pages::forms::{self, PageForm};
+use crate::pages::i18n::Text;
+use crate::signin::steps::Step;
+use crate::state::AppState;
+use crate::store::credentials::CredentialStore;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+use serde::Deserialize;
+use serde_json::json;
+
+const TITLE: Text = Text("認証方法の選択", "Choose how to confirm it is you");
+const LEAD: Text = Text(
+    "ログインのたびに、パスワードに加えて本人確認をもう一つ行います。使いやすい方法を一つ選んでください。あとから「アカウント設定」で追加・変更できます。",
+    "Each time you sign in, you confirm it is you with one more step besides your password. Choose the way that suits you; you can add or change it later under “Account”.",
+);
+const LEGEND: Text = Text("認証方法", "Method");
+const NEXT: Text = Text("次へ", "Next");
+const NONE: Text = Text(
+    "認証方法を一つ選んでください。",
+    "Please choose one method.",
+);
+
+const PASSKEY_NAME: Text = Text("生体認証（パスキー）", "Face or fingerprint (passkey)");
+const PASSKEY_HELP: Text = Text(
+    "お使いのスマートフォンやパソコンの顔認証・指紋認証・画面ロックで確認します。数字の入力がいらず、いちばん簡単で安全です。",
+    "Confirm with the face or fingerprint recognition or screen lock of your phone or computer. No codes to type: the easiest and safest way.",
+);
+const PASSKEY_PC: Text = Text(
+    "パソコンに生体認証がなくても、画面に出る二次元コード（QRコード）をスマートフォンで読み取れば、スマートフォンの生体認証を使えます（パソコンとスマートフォンの Bluetooth をオンにしてください）。",
+    "No face or fingerprint reader on this computer? Scan the QR code it shows with your phone and use your phone instead (turn Bluetooth on on both).",
+);
+const TOTP_NAME: Text = Text(
+    "認証アプリ（ワンタイムパスワード）",
+    "Authenticator app (one-time password)",
+);
+const TOTP_HELP: Text = Text(
+    "スマートフォンのアプリ（Google Authenticator、Microsoft Authenticator など）やブラウザの拡張機能に表示される6桁の数字を入力します。アプリ（無料）を先に入れておいてください。",
+    "Type the 6-digit number shown by an app on your phone (Google Authenticator, Microsoft Authenticator, …) or a browser extension. Install the free app first.",
+);
+const EMAIL_NAME: Text = Text(
+    "メール（ワンタイムパスワード）",
+    "Email (one-time password)",
+);
+const EMAIL_HELP: Text = Text(
+    "ログインのたびに、登録したメールアドレスに6桁の数字をお送りします。アプリの準備はいりません。",
+    "Each time you sign in, we mail a 6-digit number to your address. Nothing to install.",
+);
+
+#[derive(Deserialize)]
+pub struct MethodForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    flow: Option<String>,
+    #[serde(default)]
+    method: String,
+}
+
+/// Whether the user agent looks like a phone or tablet (then the QR-code hint is moot).
+fn is_mobile(user_agent: &str) -> bool {
+    match woothee::parser::Parser::new().parse(user_agent) {
+        Some(r) => matches!(r.category, "smartphone" | "mobilephone"),
+        None => false,
+    }
+}
+
+/// Entered while the member owes the method, or — with no factor enrolled yet — a later
+/// onboarding step (they came back to choose again).
+async fn enter(
+    state: &AppState,
+    ctx: Ctx,
+    headers: &HeaderMap,
+    flow: Option<&str>,
+    now: i64,
+) -> Result<Visit, Response> {
+    let v = visit(
+        state,
+        ctx,
+        headers,
+        flow,
+        |s| matches!(s, Step::Method | Step::NewPassword | Step::Enroll(_)),
+        now,
+    )
+    .await?;
+    if v.owed == Step::Method {
+        return Ok(v);
+    }
+    let factors = CredentialStore::new(state.db.clone())
+        .factors(&v.member)
+        .await
+        .map_err(|e| PageError::internal(v.lang(), e).into_response())?;
+    if factors.any() || v.member.chosen_factor.is_none() {
+        return Err(Redirect::to(&crate::signin::step_url(v.owed, v.flow_id())).into_response());
+    }
+    Ok(v)
+}
+
+fn page(
+    state: &AppState,
+    v: &Visit,
+    headers: &HeaderMap,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let ctx = &v.ctx;
+    let chosen = v.member.chosen_factor.as_deref().and_then(Factor::parse);
+    let ua = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let pc = !is_mobile(ua);
+    let options = [
+        (Factor::Passkey, PASSKEY_NAME, PASSKEY_HELP),
+        (Factor::Totp, TOTP_NAME, TOTP_HELP),
+        (Factor::Email, EMAIL_NAME, EMAIL_HELP),
+    ];
+    let body = html! {
+        h1 { (ctx.t(TITLE)) }
+        @if let Some(e) = error { (kenpo_shared::web::alert(e)) }
+        p { (ctx.t(LEAD)) }
+        form method="post" action="/signin/method" novalidate {
+            (forms::csrf(&ctx.csrf))
+            (forms::flow(v.flow_id()))
+            fieldset.choices-set {
+                legend.visually-hidden { (ctx.t(LEGEND)) }
+                ul.choices {
+                    @for (f, name, help) in options {
+                        @let id = format!("f-method-{}", f.as_str());
+                        @let help_id = format!("{id}-help");
+                        li {
+                            label.choice for=(id) {
+                                input id=(id) type="radio" name="method" value=(f.as_str())
+                                    aria-describedby=(help_id) checked[chosen == Some(f)];
+                                span {
+                                    strong { (ctx.t(name)) }
+                                    span.small id=(help_id) {
+                                        (ctx.t(help))
+                                        @if f == Factor::Passkey && pc {
+                                            " " (ctx.t(PASSKEY_PC))
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            button.primary type="submit" { (ctx.t(NEXT)) }
+        }
+    };
+    v.render(state, status, Step::Method, ctx.t(TITLE), vec![], body)
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Query(q): Query<FlowQuery>,
+) -> Response {
+    let now = state.now();
+    match enter(&state, ctx, &headers, q.flow.as_deref(), now).await {
+        Ok(v) => page(&state, &v, &headers, None, StatusCode::OK),
+        Err(r) => r,
+    }
+}
+
+pub async fn post(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    PageForm(form): PageForm<MethodForm>,
+) -> Response {
+    let now = state.now();
+    if let Some(r) = csrf_refused(&ctx, &form.csrf) {
+        return r;
+    }
+    let v = match enter(&state, ctx, &headers, form.flow.as_deref(), now).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(factor) = Factor::parse(form.method.trim()) else {
+        let msg = NONE.get(v.lang());
+        return page(&state, &v, &headers, Some(msg), StatusCode::BAD_REQUEST);
+    };
+    if let Err(e) = state
+        .members()
+        .choose_factor(&v.member.id, Some(factor.as_str()), now)
+        .await
+    {
+        return PageError::internal(v.lang(), e).into_response();
+    }
+    v.audit(
+        &state,
+        "onboarding.method",
+        json!({"factor": factor.as_str()}),
+        now,
+    )
+    .await;
+    v.advance(&state, now).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn phones_are_told_apart_from_computers() {
+        assert!(super::is_mobile(
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+        ));
+        assert!(super::is_mobile(
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36"
+        ));
+        assert!(!super::is_mobile(
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+        ));
+    }
+}

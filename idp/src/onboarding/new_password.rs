@@ -1,0 +1,223 @@
+//! `new-password` (SPEC step 6): the member replaces the initial password with their own.
+//! Every rule of `security::password_rules` that fails is listed at once in plain words; a
+//! page script (`static/new-password.js`) ticks the rules and shows a strength hint while
+//! they type (the server decides; the script only helps). The password is hashed with
+//! argon2id on the bounded hashing pool, and the initial password stops working at once.
+//!
+//! The same fields serve the recovery page `reset-password` ([`fields`]).
+
+use super::{FlowQuery, Visit, csrf_refused, visit};
+use crate::error::PageError;
+use crate::mail::{Mail, MailKind};
+use crate::pages::Ctx;
+use crate::pages::forms::{self, PageForm};
+use crate::pages::i18n::Text;
+use crate::security::password_rules::{self, Rule};
+use crate::signin::steps::Step;
+use crate::state::AppState;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use kenpo_shared::{Lang, Secret};
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::json;
+
+const TITLE: Text = Text("新しいパスワードの設定", "Choose a new password");
+const LEAD: Text = Text(
+    "これから使うパスワードを決めてください。初期パスワード（記号＋番号＋生年月日）は、このあと使えなくなります。",
+    "Choose the password you will use from now on. The initial password (記号 + 番号 + birthdate) stops working.",
+);
+const LEAD_AGAIN: Text = Text(
+    "これから使うパスワードを決めてください。",
+    "Choose the password you will use from now on.",
+);
+const NEW: Text = Text("新しいパスワード", "New password");
+const CONFIRM: Text = Text(
+    "新しいパスワード（確認のためもう一度）",
+    "New password again (to check)",
+);
+const RULES: Text = Text("パスワードの条件", "Password rules");
+const ALSO: Text = Text(
+    "初期パスワード、ユーザID、生年月日を含むものは使えません。",
+    "It must not be the initial password or contain your user ID or date of birth.",
+);
+const FAILED: Text = Text(
+    "パスワードが次の条件を満たしていません。",
+    "The password does not meet these rules:",
+);
+const SAVE: Text = Text("パスワードを設定する", "Set password");
+const STRENGTH: Text = Text("パスワードの強さ：", "Password strength: ");
+const LEVELS: Text = Text(
+    "弱い|ふつう|強い|とても強い",
+    "weak|fair|strong|very strong",
+);
+
+/// The rules the page script can check by itself (`data-rule` names it knows).
+const SHOWN: [(Rule, &str); 6] = [
+    (Rule::Length, "length"),
+    (Rule::Upper, "upper"),
+    (Rule::Lower, "lower"),
+    (Rule::Digit, "digit"),
+    (Rule::Symbol, "symbol"),
+    (Rule::OnlyAscii, "ascii"),
+];
+
+/// The alert listing every failed rule (announced by screen readers).
+pub fn failed_rules(lang: Lang, failed: &[Rule]) -> Markup {
+    html! {
+        @if !failed.is_empty() {
+            div.alert role="alert" id="pw-errors" {
+                (FAILED.get(lang))
+                ul {
+                    @for r in failed { li { (r.text().get(lang)) } }
+                }
+            }
+        }
+    }
+}
+
+/// The two password fields, the rules and the strength hint. `user_id` lets password
+/// managers file the new password under the right account.
+pub fn fields(ctx: &Ctx, user_id: &str, failed: &[Rule]) -> Markup {
+    let lang = ctx.lang;
+    let bad_new = failed.iter().any(|r| *r != Rule::Mismatch);
+    let bad_confirm = failed.contains(&Rule::Mismatch);
+    let errors = (!failed.is_empty()).then_some("pw-errors");
+    let new_described = match errors {
+        Some(e) => format!("pw-rules pw-strength {e}"),
+        None => "pw-rules pw-strength".to_string(),
+    };
+    html! {
+        input type="hidden" name="username" value=(user_id) autocomplete="username";
+        div.field {
+            label for="f-new_password" { (NEW.get(lang)) }
+            input id="f-new_password" type="password" name="new_password" autocomplete="new-password"
+                maxlength="128" required autofocus aria-describedby=(new_described)
+                aria-invalid=[bad_new.then_some("true")];
+            div.strength data-level="0" aria-hidden="true" { span {} }
+            p.small id="pw-strength" aria-live="polite" data-prefix=(STRENGTH.get(lang)) data-levels=(LEVELS.get(lang)) {}
+        }
+        div.field {
+            span.label id="pw-rules-title" { (RULES.get(lang)) }
+            ul.rules id="pw-rules" aria-labelledby="pw-rules-title" {
+                @for (rule, name) in SHOWN {
+                    li data-rule=(name) data-ok="false" {
+                        span.mark aria-hidden="true" { "・" }
+                        (rule.text().get(lang))
+                    }
+                }
+                li { span.mark aria-hidden="true" { "・" } (ALSO.get(lang)) }
+            }
+        }
+        div.field {
+            label for="f-new_password_confirm" { (CONFIRM.get(lang)) }
+            input id="f-new_password_confirm" type="password" name="new_password_confirm" autocomplete="new-password"
+                maxlength="128" required aria-describedby=[errors]
+                aria-invalid=[bad_confirm.then_some("true")];
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NewPasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    flow: Option<String>,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    new_password_confirm: String,
+}
+
+fn wanted(s: Step) -> bool {
+    s == Step::NewPassword
+}
+
+fn page(state: &AppState, v: &Visit, failed: &[Rule], status: StatusCode) -> Response {
+    let ctx = &v.ctx;
+    let onboarding = v.member.onboarded_at.is_none();
+    let body = html! {
+        h1 { (ctx.t(TITLE)) }
+        (failed_rules(ctx.lang, failed))
+        p { (ctx.t(if onboarding { LEAD } else { LEAD_AGAIN })) }
+        form method="post" action="/signin/new-password" novalidate {
+            (forms::csrf(&ctx.csrf))
+            (forms::flow(v.flow_id()))
+            (fields(ctx, &v.member.user_id, failed))
+            button.primary type="submit" { (ctx.t(SAVE)) }
+        }
+    };
+    v.render(
+        state,
+        status,
+        Step::NewPassword,
+        ctx.t(TITLE),
+        vec!["/static/new-password.js"],
+        body,
+    )
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Query(q): Query<FlowQuery>,
+) -> Response {
+    let now = state.now();
+    match visit(&state, ctx, &headers, q.flow.as_deref(), wanted, now).await {
+        Ok(v) => page(&state, &v, &[], StatusCode::OK),
+        Err(r) => r,
+    }
+}
+
+pub async fn post(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    PageForm(form): PageForm<NewPasswordForm>,
+) -> Response {
+    let now = state.now();
+    if let Some(r) = csrf_refused(&ctx, &form.csrf) {
+        return r;
+    }
+    let v = match visit(&state, ctx, &headers, form.flow.as_deref(), wanted, now).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let failed = password_rules::check(&form.new_password, &form.new_password_confirm, &v.member);
+    if !failed.is_empty() {
+        return page(&state, &v, &failed, StatusCode::BAD_REQUEST);
+    }
+    let lang = v.lang();
+    let hash = match state.hasher.hash(&Secret::new(form.new_password)).await {
+        Ok(h) => h,
+        Err(e) => return PageError::internal(lang, e).into_response(),
+    };
+    if let Err(e) = state.members().set_password(&v.member.id, hash, now).await {
+        return PageError::internal(lang, e).into_response();
+    }
+    let onboarding = v.member.onboarded_at.is_none();
+    v.audit(
+        &state,
+        "password.set",
+        json!({"by": if onboarding { "onboarding" } else { "staff_reset" }}),
+        now,
+    )
+    .await;
+    // A member who finished onboarding before (this is after a staff reset) is told by mail.
+    if !onboarding
+        && v.member.email_verified
+        && let Some(to) = v.member.email.clone()
+    {
+        let _ = state
+            .send_mail(Mail {
+                to,
+                lang,
+                kind: MailKind::PasswordChanged,
+            })
+            .await;
+    }
+    v.advance(&state, now).await
+}

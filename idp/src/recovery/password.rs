@@ -1,0 +1,535 @@
+//! Forgot password: `forgot-password` (user ID) → a reset link mailed to the member's verified
+//! address → `reset-password` (new password twice) → `reset-done`. See the module doc of
+//! `recovery` for the threats.
+//!
+//! A member still on an initial password (after import or a staff reset) who resets this way
+//! gets a real password: the link proves they read their verified address, which is more than
+//! the birthdate step proves, so the initial-password steps (birthdate, new password) are no
+//! longer owed. Any other onboarding step still owed (terms, factor) comes at the next sign-in.
+
+use super::{Admission, admit, clean_flow, contact, login_href};
+use crate::error::PageError;
+use crate::mail::{Mail, MailKind};
+use crate::onboarding::new_password;
+use crate::pages::forms::{self, Field, PageForm};
+use crate::pages::i18n::{self, Text};
+use crate::pages::{Ctx, Frame};
+use crate::security::links::{self, LinkKind};
+use crate::security::password_rules;
+use crate::security::request::Requester;
+use crate::security::throttle::Throttle;
+use crate::security::tokens::token_hash;
+use crate::signin::session::Sessions;
+use crate::state::AppState;
+use crate::store::audit::Actor;
+use crate::store::members::Member;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use kenpo_shared::ids::UserId;
+use kenpo_shared::{Lang, Secret};
+use maud::html;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// Lifetime of a reset link.
+pub const RESET_TTL_SECS: i64 = 30 * 60;
+
+const TITLE: Text = Text("パスワードを忘れた方", "Forgot your password?");
+const LEAD: Text = Text(
+    "ユーザIDを入力してください。登録されているメールアドレスあてに、パスワードを設定しなおすためのリンクをお送りします。",
+    "Enter your user ID. We will mail a link to set a new password to your registered email address.",
+);
+const USER_ID: Text = Text("ユーザID", "User ID");
+const SEND: Text = Text("再設定のメールを送る", "Send the reset mail");
+const MISSING: Text = Text("ユーザIDを入力してください。", "Enter your user ID.");
+const SENT_TITLE: Text = Text("メールをご確認ください", "Check your mail");
+const SENT: Text = Text(
+    "入力されたユーザIDにメールアドレスが登録されている場合は、そのアドレスあてにパスワード再設定のご案内をお送りしました。メールのリンクから新しいパスワードを設定してください（リンクの有効期限は30分です）。数分たってもメールが届かない場合は、迷惑メールのフォルダもご確認ください。",
+    "If the user ID you entered has a registered email address, we have mailed it a link to set a new password (valid for 30 minutes). If nothing arrives within a few minutes, please check your spam folder.",
+);
+const WAIT: Text = Text(
+    "お手続きが続いたため、一時的に受け付けを停止しています。",
+    "There have been too many requests, so they are paused for now.",
+);
+const FORGOT_ID: Text = Text("ユーザIDを忘れた方", "Forgot your user ID?");
+const BACK: Text = Text("ログイン画面に戻る", "Back to sign-in");
+const RESET_TITLE: Text = Text("新しいパスワードの設定", "Set a new password");
+const RESET_LEAD: Text = Text(
+    "新しいパスワードを決めてください。設定すると、ほかの端末でのログインはすべて終了します。次回のログインでも、これまでどおり2段階目の認証（生体認証・ワンタイムパスワード）が必要です。",
+    "Choose a new password. Setting it signs you out on every device. Your next sign-in still asks for your second step (passkey or one-time password).",
+);
+const SAVE: Text = Text("パスワードを設定する", "Set password");
+const LINK_BAD_TITLE: Text = Text("このリンクは使えません", "This link cannot be used");
+const LINK_BAD: Text = Text(
+    "リンクの有効期限（30分）が切れたか、すでに使われています。お手数ですが、もう一度「パスワードを忘れた方」からお手続きください。",
+    "The link has expired (after 30 minutes) or has been used already. Please start again from “Forgot your password?”.",
+);
+const AGAIN: Text = Text("もう一度手続きする", "Start again");
+const DONE_TITLE: Text = Text("パスワードを変更しました", "Your password has been changed");
+const DONE: Text = Text(
+    "新しいパスワードでログインしてください。ログインのときは、これまでどおり2段階目の認証も行います。",
+    "Sign in with your new password. You will also confirm your second step as usual.",
+);
+const LOGIN: Text = Text("ログインする", "Sign in");
+
+/// What a reset link stands for: the member and the password it replaces.
+#[derive(Debug, Serialize, Deserialize)]
+struct ResetLink {
+    member_id: String,
+    stamp: String,
+    flow: Option<String>,
+}
+
+/// Changes whenever the password does (member's own, or a staff reset), so a link only
+/// replaces the password it was made for.
+fn password_stamp(m: &Member) -> String {
+    token_hash(&format!(
+        "{}|{}",
+        m.password_hash.as_deref().unwrap_or(""),
+        m.initial_password_since.unwrap_or(0)
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FlowQuery {
+    pub flow: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct ForgotForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    flow: Option<String>,
+    #[serde(default)]
+    username: String,
+}
+
+fn forgot_page(
+    state: &AppState,
+    ctx: &Ctx,
+    flow: Option<&str>,
+    value: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let body = html! {
+        h1 { (ctx.t(TITLE)) }
+        @if let Some(e) = error { (kenpo_shared::web::alert(e)) }
+        p { (ctx.t(LEAD)) }
+        form method="post" action="/recovery/password" novalidate {
+            (forms::csrf(&ctx.csrf))
+            (forms::flow(flow))
+            (Field { autocomplete: "username", value, error, autofocus: true, maxlength: Some(64), ..Field::new("username", ctx.t(USER_ID)) }.render())
+            button.primary type="submit" { (ctx.t(SEND)) }
+        }
+        (contact(state, ctx.lang))
+        div.links {
+            a href=(match flow { Some(f) => format!("/recovery/user-id?flow={f}"), None => "/recovery/user-id".into() }) { (ctx.t(FORGOT_ID)) }
+            a href=(login_href(flow)) { (ctx.t(BACK)) }
+        }
+    };
+    ctx.render_status(
+        state,
+        status,
+        Frame {
+            title: ctx.t(TITLE),
+            step: Some("forgot-password"),
+            ..Frame::default()
+        },
+        body,
+    )
+}
+
+/// The answer to every accepted request, whatever was found.
+pub fn sent_page(state: &AppState, ctx: &Ctx, flow: Option<&str>, text: Text) -> Response {
+    let body = html! {
+        h1 { (ctx.t(SENT_TITLE)) }
+        (kenpo_shared::web::notice(ctx.t(text)))
+        (contact(state, ctx.lang))
+        div.actions {
+            a.button.secondary href=(login_href(flow)) { (ctx.t(BACK)) }
+        }
+    };
+    ctx.render(
+        state,
+        Frame {
+            title: ctx.t(SENT_TITLE),
+            step: Some("recovery-sent"),
+            ..Frame::default()
+        },
+        body,
+    )
+}
+
+/// The "please wait" message of a refused request.
+pub fn wait_message(lang: Lang, secs: u64) -> String {
+    let w = i18n::wait_text(lang, secs);
+    format!(
+        "{} {}",
+        WAIT.get(lang),
+        lang.pick(
+            &format!("{w}後にもう一度お試しください。"),
+            &format!("Please try again in {w}.")
+        )
+    )
+}
+
+pub async fn forgot_get(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<FlowQuery>,
+) -> Response {
+    let flow = clean_flow(q.flow);
+    forgot_page(&state, &ctx, flow.as_deref(), "", None, StatusCode::OK)
+}
+
+pub async fn forgot_post(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    requester: Requester,
+    PageForm(form): PageForm<ForgotForm>,
+) -> Response {
+    let now = state.now();
+    if !ctx.csrf.verify(&form.csrf) {
+        return PageError::Forbidden(ctx.lang).into_response();
+    }
+    let flow = clean_flow(form.flow);
+    let typed: String = form.username.chars().take(64).collect();
+    let Ok(user_id) = UserId::parse(&typed) else {
+        return forgot_page(
+            &state,
+            &ctx,
+            flow.as_deref(),
+            &typed,
+            Some(ctx.t(MISSING)),
+            StatusCode::BAD_REQUEST,
+        );
+    };
+    let key = user_id.lookup_key();
+    match admit(&state, requester.ip, &format!("pw:{key}"), now).await {
+        Ok(Admission::Proceed) => {
+            let (state2, lang, flow2) = (state.clone(), ctx.lang, flow.clone());
+            let ip = requester.ip.to_string();
+            tokio::spawn(async move {
+                mail_reset_link(&state2, &user_id, lang, flow2, &ip, now).await;
+            });
+        }
+        Ok(Admission::Quiet) => {
+            tracing::info!("password reset request over the per-account limit; no mail");
+        }
+        Ok(Admission::Wait(w)) => {
+            let msg = wait_message(ctx.lang, w);
+            return forgot_page(
+                &state,
+                &ctx,
+                flow.as_deref(),
+                &typed,
+                Some(&msg),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+        }
+        Err(e) => return PageError::internal(ctx.lang, e).into_response(),
+    }
+    sent_page(&state, &ctx, flow.as_deref(), SENT)
+}
+
+/// The background half of a request: look the member up and mail the link if they have a
+/// verified address. Failures are logged; the member already has their answer.
+async fn mail_reset_link(
+    state: &AppState,
+    user_id: &UserId,
+    lang: Lang,
+    flow: Option<String>,
+    ip: &str,
+    now: i64,
+) {
+    let member = match state.members().by_user_id(user_id).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(error = %e, "password reset: member look-up");
+            return;
+        }
+    };
+    let to = match (&member.email, member.email_verified) {
+        (Some(e), true) => e.clone(),
+        _ => {
+            let _ = state
+                .audit()
+                .record(
+                    Some(&member.id),
+                    Actor::Member,
+                    "recovery.password_no_address",
+                    json!({}),
+                    Some(ip),
+                    now,
+                )
+                .await;
+            return;
+        }
+    };
+    let payload = ResetLink {
+        member_id: member.id.clone(),
+        stamp: password_stamp(&member),
+        flow,
+    };
+    let token = match links::create(
+        &state.eph,
+        LinkKind::ResetPassword,
+        &payload,
+        RESET_TTL_SECS,
+        now,
+    )
+    .await
+    {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "password reset: link");
+            return;
+        }
+    };
+    let mut link = state.url(&format!("/recovery/reset?token={token}"));
+    if lang == Lang::En {
+        link.push_str("&lang=en");
+    }
+    let sent = state
+        .send_mail(Mail {
+            to,
+            lang,
+            kind: MailKind::ResetPassword {
+                link,
+                minutes: RESET_TTL_SECS / 60,
+            },
+        })
+        .await;
+    let _ = state
+        .audit()
+        .record(
+            Some(&member.id),
+            Actor::Member,
+            "recovery.password_link_sent",
+            json!({"delivered": sent.is_ok()}),
+            Some(ip),
+            now,
+        )
+        .await;
+}
+
+// ---- reset-password ----
+
+#[derive(Debug, Deserialize)]
+pub struct ResetQuery {
+    #[serde(default)]
+    token: String,
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    new_password_confirm: String,
+}
+
+/// The member a live link stands for, if the password is still the one it was made for.
+async fn live_link(
+    state: &AppState,
+    token: &str,
+    now: i64,
+) -> Result<Option<(ResetLink, Member)>, PageError> {
+    let link = links::peek::<ResetLink>(&state.eph, LinkKind::ResetPassword, token, now)
+        .await
+        .map_err(|e| PageError::internal(Lang::Ja, e))?;
+    let Some(link) = link else { return Ok(None) };
+    let member = state
+        .members()
+        .by_id(&link.member_id)
+        .await
+        .map_err(|e| PageError::internal(Lang::Ja, e))?;
+    Ok(member
+        .filter(|m| password_stamp(m) == link.stamp)
+        .map(|m| (link, m)))
+}
+
+fn invalid_link_page(state: &AppState, ctx: &Ctx) -> Response {
+    let body = html! {
+        h1 { (ctx.t(LINK_BAD_TITLE)) }
+        (kenpo_shared::web::alert(ctx.t(LINK_BAD)))
+        div.actions {
+            a.button href="/recovery/password" { (ctx.t(AGAIN)) }
+        }
+    };
+    ctx.render_status(
+        state,
+        StatusCode::GONE,
+        Frame {
+            title: ctx.t(LINK_BAD_TITLE),
+            step: Some("link-invalid"),
+            ..Frame::default()
+        },
+        body,
+    )
+}
+
+fn reset_page(
+    state: &AppState,
+    ctx: &Ctx,
+    token: &str,
+    member: &Member,
+    failed: &[password_rules::Rule],
+    status: StatusCode,
+) -> Response {
+    let ctx = Ctx {
+        path_and_query: format!("/recovery/reset?token={token}"),
+        ..ctx.clone()
+    };
+    let body = html! {
+        h1 { (ctx.t(RESET_TITLE)) }
+        (new_password::failed_rules(ctx.lang, failed))
+        p { (ctx.t(RESET_LEAD)) }
+        form method="post" action="/recovery/reset" novalidate {
+            (forms::csrf(&ctx.csrf))
+            input type="hidden" name="token" value=(token);
+            (new_password::fields(&ctx, &member.user_id, failed))
+            button.primary type="submit" { (ctx.t(SAVE)) }
+        }
+    };
+    ctx.render_status(
+        state,
+        status,
+        Frame {
+            title: ctx.t(RESET_TITLE),
+            step: Some("reset-password"),
+            scripts: vec!["/static/new-password.js"],
+            ..Frame::default()
+        },
+        body,
+    )
+}
+
+pub async fn reset_get(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<ResetQuery>,
+) -> Response {
+    let now = state.now();
+    match live_link(&state, &q.token, now).await {
+        Ok(Some((_, member))) => reset_page(&state, &ctx, &q.token, &member, &[], StatusCode::OK),
+        Ok(None) => invalid_link_page(&state, &ctx),
+        Err(e) => e.into_response(),
+    }
+}
+
+pub async fn reset_post(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    requester: Requester,
+    PageForm(form): PageForm<ResetForm>,
+) -> Response {
+    let now = state.now();
+    let lang = ctx.lang;
+    if !ctx.csrf.verify(&form.csrf) {
+        return PageError::Forbidden(lang).into_response();
+    }
+    let (link, member) = match live_link(&state, &form.token, now).await {
+        Ok(Some(x)) => x,
+        Ok(None) => return invalid_link_page(&state, &ctx),
+        Err(e) => return e.into_response(),
+    };
+    let failed = password_rules::check(&form.new_password, &form.new_password_confirm, &member);
+    if !failed.is_empty() {
+        return reset_page(
+            &state,
+            &ctx,
+            &form.token,
+            &member,
+            &failed,
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    // Spend the link now; of two submissions racing, one wins.
+    match links::take::<ResetLink>(&state.eph, LinkKind::ResetPassword, &form.token, now).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return invalid_link_page(&state, &ctx),
+        Err(e) => return PageError::internal(lang, e).into_response(),
+    }
+    let hash = match state.hasher.hash(&Secret::new(form.new_password)).await {
+        Ok(h) => h,
+        Err(e) => return PageError::internal(lang, e).into_response(),
+    };
+    if let Err(e) = state.members().set_password(&member.id, hash, now).await {
+        return PageError::internal(lang, e).into_response();
+    }
+    if let Err(e) = end_everything(&state, &member, now).await {
+        // The password is changed; failing to end a session must not hide that from the
+        // member, but it is logged loudly.
+        tracing::error!(error = %e, member = %member.id, "password reset: ending sessions");
+    }
+    let _ = Throttle::new(&state.eph, &state.config.throttle)
+        .account_cleared(&member.user_id_key)
+        .await;
+    let _ = state
+        .audit()
+        .record(
+            Some(&member.id),
+            Actor::Member,
+            "recovery.password_reset",
+            json!({}),
+            Some(&requester.ip.to_string()),
+            now,
+        )
+        .await;
+    if let Some(to) = member.email.clone().filter(|_| member.email_verified) {
+        let _ = state
+            .send_mail(Mail {
+                to,
+                lang,
+                kind: MailKind::PasswordChanged,
+            })
+            .await;
+    }
+    // Back to the relying party's sign-in if that flow is still alive.
+    let flow = match crate::signin::load_flow(&state, link.flow.as_deref()).await {
+        Ok(f) => f.map(|f| f.id),
+        Err(_) => None,
+    };
+    let body = html! {
+        h1 { (ctx.t(DONE_TITLE)) }
+        (kenpo_shared::web::notice(ctx.t(DONE)))
+        div.actions {
+            a.button href=(login_href(flow.as_deref())) { (ctx.t(LOGIN)) }
+        }
+    };
+    ctx.render(
+        &state,
+        Frame {
+            title: ctx.t(DONE_TITLE),
+            step: Some("reset-done"),
+            ..Frame::default()
+        },
+        body,
+    )
+}
+
+/// Ends every IdP session of the member (with back-channel logout) and revokes every grant.
+async fn end_everything(state: &AppState, member: &Member, now: i64) -> Result<(), String> {
+    let sessions = Sessions::new(state)
+        .for_member(&member.id, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    for s in sessions {
+        crate::oidc::logout::end_session(state, &s.sid, now).await?;
+    }
+    state
+        .grants()
+        .revoke_member(&member.id, "password_reset", now)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! The authorization code flow as this relying party runs it.
+//!
+//! `begin` makes a fresh `state`, `nonce` and PKCE verifier, keeps them in the shared store
+//! under the state (any replica may receive the callback) together with a hash of the browser's
+//! sign-in cookie, and returns the IdP's authorization URL. `complete` takes that record (once:
+//! a replayed callback finds nothing), checks it came back to the same browser and from our
+//! issuer (RFC 9207 `iss`, against mix-up attacks), exchanges the code with the verifier and
+//! verifies the ID token with the nonce.
+
+use super::provider::ProviderError;
+use super::session::{PortalSession, digest, random_token};
+use super::tokens::{IdTokenError, Identity, verify_id_token};
+use crate::state::AppState;
+use kenpo_shared::Lang;
+use kenpo_shared::ephemeral::{EphemeralError, secs};
+use openidconnect::core::CoreAuthenticationFlow;
+use openidconnect::{
+    AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    Scope, TokenResponse,
+};
+use serde::{Deserialize, Serialize};
+
+/// What the portal remembers between sending a member to the IdP and their return.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pending {
+    nonce: String,
+    verifier: String,
+    return_to: String,
+    /// SHA-256 of the browser's sign-in cookie.
+    browser: String,
+}
+
+fn pending_key(state: &str) -> String {
+    format!("login:{}", digest(state))
+}
+
+/// Only paths of this site are return targets (never `//host` or `/\host`).
+pub fn safe_return_to(input: Option<&str>) -> String {
+    match input {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.starts_with("/\\")
+                && !p.starts_with("/auth/")
+                && p.len() <= 1024
+                && !p.chars().any(char::is_control) =>
+        {
+            p.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BeginError {
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error(transparent)]
+    Store(#[from] EphemeralError),
+}
+
+/// Starts a sign-in: the authorization URL to send the browser to. `browser` is the value of
+/// the browser's sign-in cookie.
+pub async fn begin(
+    state: &AppState,
+    return_to: &str,
+    lang: Lang,
+    browser: &str,
+) -> Result<String, BeginError> {
+    let d = state.provider.get().await?;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let csrf = random_token();
+    let nonce = random_token();
+    let (state_value, nonce_value) = (csrf.clone(), nonce.clone());
+    let (url, _, _) = d
+        .client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            move || CsrfToken::new(state_value),
+            move || Nonce::new(nonce_value),
+        )
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("member".into()))
+        .set_pkce_challenge(challenge)
+        .add_extra_param("ui_locales", lang.code())
+        .url();
+    let pending = Pending {
+        nonce,
+        verifier: verifier.secret().clone(),
+        return_to: safe_return_to(Some(return_to)),
+        browser: digest(browser),
+    };
+    state
+        .eph
+        .put_json(
+            &pending_key(&csrf),
+            &pending,
+            secs(state.config.session.login_ttl_secs),
+        )
+        .await?;
+    Ok(url.to_string())
+}
+
+/// The IdP's answer at the callback.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Callback {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub iss: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    /// The member cancelled at the IdP, or the IdP refused (`error=`).
+    #[error("the IdP answered {0}")]
+    Refused(String),
+    /// Unknown, used or expired `state`, or another browser's.
+    #[error("no pending sign-in matches this callback")]
+    Stale,
+    #[error("the authorization response names another issuer")]
+    WrongIssuer,
+    #[error("the callback has no code")]
+    NoCode,
+    #[error("IdP unavailable: {0}")]
+    Unavailable(String),
+    #[error("token exchange failed: {0}")]
+    Exchange(String),
+    #[error(transparent)]
+    IdToken(#[from] IdTokenError),
+    #[error(transparent)]
+    Store(#[from] EphemeralError),
+}
+
+/// A finished sign-in: the verified identity, tokens and where to go.
+#[derive(Debug)]
+pub struct SignedInTokens {
+    pub identity: Identity,
+    pub id_token: String,
+    pub refresh_token: Option<String>,
+    pub return_to: String,
+}
+
+pub async fn complete(
+    state: &AppState,
+    cb: &Callback,
+    browser: Option<&str>,
+) -> Result<SignedInTokens, CallbackError> {
+    let Some(st) = cb.state.as_deref().filter(|s| !s.is_empty()) else {
+        return Err(CallbackError::Stale);
+    };
+    // Taken whatever happens next: a state is good for one answer.
+    let Some(pending) = state.eph.take_json::<Pending>(&pending_key(st)).await? else {
+        return Err(CallbackError::Stale);
+    };
+    if browser.map(digest).as_deref() != Some(pending.browser.as_str()) {
+        return Err(CallbackError::Stale);
+    }
+    let d = state
+        .provider
+        .get()
+        .await
+        .map_err(|e| CallbackError::Unavailable(e.to_string()))?;
+    let issuer = state.provider.settings().issuer.as_str();
+    let iss_required = d
+        .metadata
+        .additional_metadata()
+        .authorization_response_iss_parameter_supported
+        .unwrap_or(false);
+    match cb.iss.as_deref() {
+        Some(i) if i != issuer => return Err(CallbackError::WrongIssuer),
+        None if iss_required => return Err(CallbackError::WrongIssuer),
+        _ => {}
+    }
+    if let Some(error) = &cb.error {
+        return Err(CallbackError::Refused(error.clone()));
+    }
+    let Some(code) = cb.code.clone() else {
+        return Err(CallbackError::NoCode);
+    };
+    let tokens = d
+        .client
+        .exchange_code(AuthorizationCode::new(code))
+        .map_err(|e| CallbackError::Exchange(e.to_string()))?
+        .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.clone()))
+        .request_async(&state.provider.http)
+        .await
+        .map_err(|e| CallbackError::Exchange(super::provider::error_chain(&e)))?;
+    let raw = tokens
+        .id_token()
+        .map(|t| t.to_string())
+        .ok_or(IdTokenError::Missing)?;
+    let nonce = Nonce::new(pending.nonce.clone());
+    let settings = state.provider.settings();
+    let identity = match verify_id_token(&d, settings, &raw, Some(&nonce), state.clock.now()) {
+        Err(IdTokenError::UnknownKey) => match state.provider.refresh_for_unknown_key().await {
+            Some(d2) => verify_id_token(&d2, settings, &raw, Some(&nonce), state.clock.now())?,
+            None => return Err(IdTokenError::UnknownKey.into()),
+        },
+        other => other?,
+    };
+    Ok(SignedInTokens {
+        identity,
+        id_token: raw,
+        refresh_token: tokens.refresh_token().map(|t| t.secret().clone()),
+        return_to: pending.return_to,
+    })
+}
+
+/// The portal session of a finished sign-in (the household's previous visit is recorded by
+/// the caller).
+pub fn new_session(t: &SignedInTokens, previous_visit: Option<i64>, now: i64) -> PortalSession {
+    PortalSession {
+        sub: t.identity.sub.clone(),
+        sid: t.identity.sid.clone(),
+        symbol: t.identity.key.symbol.as_str().to_string(),
+        number: t.identity.key.number.as_str().to_string(),
+        name: t.identity.name.clone(),
+        id_token: t.id_token.clone(),
+        refresh_token: t.refresh_token.clone(),
+        created_at: now,
+        last_seen_at: now,
+        checked_at: now,
+        previous_visit,
+        csrf: random_token(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_targets_stay_on_this_site() {
+        assert_eq!(
+            safe_return_to(Some("/medical?year=2025")),
+            "/medical?year=2025"
+        );
+        for bad in [
+            "//evil.example/",
+            "/\\evil.example",
+            "https://evil.example/",
+            "medical",
+            "/auth/callback",
+        ] {
+            assert_eq!(safe_return_to(Some(bad)), "/", "{bad}");
+        }
+        assert_eq!(safe_return_to(None), "/");
+    }
+}

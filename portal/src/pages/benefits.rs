@@ -1,0 +1,81 @@
+//! `/benefits`: 給付金のお知らせ, each payment newest first with what it covers.
+
+use super::i18n::{self, Text};
+use super::parts::{chooser, empty};
+use super::{Ctx, Frame};
+use crate::auth::SignedIn;
+use crate::error::{PageError, PageResultExt};
+use crate::notices::benefits::payments;
+use crate::notices::date_label;
+use crate::notices::household::{self, Asked};
+use crate::notices::money::yen;
+use crate::state::AppState;
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use maud::html;
+
+const INTRO: Text = Text(
+    "組合からお支払いした給付金の一覧です。新しいものから順に表示しています。",
+    "The benefits the union has paid you, newest first.",
+);
+const NONE: Text = Text(
+    "給付金のお支払いはまだありません。高額療養費などは、受診した月からおよそ3〜4か月後に自動でお支払いし、ここに表示されます。",
+    "No benefit payments yet. Benefits such as the high-cost medical expense benefit are paid automatically about three to four months after the month of care, and appear here.",
+);
+const COVERS: Text = Text("対象", "Covers");
+const PERSON: Text = Text("対象の方", "For");
+const DECIDED: Text = Text("決定日", "Decided on");
+const PAID: Text = Text("お支払日", "Paid on");
+const ROUTE: Text = Text("お支払方法", "Paid");
+const AMOUNT: Text = Text("支給額", "Amount");
+
+pub async fn get(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    me: SignedIn,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PageError> {
+    let asked: Asked = super::query(raw.as_deref(), ctx.lang)?;
+    let persons = household::persons(&state.db, &me.key)
+        .await
+        .page(ctx.lang)?;
+    let sel =
+        household::select(&me.key, &asked, &persons).map_err(|_| PageError::NotFound(ctx.lang))?;
+    let list = payments(&state.db, &sel).await.page(ctx.lang)?;
+    let title = ctx.t(i18n::BENEFITS_TITLE);
+    let body = html! {
+        h1 { (title) }
+        p { (ctx.t(INTRO)) }
+        (chooser(&ctx, "/benefits", &persons, sel.branch_str(), &[], None))
+        @if list.is_empty() {
+            (empty(&ctx, NONE))
+        } @else {
+            ol.payments {
+                @for p in &list {
+                    li.card.payment {
+                        h2 { (p.kind.label(ctx.lang)) }
+                        p.amount { span.visually-hidden { (ctx.t(AMOUNT)) " " } (yen(p.amount, ctx.lang)) }
+                        dl.kv {
+                            dt { (ctx.t(COVERS)) } dd { (p.covered.label(ctx.lang)) }
+                            dt { (ctx.t(PERSON)) } dd { (p.person_name) }
+                            dt { (ctx.t(DECIDED)) } dd { (date_label(&p.decision_date, ctx.lang)) }
+                            dt { (ctx.t(PAID)) } dd { (date_label(&p.payment_date, ctx.lang)) }
+                            dt { (ctx.t(ROUTE)) } dd { (p.route.label(ctx.lang)) }
+                        }
+                        p.small.muted { (p.kind.explain(ctx.lang)) }
+                    }
+                }
+            }
+        }
+    };
+    Ok(ctx.render(
+        &state,
+        Frame {
+            title,
+            step: "portal-benefits",
+            member: Some(&me),
+            ..Frame::default()
+        },
+        body,
+    ))
+}

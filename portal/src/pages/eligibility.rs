@@ -1,0 +1,174 @@
+//! `/eligibility`: 資格情報のお知らせ, one card per household member, and
+//! `/eligibility/print` to print them (with `masked=1`, the 記号・番号 hidden: for copies
+//! handed to anyone for other purposes).
+
+use super::i18n::{self, Text};
+use super::parts::{chooser, empty, print_button};
+use super::{Ctx, Frame};
+use crate::auth::SignedIn;
+use crate::error::{PageError, PageResultExt};
+use crate::notices::date_label;
+use crate::notices::eligibility::{Card, cards};
+use crate::notices::household::{self, Asked};
+use crate::state::AppState;
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+const INTRO: Text = Text(
+    "保険証の代わりに、ご自身とご家族の資格情報を確認できます。この画面だけでは医療機関を受診できません。受診にはマイナ保険証か資格確認書をお使いください。",
+    "Your and your family's eligibility information, now that paper insurance cards are gone. This page alone cannot be used at a hospital: use your My Number insurance card or your eligibility certificate (資格確認書).",
+);
+const NONE: Text = Text(
+    "資格情報はまだ登録されていません。組合で準備ができしだい表示されます。",
+    "No eligibility information yet. It will appear as soon as the union has prepared it.",
+);
+const PRINT_ALL: Text = Text("印刷用のページ", "Printable page");
+const PRINT_MASKED: Text = Text("記号・番号を隠して印刷", "Print with 記号・番号 hidden");
+const MASKED_NOTE: Text = Text(
+    "記号・番号・枝番を隠しています。ほかの目的で提出するときは、この形でお渡しください（法律により、記号・番号を告げるよう求めることは制限されています）。",
+    "The 記号, 番号 and 枝番 are hidden. Use this version when you hand it to anyone for another purpose (the law limits asking for these numbers).",
+);
+const INSURER_NUMBER: Text = Text("保険者番号", "Insurer number");
+const SYMBOL: Text = Text("記号", "Symbol (記号)");
+const NUMBER: Text = Text("番号", "Number (番号)");
+const BRANCH: Text = Text("枝番", "Branch (枝番)");
+const NAME: Text = Text("氏名", "Name");
+const KANA: Text = Text("フリガナ", "Name (kana)");
+const BIRTHDATE: Text = Text("生年月日", "Date of birth");
+const SINCE: Text = Text("資格取得年月日", "Eligible since");
+const SHARE: Text = Text("一部負担金の割合", "Your share of costs");
+const ISSUED: Text = Text("交付年月日", "Issued on");
+const RELATION: Text = Text("区分", "Relation");
+const INSURER_NAME: Text = Text("保険者名称", "Insurer");
+
+#[derive(Debug, Default, Deserialize)]
+pub struct EligibilityQuery {
+    masked: Option<String>,
+    #[serde(flatten)]
+    asked: Asked,
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    me: SignedIn,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PageError> {
+    render(state, ctx, me, raw, false).await
+}
+
+pub async fn print(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    me: SignedIn,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PageError> {
+    render(state, ctx, me, raw, true).await
+}
+
+async fn render(
+    state: AppState,
+    ctx: Ctx,
+    me: SignedIn,
+    raw: Option<String>,
+    for_print: bool,
+) -> Result<Response, PageError> {
+    let q: EligibilityQuery = super::query(raw.as_deref(), ctx.lang)?;
+    let masked = match q.masked.as_deref() {
+        None | Some("") | Some("0") => false,
+        Some("1") => for_print,
+        Some(_) => return Err(PageError::NotFound(ctx.lang)),
+    };
+    let persons = household::persons(&state.db, &me.key)
+        .await
+        .page(ctx.lang)?;
+    let sel = household::select(&me.key, &q.asked, &persons)
+        .map_err(|_| PageError::NotFound(ctx.lang))?;
+    let list: Vec<Card> = cards(&state.db, &sel)
+        .await
+        .page(ctx.lang)?
+        .into_iter()
+        .map(|c| if masked { c.masked() } else { c })
+        .collect();
+    let insurer = match ctx.lang {
+        kenpo_shared::Lang::Ja => &state.config.union.insurer_name,
+        kenpo_shared::Lang::En => &state.config.union.insurer_name_en,
+    };
+    let title = ctx.t(i18n::ELIGIBILITY_TITLE);
+    let branch_q = sel
+        .branch_str()
+        .map(|b| format!("&branch={b}"))
+        .unwrap_or_default();
+    let body = html! {
+        h1 { (title) }
+        @if !for_print {
+            p { (ctx.t(INTRO)) }
+            (chooser(&ctx, "/eligibility", &persons, sel.branch_str(), &[], None))
+        }
+        @if masked {
+            p.notice role="status" { (ctx.t(MASKED_NOTE)) }
+        }
+        @if list.is_empty() {
+            (empty(&ctx, NONE))
+        } @else {
+            div.cards {
+                @for c in &list { (card(&ctx, c, insurer)) }
+            }
+            @if for_print {
+                p.no-print { (print_button(&ctx)) " " a href="/eligibility" { (ctx.t(i18n::ELIGIBILITY_TITLE)) } }
+            } @else {
+                div.actions.no-print {
+                    a.button.secondary href={"/eligibility/print?masked=0" (branch_q)} { (ctx.t(PRINT_ALL)) }
+                    a.button.secondary href={"/eligibility/print?masked=1" (branch_q)} { (ctx.t(PRINT_MASKED)) }
+                }
+            }
+        }
+    };
+    Ok(ctx.render(
+        &state,
+        Frame {
+            title,
+            step: if for_print {
+                "portal-eligibility-print"
+            } else {
+                "portal-eligibility"
+            },
+            member: Some(&me),
+            scripts: if for_print {
+                vec!["/static/print.js"]
+            } else {
+                Vec::new()
+            },
+        },
+        body,
+    ))
+}
+
+fn card(ctx: &Ctx, c: &Card, insurer: &str) -> Markup {
+    let relation = if c.is_insured() {
+        ctx.t(i18n::INSURED)
+    } else {
+        ctx.t(i18n::DEPENDANT)
+    };
+    html! {
+        section.card.eligibility-card aria-label=(c.name) {
+            h2 { (c.name) " " span.small.muted { "（" (relation) "）" } }
+            dl.kv {
+                dt { (ctx.t(INSURER_NAME)) } dd { (insurer) }
+                dt { (ctx.t(INSURER_NUMBER)) } dd.id { (c.insurer_number) }
+                dt { (ctx.t(SYMBOL)) } dd.id data-field="symbol" { (c.symbol) }
+                dt { (ctx.t(NUMBER)) } dd.id data-field="number" { (c.number) }
+                dt { (ctx.t(BRANCH)) } dd.id data-field="branch" { (c.branch) }
+                dt { (ctx.t(RELATION)) } dd { (relation) }
+                dt { (ctx.t(NAME)) } dd { (c.name) }
+                dt { (ctx.t(KANA)) } dd { (c.name_kana) }
+                dt { (ctx.t(BIRTHDATE)) } dd { (date_label(&c.birthdate, ctx.lang)) }
+                dt { (ctx.t(SINCE)) } dd { (date_label(&c.eligible_since, ctx.lang)) }
+                dt { (ctx.t(SHARE)) } dd { (c.cost_share) (ctx.lang.pick("割", "0%")) }
+                dt { (ctx.t(ISSUED)) } dd { (date_label(&c.issued_on, ctx.lang)) }
+            }
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! `/medical`: 医療費のお知らせ for one year, month by month, optionally one person.
+
+use super::i18n::{self, Text};
+use super::parts::{chooser, empty, figure, medical_explanation};
+use super::{Ctx, Frame, parse_year};
+use crate::auth::SignedIn;
+use crate::error::{PageError, PageResultExt};
+use crate::notices::household::{self, Asked};
+use crate::notices::medical::{MedicalLine, year_view};
+use crate::notices::money::{Totals, grouped};
+use crate::state::AppState;
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+const NONE_YET: Text = Text(
+    "この年の医療費のお知らせはありません。受診した月のおよそ3か月後に表示されます。",
+    "No medical costs for this year. Care appears about three months after the month it happened.",
+);
+const YEAR_TOTAL: Text = Text("年間の合計", "Year total");
+const MONTH_TOTAL: Text = Text("月の合計", "Month total");
+const CARE_OF: Text = Text("診療分", "");
+pub const PATIENT: Text = Text("受診者", "Patient");
+pub const CATEGORY: Text = Text("区分", "Category");
+pub const INSTITUTION: Text = Text("医療機関・薬局等", "Hospital, clinic or pharmacy");
+pub const DAYS: Text = Text("日数", "Days");
+pub const TOTAL_COST: Text = Text("医療費の総額", "Total cost");
+pub const INSURER_PAID: Text = Text("組合の負担額", "Paid by the union");
+pub const PUBLIC: Text = Text("公費の負担額", "Public funds");
+pub const OWN_SHARE: Text = Text("自己負担額", "Your share");
+const TO_DEDUCTION: Text = Text(
+    "確定申告（医療費控除）用の明細・CSVはこちら",
+    "Statement and CSV for the medical-expense deduction",
+);
+
+#[derive(Debug, Default, Deserialize)]
+pub struct MedicalQuery {
+    year: Option<String>,
+    #[serde(flatten)]
+    asked: Asked,
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    me: SignedIn,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PageError> {
+    let q: MedicalQuery = super::query(raw.as_deref(), ctx.lang)?;
+    let persons = household::persons(&state.db, &me.key)
+        .await
+        .page(ctx.lang)?;
+    let sel = household::select(&me.key, &q.asked, &persons)
+        .map_err(|_| PageError::NotFound(ctx.lang))?;
+    let asked_year = parse_year(q.year.as_deref(), ctx.lang)?;
+    let years = crate::notices::medical::years(&state.db, &sel)
+        .await
+        .page(ctx.lang)?;
+    let year = asked_year
+        .or_else(|| years.first().copied())
+        .unwrap_or_else(|| state.today().year());
+    let view = year_view(&state.db, &sel, year).await.page(ctx.lang)?;
+    let mut years = view.years.clone();
+    if !years.contains(&year) {
+        years.insert(0, year);
+    }
+    let title = format!(
+        "{}（{}）",
+        ctx.t(i18n::MEDICAL_TITLE),
+        i18n::year_label(year, ctx.lang)
+    );
+    let body = html! {
+        h1 { (title) }
+        (chooser(&ctx, "/medical", &view.persons, sel.branch_str(), &years, Some(year)))
+        (medical_explanation(&ctx))
+        @if view.months.is_empty() {
+            (empty(&ctx, NONE_YET))
+        } @else {
+            section.card aria-labelledby="year-total" {
+                h2 id="year-total" { (ctx.t(YEAR_TOTAL)) }
+                div.figures {
+                    (figure(ctx.t(TOTAL_COST), view.totals.total_cost, &ctx))
+                    (figure(ctx.t(INSURER_PAID), view.totals.insurer_paid, &ctx))
+                    (figure(ctx.t(PUBLIC), view.totals.public_subsidy, &ctx))
+                    (figure(ctx.t(OWN_SHARE), view.totals.own_share, &ctx))
+                }
+                p.no-print {
+                    a href=(deduction_href(year, sel.branch_str())) { (ctx.t(TO_DEDUCTION)) }
+                }
+            }
+            p.small.muted { (ctx.lang.pick("表の金額の単位は円です。", "Amounts in the tables are in yen.")) }
+            @for block in &view.months {
+                section.month aria-labelledby={"m" (block.month.yyyymm())} {
+                    h2 id={"m" (block.month.yyyymm())} { (block.month.label(ctx.lang)) (ctx.t(CARE_OF)) }
+                    (table(&ctx, &block.lines, &block.totals))
+                }
+            }
+        }
+    };
+    Ok(ctx.render(
+        &state,
+        Frame {
+            title: &title,
+            step: "portal-medical",
+            member: Some(&me),
+            ..Frame::default()
+        },
+        body,
+    ))
+}
+
+fn deduction_href(year: i32, branch: Option<&str>) -> String {
+    match branch {
+        Some(b) => format!("/medical/deduction?year={year}&branch={b}"),
+        None => format!("/medical/deduction?year={year}"),
+    }
+}
+
+/// One month's rows with its totals; on narrow screens each row becomes a labelled block.
+fn table(ctx: &Ctx, lines: &[MedicalLine], totals: &Totals) -> Markup {
+    let h = |t: Text| ctx.t(t);
+    html! {
+        div.table-wrap {
+            table.stack {
+                thead {
+                    tr {
+                        th scope="col" { (h(PATIENT)) }
+                        th scope="col" { (h(CATEGORY)) }
+                        th scope="col" { (h(INSTITUTION)) }
+                        th.num scope="col" { (h(DAYS)) }
+                        th.num scope="col" { (h(TOTAL_COST)) }
+                        th.num scope="col" { (h(INSURER_PAID)) }
+                        th.num scope="col" { (h(PUBLIC)) }
+                        th.num scope="col" { (h(OWN_SHARE)) }
+                    }
+                }
+                tbody {
+                    @for l in lines {
+                        tr {
+                            td data-label=(h(PATIENT)) { (l.patient_name) }
+                            td data-label=(h(CATEGORY)) { (l.category.label(ctx.lang)) }
+                            td data-label=(h(INSTITUTION)) { (l.institution) }
+                            td.num data-label=(h(DAYS)) { (l.days) }
+                            td.num data-label=(h(TOTAL_COST)) { (grouped(l.total_cost)) }
+                            td.num data-label=(h(INSURER_PAID)) { (grouped(l.insurer_paid)) }
+                            td.num data-label=(h(PUBLIC)) { (grouped(l.public_subsidy)) }
+                            td.num data-label=(h(OWN_SHARE)) { (grouped(l.own_share)) }
+                        }
+                    }
+                }
+                tfoot {
+                    tr {
+                        th scope="row" colspan="3" { (h(MONTH_TOTAL)) }
+                        td.num data-label=(h(DAYS)) { (totals.days) }
+                        td.num data-label=(h(TOTAL_COST)) { (grouped(totals.total_cost)) }
+                        td.num data-label=(h(INSURER_PAID)) { (grouped(totals.insurer_paid)) }
+                        td.num data-label=(h(PUBLIC)) { (grouped(totals.public_subsidy)) }
+                        td.num data-label=(h(OWN_SHARE)) { (grouped(totals.own_share)) }
+                    }
+                }
+            }
+        }
+    }
+}

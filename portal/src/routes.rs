@@ -1,0 +1,107 @@
+//! The one route table of the portal, grouped by capability.
+
+use crate::auth::{login, logout};
+use crate::pages::{benefits, deduction, eligibility, home, medical};
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use kenpo_shared::web::{self, PageLang, SecurityHeaders};
+use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn app(state: AppState) -> Router {
+    // Signing in and out through the IdP.
+    let auth = Router::new()
+        .route("/auth/login", get(login::get))
+        .route("/auth/callback", get(login::callback))
+        .route("/auth/logout", get(logout::get).post(logout::post))
+        .route("/auth/backchannel-logout", post(logout::backchannel));
+
+    // Notices: every handler takes the household from the session, never from the request.
+    let notices = Router::new()
+        .route("/", get(home::get))
+        .route("/medical", get(medical::get))
+        .route("/medical/deduction", get(deduction::page))
+        .route("/medical/deduction.csv", get(deduction::csv))
+        .route("/medical/deduction/print", get(deduction::print))
+        .route("/benefits", get(benefits::get))
+        .route("/eligibility", get(eligibility::get))
+        .route("/eligibility/print", get(eligibility::print));
+
+    let ops = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route(web::stylesheet_path(), get(web::stylesheet))
+        .route("/static/print.js", get(print_js));
+
+    let headers = SecurityHeaders {
+        hsts: state.config.https(),
+    };
+    Router::new()
+        .merge(auth)
+        .merge(notices)
+        .merge(ops)
+        .fallback(not_found)
+        .layer(from_fn_with_state(headers, web::security_headers))
+        .layer(from_fn(web::remember_lang))
+        .layer(CatchPanicLayer::new())
+        .layer(RequestBodyLimitLayer::new(state.config.server.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(state.config.server.request_timeout_secs),
+        ))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn not_found(PageLang(lang): PageLang) -> Response {
+    crate::error::PageError::NotFound(lang).into_response()
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Ready when the database and the short-lived store answer. The IdP is not required: the
+/// portal serves signed-in members from its own session while the IdP restarts.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let db = state.db.ping().await;
+    let eph = state.eph.ping().await;
+    match (db, eph) {
+        (Ok(()), Ok(())) => "ready".into_response(),
+        (db, eph) => {
+            tracing::warn!(db = ?db.err(), ephemeral = ?eph.err(), "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+        }
+    }
+}
+
+async fn print_js() -> Response {
+    let mut res = include_str!("../static/print.js").into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res
+}

@@ -1,0 +1,34 @@
+//! The record of staff imports (what was loaded, when, from which file).
+
+use super::schema::imports::dsl as i;
+use super::{DbConn, StoreResult};
+use diesel::prelude::*;
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::imports)]
+pub struct ImportRecord {
+    pub id: String,
+    /// `medical`, `benefits` or `eligibility`.
+    pub kind: String,
+    pub file_name: String,
+    /// `UTF-8` or `Shift_JIS`.
+    pub encoding: String,
+    pub rows_imported: i64,
+    pub rows_replaced: i64,
+    pub households: i64,
+    pub imported_at: i64,
+}
+
+pub fn record(c: &mut DbConn, r: &ImportRecord) -> StoreResult<()> {
+    diesel::insert_into(i::imports).values(r).execute(c)?;
+    Ok(())
+}
+
+/// The latest imports, newest first.
+pub fn latest(c: &mut DbConn, limit: i64) -> StoreResult<Vec<ImportRecord>> {
+    Ok(i::imports
+        .order(i::imported_at.desc())
+        .limit(limit)
+        .select(ImportRecord::as_select())
+        .load(c)?)
+}
