@@ -14,12 +14,12 @@ import { fileURLToPath } from "node:url";
 
 const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));
-const BASE = process.env.KENPO_IDP_URL;
-const OUTBOX = process.env.KENPO_OUTBOX;
+const BASE = process.env.FACTORS_IDP_URL;
+const OUTBOX = process.env.FACTORS_OUTBOX;
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const OUT = path.resolve(here, "..", "output");
 const AXE = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-assert.ok(BASE && OUTBOX, "run through run.sh (KENPO_IDP_URL, KENPO_OUTBOX)");
+assert.ok(BASE && OUTBOX, "run through run.sh (FACTORS_IDP_URL, FACTORS_OUTBOX)");
 fs.mkdirSync(OUT, { recursive: true });
 for (const f of fs.readdirSync(OUT)) if (/^factors-.*\.png$/.test(f)) fs.rmSync(path.join(OUT, f));
 
