@@ -4,10 +4,13 @@
 //! starts from. The first-login pages before enrolment are another suite's; these members
 //! have passed them (password chosen, birthdate, terms and address confirmed, factor chosen).
 //!
-//! Usage: `factors_idp PORT DIR`. Every member's password is `Pw-<user id>-2025!`.
+//! Usage: `factors_idp PORT DIR`. Every member's password is `Pw-<user id>-2025!`. One relying
+//! party is registered: `browser-rp`, redirecting to `https://rp.example/cb` (the tests stand in
+//! for it with the DevTools Fetch domain).
 
-use kenpo_idp::config::Config;
+use kenpo_idp::config::{ClientConfig, Config};
 use kenpo_idp::startup;
+use kenpo_idp::store::clients::NewClient;
 use kenpo_idp::store::members::ImportedMember;
 use kenpo_shared::ids::{MemberNumber, MemberSymbol, UserId};
 use kenpo_shared::{Clock, Secret};
@@ -45,6 +48,15 @@ async fn main() -> anyhow::Result<()> {
     kenpo_shared::telemetry::init(&config.log);
     let state = startup::build_state(config, Clock::System).await?;
     seed(&state).await?;
+    let rp = NewClient::from_config(&ClientConfig {
+        client_id: "browser-rp".into(),
+        name: "テスト用サービス".into(),
+        secret: Some(Secret::new("browser-rp-secret-0123456789abcdefghij".into())),
+        redirect_uris: vec!["https://rp.example/cb".into()],
+        ..ClientConfig::default()
+    })
+    .map_err(anyhow::Error::msg)?;
+    state.clients().upsert(rp, "test", state.now()).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     startup::serve(state, listener).await
 }

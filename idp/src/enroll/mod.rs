@@ -79,6 +79,8 @@ pub struct Enrolling {
     pub factors: Factors,
     pub mode: Mode,
     pub flow: Option<String>,
+    /// The relying party's origin, where the last step finally redirects (CSP `form-action`).
+    pub form_action: Option<String>,
 }
 
 impl Enrolling {
@@ -133,12 +135,16 @@ pub async fn prepare(
                 .await
                 .page(lang)
                 .map_err(IntoResponse::into_response)?;
+            let form_action = flow
+                .as_ref()
+                .and_then(|f| crate::store::clients::Client::redirect_origin(&f.redirect_uri));
             Ok(Enrolling {
                 current,
                 member,
                 factors,
                 mode,
                 flow: flow_id,
+                form_action,
             })
         }
         Mode::Account => {
@@ -149,6 +155,7 @@ pub async fn prepare(
                 factors: acc.factors,
                 mode,
                 flow: None,
+                form_action: None,
             })
         }
     }
@@ -191,6 +198,7 @@ pub async fn finish(
         factors,
         mode,
         flow,
+        ..
     } = en;
     let members = state.members();
     let had_preferred = member
@@ -310,6 +318,7 @@ pub fn frame<'a>(
         step: Some(step),
         progress: en.progress(factor),
         scripts,
+        form_action: en.form_action.clone(),
         ..Frame::default()
     }
 }

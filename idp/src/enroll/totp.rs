@@ -167,7 +167,7 @@ fn page(
     let body = html! {
         h1 { (ctx.t(TITLE)) }
         @if let Some(e) = error { (kenpo_shared::web::alert(e)) }
-        ol.steps {
+        ol.setup-steps {
             li {
                 h2 { (ctx.t(STEP1)) }
                 p { (ctx.t(STEP1_PHONE)) }

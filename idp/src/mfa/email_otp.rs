@@ -5,8 +5,9 @@
 //! States, per member and purpose, in the short-lived store: no code → a code is out (its
 //! HMAC, its expiry, the address it went to, an attempt counter) → accepted (taken, gone), or
 //! expired, or dead after `mfa.email_otp_max_attempts` wrong tries. Issuing a code replaces
-//! the previous one of that purpose. Per member, a cooldown (`mfa.email_otp_resend_secs`)
-//! and an hourly cap (`mfa.email_otp_per_hour`) bound how often mail is sent. All times come
+//! the previous one of that purpose. Per member and purpose a cooldown
+//! (`mfa.email_otp_resend_secs`, lifted once a code is accepted), and per member an hourly cap
+//! across purposes (`mfa.email_otp_per_hour`), bound how often mail is sent. All times come
 //! from the application clock.
 //!
 //! Threats:
@@ -92,8 +93,8 @@ fn tries_key(id: &str) -> String {
 fn used_key(id: &str) -> String {
     format!("eotp:used:{id}")
 }
-fn cooldown_key(member_id: &str) -> String {
-    format!("eotp:cool:{member_id}")
+fn cooldown_key(member_id: &str, p: Purpose) -> String {
+    format!("eotp:cool:{}:{member_id}", p.as_str())
 }
 fn hour_key(member_id: &str, now: i64) -> String {
     format!("eotp:hour:{member_id}:{}", now / 3600)
@@ -111,9 +112,14 @@ pub fn new_code() -> String {
 }
 
 /// Claims the member's send budget: None when a mail may go now, else the wait in seconds.
-async fn claim_send(state: &AppState, member_id: &str, now: i64) -> EphResult<Option<u64>> {
+async fn claim_send(
+    state: &AppState,
+    member_id: &str,
+    purpose: Purpose,
+    now: i64,
+) -> EphResult<Option<u64>> {
     let cfg = &state.config.mfa;
-    let cool = cooldown_key(member_id);
+    let cool = cooldown_key(member_id, purpose);
     let until = now + cfg.email_otp_resend_secs;
     let mut claimed = false;
     for _ in 0..2 {
@@ -152,8 +158,13 @@ async fn claim_send(state: &AppState, member_id: &str, now: i64) -> EphResult<Op
 }
 
 /// Gives back a claimed send (the mail failed).
-async fn release_send(state: &AppState, member_id: &str, now: i64) -> EphResult<()> {
-    state.eph.delete(&cooldown_key(member_id)).await?;
+async fn release_send(
+    state: &AppState,
+    member_id: &str,
+    purpose: Purpose,
+    now: i64,
+) -> EphResult<()> {
+    state.eph.delete(&cooldown_key(member_id, purpose)).await?;
     state
         .eph
         .incr(&hour_key(member_id, now), -1, secs(3601))
@@ -171,7 +182,7 @@ pub async fn issue(
     lang: Lang,
     now: i64,
 ) -> EphResult<Issue> {
-    if let Some(wait) = claim_send(state, member_id, now).await? {
+    if let Some(wait) = claim_send(state, member_id, purpose, now).await? {
         return Ok(Issue::Wait(wait));
     }
     let ttl = state.config.mfa.email_otp_ttl_secs;
@@ -200,7 +211,7 @@ pub async fn issue(
         .await?;
     if state.send_mail(mail).await.is_err() {
         state.eph.delete(&code_key(member_id, purpose)).await?;
-        release_send(state, member_id, now).await?;
+        release_send(state, member_id, purpose, now).await?;
         return Ok(Issue::MailFailed);
     }
     Ok(Issue::Sent {
@@ -271,6 +282,9 @@ pub async fn verify(
     if !state.eph.put_new(&used_key(&stored.id), "1", ttl).await? {
         return Ok(Check::Expired);
     }
+    // The mail was read: the next code of this purpose may go at once (signing out and in
+    // again straight away), within the hourly cap.
+    state.eph.delete(&cooldown_key(member_id, purpose)).await?;
     // Remove the code unless a newer one has replaced it meanwhile.
     if state
         .eph

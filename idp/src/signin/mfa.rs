@@ -161,6 +161,9 @@ pub struct Asked {
     pub member: Member,
     pub factors: Factors,
     pub purpose: Purpose,
+    /// The relying party's origin, where a correct answer finally redirects: the page's CSP
+    /// `form-action` must allow it, or the browser stops the redirect.
+    pub form_action: Option<String>,
 }
 
 impl Asked {
@@ -253,11 +256,18 @@ pub async fn prepare(
         .await
         .page(lang)
         .map_err(IntoResponse::into_response)?;
+    let form_action = match &purpose {
+        Purpose::SignIn { .. } => flow
+            .as_ref()
+            .and_then(|f| crate::store::clients::Client::redirect_origin(&f.redirect_uri)),
+        Purpose::StepUp { .. } => None,
+    };
     let asked = Asked {
         current,
         member,
         factors,
         purpose,
+        form_action,
     };
     if !asked.factors.has(factor) {
         let preferred = asked.factors.preferred(&asked.member);
@@ -366,11 +376,18 @@ pub async fn attempt(
     }
 }
 
-fn frame<'a>(ctx: &Ctx, title: Text, step: &'a str, scripts: Vec<&'a str>) -> Frame<'a> {
+fn frame<'a>(
+    ctx: &Ctx,
+    asked: &Asked,
+    title: Text,
+    step: &'a str,
+    scripts: Vec<&'a str>,
+) -> Frame<'a> {
     Frame {
         title: ctx.t(title),
         step: Some(step),
         scripts,
+        form_action: asked.form_action.clone(),
         ..Frame::default()
     }
 }
@@ -400,7 +417,7 @@ fn totp_page(
     ctx.render_status(
         state,
         status,
-        frame(ctx, TOTP_TITLE, "mfa-totp", Vec::new()),
+        frame(ctx, asked, TOTP_TITLE, "mfa-totp", Vec::new()),
         body,
     )
 }
@@ -610,7 +627,7 @@ fn email_page(
     ctx.render_status(
         state,
         status,
-        frame(ctx, EMAIL_TITLE, "mfa-email", Vec::new()),
+        frame(ctx, asked, EMAIL_TITLE, "mfa-email", Vec::new()),
         body,
     )
 }
@@ -760,6 +777,7 @@ fn passkey_page(state: &AppState, ctx: &Ctx, asked: &Asked) -> Response {
         state,
         frame(
             ctx,
+            asked,
             PASSKEY_TITLE,
             "mfa-passkey",
             vec!["/static/passkey.js"],

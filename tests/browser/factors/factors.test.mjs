@@ -14,13 +14,14 @@ import { fileURLToPath } from "node:url";
 
 const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));
-const BASE = process.env.KENPO_IDP_URL;
-const OUTBOX = process.env.KENPO_OUTBOX;
+const BASE = process.env.FACTORS_IDP_URL;
+const OUTBOX = process.env.FACTORS_OUTBOX;
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const OUT = path.resolve(here, "..", "output");
 const AXE = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-assert.ok(BASE && OUTBOX, "run through run.sh (KENPO_IDP_URL, KENPO_OUTBOX)");
+assert.ok(BASE && OUTBOX, "run through run.sh (FACTORS_IDP_URL, FACTORS_OUTBOX)");
 fs.mkdirSync(OUT, { recursive: true });
+for (const f of fs.readdirSync(OUT)) if (/^factors-.*\.png$/.test(f)) fs.rmSync(path.join(OUT, f));
 
 const password = (user) => `Pw-${user}-2025!`;
 let shot = 0;
@@ -116,8 +117,39 @@ async function accessible(page, label) {
   );
 }
 
-async function signInWithPassword(page, user) {
-  await page.goto(`${BASE}/login`);
+// The relying party `browser-rp` (registered by the test IdP): its redirect URI is answered
+// here through the DevTools Fetch domain, so the browser really follows the IdP's redirect
+// (and the page's CSP `form-action` must allow it).
+const RP_CALLBACK = "https://rp.example/cb";
+async function relyingParty(page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Fetch.enable", { patterns: [{ urlPattern: "https://rp.example/*" }] });
+  cdp.on("Fetch.requestPaused", (e) =>
+    cdp.send("Fetch.fulfillRequest", {
+      requestId: e.requestId,
+      responseCode: 200,
+      responseHeaders: [{ name: "Content-Type", value: "text/html; charset=utf-8" }],
+      body: Buffer.from('<!doctype html><title>RP</title><main data-rp="signed-in">RP</main>').toString("base64"),
+    }).catch(() => {}), // a late request (favicon) while the browser closes
+  );
+}
+function authorizeUrl() {
+  const q = new URLSearchParams({
+    response_type: "code",
+    client_id: "browser-rp",
+    redirect_uri: RP_CALLBACK,
+    scope: "openid",
+    state: crypto.randomUUID(),
+    nonce: crypto.randomUUID(),
+  });
+  return `${BASE}/authorize?${q}`;
+}
+async function atRelyingParty(page) {
+  await page.waitForURL((u) => u.href.startsWith(`${RP_CALLBACK}?`) && u.searchParams.has("code"));
+}
+
+async function signInWithPassword(page, user, start = `${BASE}/login`) {
+  await page.goto(start);
   await expectStep(page, "login");
   await page.fill("[name=username]", user);
   await page.fill("[name=password]", password(user));
@@ -231,16 +263,14 @@ test("platform passkey: enrol at first login, second factor, passwordless button
     await capture(page, "account");
     await accessible(page, "account");
 
-    // Second factor after the password.
+    // Second factor after the password, for a relying party.
+    await relyingParty(page);
     await signOut(page);
-    await signInWithPassword(page, "hanako");
+    await signInWithPassword(page, "hanako", authorizeUrl());
     await expectStep(page, "mfa-passkey");
     await capture(page, "mfa-passkey");
     await accessible(page, "mfa-passkey");
-    await Promise.all([
-      page.waitForURL(`${BASE}/signin/done`),
-      page.click('[data-action="passkey-authenticate"]'),
-    ]);
+    await Promise.all([atRelyingParty(page), page.click('[data-action="passkey-authenticate"]')]);
 
     // Passwordless from the login page: no user ID typed.
     await signOut(page);
@@ -318,7 +348,8 @@ test("user verification failing is refused with a clear message", async () => {
 test("authenticator app at first login, on a phone-sized screen", async () => {
   const { page, close } = await browser({ width: 375, height: 812 });
   try {
-    await signInWithPassword(page, "jiro");
+    await relyingParty(page);
+    await signInWithPassword(page, "jiro", authorizeUrl());
     await expectStep(page, "enroll-totp");
     await capture(page, "enroll-totp-375px");
     await accessible(page, "enroll-totp");
@@ -327,9 +358,20 @@ test("authenticator app at first login, on a phone-sized screen", async () => {
     await page.locator("details summary").first().click();
     const key = await page.textContent("[data-totp-secret]");
     assert.match(key.trim(), /^([A-Z2-7]{4} )+[A-Z2-7]{1,4}$/);
+    const used = Math.floor(Date.now() / 1000 / 30);
     await page.fill("[name=otp]", totp(base32(key)));
-    await Promise.all([page.waitForNavigation(), page.click('main form button[type=submit].primary')]);
-    await expectStep(page, "done");
+    await Promise.all([atRelyingParty(page), page.click("main form button[type=submit].primary")]);
+
+    // Signing in again for the relying party: the password, then the next code (a code is
+    // accepted once, so wait for the app to show a new one, as a member would).
+    await signOut(page);
+    await signInWithPassword(page, "jiro", authorizeUrl());
+    await expectStep(page, "mfa-totp");
+    await capture(page, "mfa-totp-375px");
+    await accessible(page, "mfa-totp");
+    while (Math.floor(Date.now() / 1000 / 30) <= used) await page.waitForTimeout(500);
+    await page.fill("[name=otp]", totp(base32(key)));
+    await Promise.all([atRelyingParty(page), page.click("main form button[type=submit].primary")]);
   } finally {
     await close();
   }
@@ -338,16 +380,16 @@ test("authenticator app at first login, on a phone-sized screen", async () => {
 test("email one-time passwords: enrolment and sign-in", async () => {
   const { page, close } = await browser();
   try {
-    await signInWithPassword(page, "akira");
+    await relyingParty(page);
+    await signInWithPassword(page, "akira", authorizeUrl());
     await expectStep(page, "enroll-email");
     await capture(page, "enroll-email");
     await accessible(page, "enroll-email");
     await page.fill("[name=otp]", codeIn(lastMailText("akira@example.jp")));
-    await Promise.all([page.waitForNavigation(), page.click("main form button.primary")]);
-    await expectStep(page, "done");
+    await Promise.all([atRelyingParty(page), page.click("main form button.primary")]);
 
     await signOut(page);
-    await signInWithPassword(page, "shiro");
+    await signInWithPassword(page, "shiro", authorizeUrl());
     await expectStep(page, "mfa-email");
     await capture(page, "mfa-email");
     await accessible(page, "mfa-email");
@@ -356,8 +398,7 @@ test("email one-time passwords: enrolment and sign-in", async () => {
     await page.locator('[role="alert"]').first().waitFor();
     await capture(page, "mfa-email-wrong-code");
     await page.fill("[name=otp]", codeIn(lastMailText("shiro@example.jp")));
-    await Promise.all([page.waitForNavigation(), page.click("main form button.primary")]);
-    await expectStep(page, "done");
+    await Promise.all([atRelyingParty(page), page.click("main form button.primary")]);
   } finally {
     await close();
   }

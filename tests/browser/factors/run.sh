@@ -36,5 +36,5 @@ for _ in $(seq 1 150); do
 done
 curl -fsS "http://localhost:$port/readyz" >/dev/null
 
-KENPO_IDP_URL="http://localhost:$port" KENPO_OUTBOX="$work/outbox" \
+FACTORS_IDP_URL="http://localhost:$port" FACTORS_OUTBOX="$work/outbox" \
   node "$here/factors.test.mjs"

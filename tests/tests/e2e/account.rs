@@ -296,7 +296,14 @@ async fn email_otp_on_and_off_and_the_preferred_factor() {
     let page = act(&b, &account, "/account/preferred", &[("factor", "email")]).await;
     assert!(page.body.contains("いつも使う方法を変更しました"));
     let b2 = Browser::new();
+    let sent = idp.outbox_to("goro2@example.jp").len();
     let next = password_step(&idp, &b2, &m).await;
+    assert!(
+        next.alert().is_none(),
+        "a sign-in code goes at once: {:?}",
+        next.alert()
+    );
+    assert_eq!(idp.outbox_to("goro2@example.jp").len(), sent + 1);
     assert_eq!(
         next.step().as_deref(),
         Some("mfa-email"),

@@ -668,6 +668,13 @@ async fn email_otp_sign_in_with_mail_from_a_real_smtp_server() {
     let ok = b.submit(&r, "/signin/mfa-email", &[("otp", &spaced)]).await;
     let done = b.follow(ok, "http://never/").await.unwrap();
     assert_eq!(done.step().as_deref(), Some("done"), "{done:?}");
+
+    // Signing in again at once (another device): the used code lifted the cooldown.
+    let b2 = Browser::new();
+    let page = password_step(&idp, &b2, &m).await;
+    assert_eq!(page.step().as_deref(), Some("mfa-email"));
+    assert!(page.alert().is_none(), "{:?}", page.alert());
+    assert_eq!(sink.mails().len(), 3, "a code on arrival");
 }
 
 #[tokio::test]
@@ -798,6 +805,12 @@ async fn walk_with_email(
                 .await
             }
             "mfa-email" => {
+                // The answer redirects to the relying party: the page's CSP must allow it.
+                let csp = page.headers["content-security-policy"].to_str().unwrap();
+                assert!(
+                    csp.contains("form-action 'self' https://rp.example"),
+                    "{csp}"
+                );
                 let code = otp_of(&idp.last_outbox_to(&format!("{}@example.jp", m.user_id)));
                 b.submit(&page, "/signin/mfa-email", &[("otp", &code)])
                     .await
