@@ -656,6 +656,12 @@ async fn a_new_terms_version_is_asked_after_the_second_factor() {
     let p = b.submit(&page, "/signin/mfa-totp", &[("otp", &code)]).await;
     let page = expect_step(&b, p, "terms").await;
     assert!(page.body.contains("新しくなりました"));
+    // This page's form ends at the relying party: its CSP must let the redirect go there.
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("form-action 'self' https://rp.example"),
+        "{csp}"
+    );
     assert!(
         !page.body.contains("ステップ"),
         "no onboarding progress for a returning member"
