@@ -87,7 +87,7 @@ async fn bench(label: &str, url: &str, csv: &[u8], rows: usize) {
     assert_eq!(again.replaced, rows);
     let per_sec = |d: std::time::Duration| rows as f64 / d.as_secs_f64();
     println!(
-        "{label:<10} {rows} rows, {} households: check only {:>6.2} s ({:>7.0} rows/s) | import {:>6.2} s ({:>7.0} rows/s) | re-import replacing all {:>6.2} s ({:>7.0} rows/s)",
+        "{label:<11} {rows} rows, {} households: check only {:>6.2} s ({:>7.0} rows/s) | import {:>6.2} s ({:>7.0} rows/s) | re-import replacing all {:>6.2} s ({:>7.0} rows/s)",
         first.households,
         check.as_secs_f64(),
         per_sec(check),

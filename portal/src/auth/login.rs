@@ -171,6 +171,7 @@ fn message(state: &AppState, ctx: &Ctx, status: StatusCode, title: Text, body: T
         h1 { (ctx.t(title)) }
         (kenpo_shared::web::alert(ctx.t(body)))
         p { a.button href="/auth/login" { (ctx.t(SIGN_IN_AGAIN)) } }
+        (crate::pages::parts::contact(ctx, state))
     };
     let mut res = ctx.render(
         state,

@@ -30,6 +30,14 @@ impl Covered {
         }
     }
 
+    /// The first month or day covered, for ordering (`2025-04` sorts before `2025-04-01`).
+    pub fn start(&self) -> String {
+        match self {
+            Covered::Months(a, _) => a.iso(),
+            Covered::Days(a, _) => a.clone(),
+        }
+    }
+
     /// `2025年4月診療分`, `2025年4月〜6月診療分`, `2025年4月1日〜2025年4月30日`.
     pub fn label(&self, lang: Lang) -> String {
         match (self, lang) {

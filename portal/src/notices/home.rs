@@ -59,23 +59,8 @@ pub async fn digest(
             previous_visit.is_some() && cards.iter().any(|r| r.imported_at > since);
 
         let this_year = today.year();
-        let to_lines = |rows: Vec<store::medical::MedicalRow>| -> Vec<MedicalLine> {
-            rows.into_iter()
-                .filter_map(|r| {
-                    Some(MedicalLine {
-                        month: Month::from_yyyymm(r.treatment_month)?,
-                        category: super::MedicalCategory::from_code(&r.category)?,
-                        branch: r.branch,
-                        patient_name: r.patient_name,
-                        institution: r.institution,
-                        days: r.days,
-                        total_cost: r.total_cost,
-                        insurer_paid: r.insurer_paid,
-                        public_subsidy: r.public_subsidy,
-                        own_share: r.own_share,
-                    })
-                })
-                .collect()
+        let to_lines = |rows: Vec<store::medical::MedicalRow>| -> StoreResult<Vec<MedicalLine>> {
+            rows.into_iter().map(MedicalLine::from_row).collect()
         };
         let year_lines = to_lines(store::medical::between(
             c,
@@ -83,10 +68,10 @@ pub async fn digest(
             this_year * 100 + 1,
             this_year * 100 + 12,
             None,
-        )?);
+        )?)?;
         let latest_month = match store::medical::months(c, &sel.key)?.first() {
             Some(&m) => {
-                let lines = to_lines(store::medical::between(c, &sel.key, m, m, None)?);
+                let lines = to_lines(store::medical::between(c, &sel.key, m, m, None)?)?;
                 Month::from_yyyymm(m).map(|month| (month, super::medical::totals(&lines)))
             }
             None => None,

@@ -2,10 +2,10 @@
 //! statement for the medical-expense deduction (医療費控除) with the six items the National Tax
 //! Agency requires of a 医療費通知, exportable as CSV.
 
+use super::Month;
 use super::household::{Person, Selection, persons_in};
 use super::kinds::{BenefitKind, MedicalCategory};
 use super::money::Totals;
-use super::{Month, iso_date};
 use crate::store::medical::MedicalRow;
 use crate::store::{self, Db, StoreError, StoreResult};
 use kenpo_shared::Lang;
@@ -27,7 +27,7 @@ pub struct MedicalLine {
 }
 
 impl MedicalLine {
-    fn from_row(r: MedicalRow) -> StoreResult<MedicalLine> {
+    pub(crate) fn from_row(r: MedicalRow) -> StoreResult<MedicalLine> {
         Ok(MedicalLine {
             month: Month::from_yyyymm(r.treatment_month).ok_or_else(|| {
                 StoreError::corrupt(format!("treatment_month {}", r.treatment_month))
@@ -154,7 +154,7 @@ pub async fn year_view(db: &Db, sel: &Selection, year: i32) -> StoreResult<YearV
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offset {
     pub kind: BenefitKind,
-    pub covered: String,
+    pub covered: super::benefits::Covered,
     pub person_name: String,
     pub amount: i64,
 }
@@ -213,16 +213,20 @@ pub async fn deduction(
             let Some(kind) = BenefitKind::from_code(&b.kind) else {
                 continue;
             };
+            let Some(covered) = super::benefits::Covered::parse(&b.covered_from, &b.covered_to)
+            else {
+                continue;
+            };
             if kind.offsets_medical_costs() && b.covered_from.starts_with(&format!("{year:04}-")) {
                 offsets.push(Offset {
                     kind,
-                    covered: b.covered_from,
+                    covered,
                     person_name: b.person_name,
                     amount: b.amount,
                 });
             }
         }
-        offsets.sort_by(|a, b| a.covered.cmp(&b.covered));
+        offsets.sort_by_key(|o| o.covered.start());
         let totals = totals(&lines);
         Ok(Deduction {
             year,
@@ -292,9 +296,4 @@ pub fn deduction_csv(d: &Deduction) -> Vec<u8> {
 /// File name of the CSV download.
 pub fn csv_file_name(year: i32) -> String {
     format!("iryouhi-{year}.csv")
-}
-
-/// `作成日` of printed statements.
-pub fn made_on_label(d: Date) -> String {
-    iso_date(d)
 }

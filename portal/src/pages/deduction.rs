@@ -254,7 +254,7 @@ fn statement(ctx: &Ctx, d: &Deduction) -> Markup {
                 p.small { (ctx.t(OFFSETS_BODY)) }
                 ul {
                     @for o in &d.offsets {
-                        li { (o.kind.label(ctx.lang)) " · " (o.person_name) " · " (o.covered) " · " (yen(o.amount, ctx.lang)) }
+                        li { (o.kind.label(ctx.lang)) " · " (o.person_name) " · " (o.covered.label(ctx.lang)) " · " (yen(o.amount, ctx.lang)) }
                     }
                 }
             }

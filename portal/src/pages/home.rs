@@ -3,7 +3,7 @@
 //! signed out" when the IdP has just sent the member back from signing out.
 
 use super::i18n::{self, Text};
-use super::parts::figure;
+use super::parts::{contact, figure};
 use super::{Ctx, Frame};
 use crate::auth::{SignedIn, logout::signed_out_key};
 use crate::error::{PageError, PageResultExt};
@@ -151,6 +151,7 @@ pub async fn get(
                 }
             }
         }
+        (contact(&ctx, &state))
     };
     Ok(ctx.render(
         &state,

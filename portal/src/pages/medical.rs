@@ -89,6 +89,7 @@ pub async fn get(
                     a href=(deduction_href(year, sel.branch_str())) { (ctx.t(TO_DEDUCTION)) }
                 }
             }
+            p.small.muted { (ctx.lang.pick("表の金額の単位は円です。", "Amounts in the tables are in yen.")) }
             @for block in &view.months {
                 section.month aria-labelledby={"m" (block.month.yyyymm())} {
                     h2 id={"m" (block.month.yyyymm())} { (block.month.label(ctx.lang)) (ctx.t(CARE_OF)) }
@@ -160,6 +161,5 @@ fn table(ctx: &Ctx, lines: &[MedicalLine], totals: &Totals) -> Markup {
                 }
             }
         }
-        p.small.muted { (ctx.lang.pick("金額の単位は円です。", "Amounts are in yen.")) }
     }
 }

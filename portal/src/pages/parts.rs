@@ -133,3 +133,14 @@ pub fn print_button(ctx: &Ctx) -> Markup {
         button.secondary.no-print type="button" data-action="print" hidden { (ctx.t(i18n::PRINT)) }
     }
 }
+
+/// Where to write with questions about the notices (the union answers by email).
+pub fn contact(ctx: &Ctx, state: &AppState) -> Markup {
+    let email = &state.config.union.contact_email;
+    html! {
+        p.small.contact {
+            (ctx.lang.pick("お知らせの内容についてのお問い合わせ：", "Questions about your notices: "))
+            a href={"mailto:" (email)} { (email) }
+        }
+    }
+}

@@ -10,4 +10,5 @@ mod support;
 mod admin;
 mod oidc;
 mod onboarding;
+mod portal;
 mod recovery;
