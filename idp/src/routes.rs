@@ -44,6 +44,7 @@ pub fn app(state: AppState) -> Router {
         .route("/signin/consent", get(consent::get).post(consent::post))
         .route("/signin/done", get(login::done))
         .merge(mfa::routes())
+        .merge(signin::passkey_login::routes())
         .merge(crate::enroll::routes())
         .merge(crate::onboarding::routes())
         .merge(crate::recovery::routes())

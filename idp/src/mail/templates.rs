@@ -18,6 +18,11 @@ pub enum MailKind {
         link: String,
         minutes: i64,
     },
+    /// A code confirming a new address (account page), sent to that address.
+    AddressCode {
+        code: String,
+        minutes: i64,
+    },
     ResetPassword {
         link: String,
         minutes: i64,
@@ -60,6 +65,10 @@ impl Mail {
             MailKind::VerifyEmail { .. } => {
                 ("メールアドレスの確認", "Please confirm your email address")
             }
+            MailKind::AddressCode { .. } => (
+                "メールアドレス確認コードのお知らせ",
+                "Your code to confirm this address",
+            ),
             MailKind::ResetPassword { .. } => {
                 ("パスワード再設定のご案内", "Resetting your password")
             }
@@ -96,6 +105,18 @@ impl Mail {
                         "If you did not try to sign in, ignore this mail, and consider changing your password: someone may know it.",
                     )
                     .into(),
+                ],
+                None,
+            ),
+            MailKind::AddressCode { code, minutes } => (
+                vec![
+                    l.pick("メールアドレスの変更のため、このアドレスの確認コードをお知らせします。", "To change your email address to this one, here is your confirmation code.").into(),
+                    format!("{}: {code}", l.pick("確認コード", "Confirmation code")),
+                    match l {
+                        Lang::Ja => format!("有効期限は{minutes}分です。アカウント設定の画面に入力してください。"),
+                        Lang::En => format!("It is valid for {minutes} minutes. Enter it on your account page."),
+                    },
+                    l.pick("お心当たりがない場合は、このメールを破棄してください。アドレスは変更されません。", "If you did not ask for this, ignore this mail: nothing changes.").into(),
                 ],
                 None,
             ),

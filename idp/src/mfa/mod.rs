@@ -2,6 +2,8 @@
 //! passwords. Ceremonies and checks only; no HTTP types (the pages are in `signin` and
 //! `account`).
 
+pub mod email_otp;
+pub mod passkey;
 pub mod totp;
 
 use crate::pages::i18n::Text;
@@ -73,6 +75,18 @@ impl Factors {
         }
     }
 
+    /// Whether at least one working factor would remain after removing one passkey (`Passkey`)
+    /// or the whole factor (`Totp`, `Email`): removing the last one is refused.
+    pub fn may_remove(&self, f: Factor) -> bool {
+        let mut after = *self;
+        match f {
+            Factor::Passkey => after.passkeys = after.passkeys.saturating_sub(1),
+            Factor::Totp => after.totp = false,
+            Factor::Email => after.email = false,
+        }
+        after.any()
+    }
+
     pub fn list(&self) -> Vec<Factor> {
         Factor::ALL.into_iter().filter(|f| self.has(*f)).collect()
     }
@@ -98,4 +112,41 @@ pub async fn reset(db: &Db, member: &Member, now: i64) -> StoreResult<()> {
     MemberStore::new(db.clone())
         .clear_factors(&member.id, now)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_factor_cannot_be_removed() {
+        let one_passkey = Factors {
+            passkeys: 1,
+            totp: false,
+            email: false,
+        };
+        assert!(!one_passkey.may_remove(Factor::Passkey));
+        let two = Factors {
+            passkeys: 2,
+            ..one_passkey
+        };
+        assert!(two.may_remove(Factor::Passkey));
+        let mixed = Factors {
+            passkeys: 1,
+            totp: true,
+            email: false,
+        };
+        assert!(mixed.may_remove(Factor::Passkey));
+        assert!(mixed.may_remove(Factor::Totp));
+        let totp_only = Factors {
+            passkeys: 0,
+            totp: true,
+            email: false,
+        };
+        assert!(!totp_only.may_remove(Factor::Totp));
+        assert!(
+            totp_only.may_remove(Factor::Email),
+            "not enrolled: nothing is lost"
+        );
+    }
 }

@@ -4,6 +4,7 @@
 pub mod consent;
 pub mod login;
 pub mod mfa;
+pub mod passkey_login;
 pub mod session;
 pub mod steps;
 

@@ -31,6 +31,16 @@ pub struct TotpRow {
     pub created_at: i64,
 }
 
+/// A passkey's state after an assertion.
+#[derive(Debug, Clone)]
+pub struct PasskeyUse {
+    pub passkey_json: String,
+    pub sign_count: i64,
+    pub backup_state: bool,
+    pub backup_eligible: bool,
+    pub now: i64,
+}
+
 pub struct CredentialStore {
     db: Db,
 }
@@ -154,27 +164,83 @@ impl CredentialStore {
             .await
     }
 
-    /// Stores a passkey's state after an assertion (counter, backup flags).
-    pub async fn update_passkey(
-        &self,
-        id: &str,
-        passkey_json: String,
-        sign_count: i64,
-        backup_state: bool,
-        now: i64,
-    ) -> StoreResult<()> {
+    /// Stores a passkey's state after an assertion (its JSON, counter, backup flags), only if
+    /// the counter moved forward — or both the stored and the new counter are zero, as with
+    /// synchronised passkeys, which do not count. One conditional UPDATE, so two replicas
+    /// finishing assertions of a cloned authenticator at once cannot both succeed with the same
+    /// counter. False when the stored counter is not below the new one (a regression).
+    pub async fn record_assertion(&self, id: &str, update: PasskeyUse) -> StoreResult<bool> {
         let id = id.to_string();
         self.db
             .run(move |c| {
-                diesel::update(pk::passkeys.find(id))
-                    .set((
-                        pk::passkey.eq(passkey_json),
-                        pk::sign_count.eq(sign_count),
-                        pk::backup_state.eq(backup_state),
-                        pk::last_used_at.eq(Some(now)),
-                    ))
-                    .execute(c)?;
-                Ok(())
+                let target = pk::passkeys.find(id);
+                let set = (
+                    pk::passkey.eq(update.passkey_json),
+                    pk::sign_count.eq(update.sign_count),
+                    pk::backup_state.eq(update.backup_state),
+                    pk::backup_eligible.eq(update.backup_eligible),
+                    pk::last_used_at.eq(Some(update.now)),
+                );
+                let n = if update.sign_count == 0 {
+                    diesel::update(target.filter(pk::sign_count.eq(0)))
+                        .set(set)
+                        .execute(c)?
+                } else {
+                    diesel::update(target.filter(pk::sign_count.lt(update.sign_count)))
+                        .set(set)
+                        .execute(c)?
+                };
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    /// The member's WebAuthn user handle, created on first use (see the migration
+    /// `webauthn_user_handles`).
+    pub async fn user_handle(&self, member_id: &str, now: i64) -> StoreResult<uuid::Uuid> {
+        use super::schema::webauthn_user_handles::dsl as wh;
+        let id = member_id.to_string();
+        self.db
+            .run(move |c| {
+                let read = |c: &mut super::DbConn| -> diesel::QueryResult<Option<String>> {
+                    wh::webauthn_user_handles
+                        .find(&id)
+                        .select(wh::handle)
+                        .first(c)
+                        .optional()
+                };
+                let handle = match read(c)? {
+                    Some(h) => h,
+                    None => {
+                        // A concurrent first registration may insert first; either way the
+                        // row read back afterwards is the one handle.
+                        let _ = diesel::insert_into(wh::webauthn_user_handles)
+                            .values((
+                                wh::member_id.eq(&id),
+                                wh::handle.eq(uuid::Uuid::new_v4().to_string()),
+                                wh::created_at.eq(now),
+                            ))
+                            .execute(c);
+                        read(c)?
+                            .ok_or_else(|| super::StoreError::corrupt("user handle not stored"))?
+                    }
+                };
+                uuid::Uuid::parse_str(&handle).map_err(super::StoreError::corrupt)
+            })
+            .await
+    }
+
+    /// The member a user handle belongs to.
+    pub async fn member_of_handle(&self, handle: &uuid::Uuid) -> StoreResult<Option<String>> {
+        use super::schema::webauthn_user_handles::dsl as wh;
+        let h = handle.to_string();
+        self.db
+            .run(move |c| {
+                Ok(wh::webauthn_user_handles
+                    .filter(wh::handle.eq(h))
+                    .select(wh::member_id)
+                    .first(c)
+                    .optional()?)
             })
             .await
     }

@@ -56,6 +56,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    webauthn_user_handles (member_id) {
+        member_id -> Text,
+        handle -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     clients (client_id) {
         client_id -> Text,
         name -> Text,
@@ -158,6 +166,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     members,
     passkeys,
     totp_credentials,
+    webauthn_user_handles,
     clients,
     signing_keys,
     grants,

@@ -7,7 +7,9 @@
 
 mod support;
 
+mod account;
 mod admin;
+mod factors;
 mod oidc;
 mod onboarding;
 mod portal;

@@ -361,13 +361,26 @@ async fn authorization_request_refusals() {
     // ui_locales=en: the login page and the pages after it are in English.
     let member = idp.member("eigo", "12", "9000009").await;
     let en = Browser::new();
-    let p = en.get(&auth(&format!("{base}&response_type=code&ui_locales=en%20ja"))).await;
+    let p = en
+        .get(&auth(&format!(
+            "{base}&response_type=code&ui_locales=en%20ja"
+        )))
+        .await;
     let login = en.follow(p, CB).await.unwrap();
     assert!(login.body.contains("lang=\"en\"") && login.body.contains("Sign in"));
-    let next = en.submit(&login, "/login", &[("username", "eigo"), ("password", &member.password)]).await;
+    let next = en
+        .submit(
+            &login,
+            "/login",
+            &[("username", "eigo"), ("password", &member.password)],
+        )
+        .await;
     let mfa = en.follow(next, CB).await.unwrap();
     assert_eq!(mfa.step().as_deref(), Some("mfa-totp"));
-    assert!(mfa.body.contains("lang=\"en\""), "the language carries over");
+    assert!(
+        mfa.body.contains("lang=\"en\""),
+        "the language carries over"
+    );
 }
 
 #[tokio::test]

@@ -584,6 +584,317 @@ pub async fn post_basic(
     )
 }
 
+// ---- second factors, mail and the account page ----
+
+/// A mail as a member's mail program shows it (parsed by mail-parser, independently of the
+/// IdP's lettre).
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+pub fn parse_mail(raw: &[u8]) -> Mail {
+    let msg = mail_parser::MessageParser::default()
+        .parse(raw)
+        .expect("a parseable mail");
+    Mail {
+        to: msg
+            .to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .unwrap_or_default()
+            .to_string(),
+        subject: msg.subject().unwrap_or_default().to_string(),
+        text: msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+        html: msg.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
+    }
+}
+
+/// The code of an OTP mail: its text holds exactly one six-digit number (SPEC contract).
+pub fn otp_of(mail: &Mail) -> String {
+    let sixes: Vec<&str> = mail
+        .text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| s.len() == 6)
+        .collect();
+    assert_eq!(sixes.len(), 1, "one six-digit number in {:?}", mail.text);
+    sixes[0].to_string()
+}
+
+impl TestIdp {
+    /// Mails written to the outbox folder, oldest first.
+    pub fn outbox(&self) -> Vec<Mail> {
+        let dir = self.dir.0.join("outbox");
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .map(|e| {
+                        let t = e
+                            .metadata()
+                            .and_then(|m| m.modified())
+                            .unwrap_or(std::time::UNIX_EPOCH);
+                        (t, e.path())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+            .into_iter()
+            .map(|(_, p)| parse_mail(&std::fs::read(p).expect("read mail")))
+            .collect()
+    }
+
+    /// Mails to `to`, oldest first.
+    pub fn outbox_to(&self, to: &str) -> Vec<Mail> {
+        self.outbox().into_iter().filter(|m| m.to == to).collect()
+    }
+
+    /// The last mail to `to`.
+    pub fn last_outbox_to(&self, to: &str) -> Mail {
+        self.outbox_to(to)
+            .pop()
+            .unwrap_or_else(|| panic!("no mail to {to}"))
+    }
+
+    /// A member through every first-login step but the last: password set, birthdate, terms
+    /// and address confirmed, `factor` chosen, nothing enrolled yet.
+    pub async fn onboarding_member(
+        &self,
+        user_id: &str,
+        symbol: &str,
+        number: &str,
+        factor: &str,
+    ) -> TestMember {
+        let now = self.state.now();
+        let members = self.state.members();
+        let row = ImportedMember {
+            user_id: UserId::parse(user_id).unwrap(),
+            symbol: MemberSymbol::parse(symbol).unwrap(),
+            number: MemberNumber::parse(number).unwrap(),
+            birthdate: date!(1980 - 12 - 01),
+            name: "山田 花子".into(),
+            name_kana: "ヤマダ ハナコ".into(),
+            email: Some(format!("{user_id}@example.jp")),
+        };
+        members
+            .import(vec![row], now)
+            .await
+            .unwrap()
+            .expect("no conflicts");
+        let m = members
+            .by_user_id(&UserId::parse(user_id).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let password = format!("Pw-{user_id}-2025!");
+        let hash = self
+            .state
+            .hasher
+            .hash(&Secret::new(password.clone()))
+            .await
+            .unwrap();
+        members.set_password(&m.id, hash, now).await.unwrap();
+        members.confirm_birthdate(&m.id, now).await.unwrap();
+        members
+            .accept_terms(&m.id, &self.state.config.union.terms_version, now)
+            .await
+            .unwrap();
+        members
+            .set_email(&m.id, &format!("{user_id}@example.jp"), true, now)
+            .await
+            .unwrap();
+        members
+            .choose_factor(&m.id, Some(factor), now)
+            .await
+            .unwrap();
+        TestMember {
+            id: m.id,
+            user_id: user_id.into(),
+            password,
+            totp_secret: Vec::new(),
+            subject: m.subject,
+            symbol: symbol.into(),
+            number: number.into(),
+        }
+    }
+
+    /// A member who finished onboarding with email OTP as their only factor.
+    pub async fn email_member(&self, user_id: &str, symbol: &str, number: &str) -> TestMember {
+        let m = self
+            .onboarding_member(user_id, symbol, number, "email")
+            .await;
+        let now = self.state.now();
+        let members = self.state.members();
+        members.set_email_otp(&m.id, true, now).await.unwrap();
+        members
+            .set_preferred_factor(&m.id, "email", now)
+            .await
+            .unwrap();
+        members.mark_onboarded(&m.id, now).await.unwrap();
+        m
+    }
+
+    /// Audit event kinds of a member, newest first.
+    pub async fn audit_kinds(&self, member_id: &str) -> Vec<String> {
+        self.state
+            .audit()
+            .for_member(member_id, 200)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect()
+    }
+}
+
+impl Browser {
+    /// POSTs JSON (as the page scripts do) and returns the status and JSON answer.
+    pub async fn json(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+    ) -> (StatusCode, serde_json::Value) {
+        let r = self
+            .http
+            .post(url)
+            .json(body)
+            .send()
+            .await
+            .expect("POST JSON");
+        let status = r.status();
+        let text = r.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+/// Opens the login page and signs in with the password; returns the page that follows (a
+/// second-factor or enrolment step, or the done page).
+pub async fn password_step(idp: &TestIdp, browser: &Browser, member: &TestMember) -> Page {
+    let login = browser.get(&idp.url("/login")).await;
+    assert_eq!(login.step().as_deref(), Some("login"));
+    let next = browser
+        .submit(
+            &login,
+            "/login",
+            &[
+                ("username", &member.user_id),
+                ("password", &member.password),
+            ],
+        )
+        .await;
+    browser
+        .follow(next, "http://never/")
+        .await
+        .expect("stays on the IdP")
+}
+
+/// RFC 4648 base32 (upper case, no padding required), for keys shown as text.
+pub fn base32_decode(s: &str) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bits: u64 = 0;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()) {
+        let v = ALPHABET.iter().position(|a| *a == c.to_ascii_uppercase())? as u64;
+        bits = (bits << 5) | v;
+        n += 5;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+            bits &= (1 << n) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// A real (if small) SMTP server on loopback that accepts every mail and keeps its data.
+pub struct SmtpSink {
+    pub port: u16,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> SmtpSink {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let store = received.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let (r, mut w) = sock.into_split();
+                    let mut lines = BufReader::new(r);
+                    let _ = w.write_all(b"220 sink ESMTP\r\n").await;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let cmd = line.trim_end().to_ascii_uppercase();
+                        let reply: &[u8] = if cmd.starts_with("EHLO") {
+                            b"250-sink\r\n250 8BITMIME\r\n"
+                        } else if cmd.starts_with("HELO")
+                            || cmd.starts_with("MAIL")
+                            || cmd.starts_with("RCPT")
+                            || cmd.starts_with("RSET")
+                            || cmd.starts_with("NOOP")
+                        {
+                            b"250 ok\r\n"
+                        } else if cmd.starts_with("DATA") {
+                            let _ = w.write_all(b"354 go on\r\n").await;
+                            let mut data = Vec::new();
+                            loop {
+                                let mut l = String::new();
+                                if lines.read_line(&mut l).await.unwrap_or(0) == 0 {
+                                    return;
+                                }
+                                if l == ".\r\n" || l == ".\n" {
+                                    break;
+                                }
+                                // Dot-stuffing (RFC 5321 4.5.2).
+                                let l = l.strip_prefix('.').unwrap_or(&l);
+                                data.extend_from_slice(l.as_bytes());
+                            }
+                            store.lock().unwrap().push(data);
+                            b"250 queued\r\n"
+                        } else if cmd.starts_with("QUIT") {
+                            let _ = w.write_all(b"221 bye\r\n").await;
+                            return;
+                        } else {
+                            b"502 not implemented\r\n"
+                        };
+                        let _ = w.write_all(reply).await;
+                    }
+                });
+            }
+        });
+        SmtpSink { port, received }
+    }
+
+    pub fn mails(&self) -> Vec<Mail> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| parse_mail(m))
+            .collect()
+    }
+}
+
 // ---- onboarding and recovery helpers ----
 
 /// A freshly imported member: nothing confirmed, signing in with the initial password.

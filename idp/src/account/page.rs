@@ -1,0 +1,453 @@
+//! Rendering of the account page.
+
+use super::{Account, require_account};
+use crate::error::PageResultExt;
+use crate::mfa::email_otp::{self, Purpose as OtpPurpose};
+use crate::mfa::factor_name;
+use crate::pages::forms::{self, Field};
+use crate::pages::i18n::Text;
+use crate::pages::{Ctx, Frame};
+use crate::security::request::device_label;
+use crate::signin::mfa::masked;
+use crate::signin::session::Sessions;
+use crate::state::AppState;
+use crate::store::credentials::{CredentialStore, PasskeyRow};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use kenpo_shared::Lang;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+const TITLE: Text = Text("アカウント設定", "Your account");
+const FACTORS: Text = Text("ログイン時の本人確認", "How you confirm it is you");
+const FACTORS_HELP: Text = Text(
+    "パスワードの次に使う本人確認の方法です。複数登録しておくと、スマートフォンをなくしたときなども安心です。",
+    "The second step after your password. Having more than one helps if you lose a phone.",
+);
+const PASSKEYS: Text = Text("パスキー（生体認証）", "Passkeys (face or fingerprint)");
+const NO_PASSKEYS: Text = Text(
+    "登録されているパスキーはありません。",
+    "No passkeys registered.",
+);
+const ADD_PASSKEY: Text = Text("パスキーを追加", "Add a passkey");
+const REGISTERED: Text = Text("登録", "Added");
+const LAST_USED: Text = Text("最終利用", "Last used");
+const NEVER: Text = Text("未使用", "never");
+const SYNCED: Text = Text(
+    "バックアップ済み（同じアカウントの他の端末でも使えます）",
+    "Backed up (works on your other devices with the same account)",
+);
+const RENAME: Text = Text("名前を変更", "Rename");
+const DEVICE_NAME: Text = Text("端末の名前", "Device name");
+const SAVE: Text = Text("保存する", "Save");
+const DELETE: Text = Text("削除する", "Remove");
+const TOTP: Text = Text(
+    "認証アプリ（ワンタイムパスワード）",
+    "Authenticator app (one-time passwords)",
+);
+const SET_UP: Text = Text("設定済み", "Set up");
+const NOT_SET_UP: Text = Text("未設定", "Not set up");
+const TOTP_SETUP: Text = Text("設定する", "Set up");
+const TOTP_REDO: Text = Text(
+    "設定し直す（スマートフォンを替えたとき）",
+    "Set up again (new phone)",
+);
+const EMAIL_OTP: Text = Text(
+    "メールのワンタイムパスワード",
+    "One-time passwords by email",
+);
+const ON: Text = Text("有効", "On");
+const OFF: Text = Text("無効", "Off");
+const TURN_ON: Text = Text("有効にする", "Turn on");
+const TURN_OFF: Text = Text("無効にする", "Turn off");
+const PREFERRED: Text = Text("いつも使う方法", "Method to ask for first");
+const PREFERRED_SAVE: Text = Text("この方法にする", "Use this method");
+const EMAIL: Text = Text("メールアドレス", "Email address");
+const CURRENT_EMAIL: Text = Text("現在のアドレス", "Current address");
+const NEW_EMAIL: Text = Text("新しいメールアドレス", "New email address");
+const SEND_CODE: Text = Text("確認コードを送る", "Send a confirmation code");
+const CODE_SENT: Text = Text(
+    "次のアドレスに確認コードを送信しました。メールに記載の6桁の数字を入力すると変更が完了します：",
+    "We sent a confirmation code to this address. Enter its 6 digits to finish the change:",
+);
+const CODE: Text = Text("確認コード（6桁）", "Confirmation code (6 digits)");
+const CONFIRM_CHANGE: Text = Text("変更する", "Change");
+const CANCEL_CHANGE: Text = Text("変更をやめる", "Cancel the change");
+const PASSWORD: Text = Text("パスワード", "Password");
+const CURRENT_PASSWORD: Text = Text("現在のパスワード", "Current password");
+const NEW_PASSWORD: Text = Text("新しいパスワード", "New password");
+const NEW_PASSWORD_CONFIRM: Text = Text(
+    "新しいパスワード（確認のためもう一度）",
+    "New password again",
+);
+const PASSWORD_RULES: Text = Text(
+    "8〜64文字で、英大文字・英小文字・数字・記号をそれぞれ1文字以上入れてください。変更すると、ほかの端末はログアウトされます。",
+    "8 to 64 characters with at least one capital, one small letter, one digit and one symbol. Other devices are signed out when you change it.",
+);
+const CHANGE_PASSWORD: Text = Text("パスワードを変更する", "Change password");
+const SESSIONS: Text = Text("ログイン中の端末", "Where you are signed in");
+const THIS_DEVICE: Text = Text("この端末", "this device");
+const SIGNED_IN_AT: Text = Text("ログイン", "Signed in");
+const SEEN_AT: Text = Text("最終利用", "Last active");
+const END_SESSION: Text = Text("ログアウトさせる", "Sign out");
+const END_ALL: Text = Text("すべての端末からログアウト", "Sign out everywhere");
+const END_ALL_HELP: Text = Text(
+    "心当たりのない端末があるときは、すべての端末からログアウトしてパスワードを変更してください。",
+    "If you see a device you do not know, sign out everywhere and change your password.",
+);
+const SIGN_OUT: Text = Text("ログアウト", "Sign out");
+
+/// A message to show at the top of the page (after an action), or beside a section's form.
+#[derive(Default)]
+pub struct Flash {
+    pub notice: Option<String>,
+    /// (section id, message): the section whose form failed.
+    pub error: Option<(&'static str, String)>,
+    /// Typed values to show again (new email).
+    pub email: String,
+}
+
+impl Flash {
+    pub fn error(section: &'static str, message: impl Into<String>) -> Flash {
+        Flash {
+            error: Some((section, message.into())),
+            ..Flash::default()
+        }
+    }
+
+    fn error_for(&self, section: &str) -> Option<&str> {
+        self.error
+            .as_ref()
+            .filter(|(s, _)| *s == section)
+            .map(|(_, m)| m.as_str())
+    }
+}
+
+/// The notices of `?done=`.
+fn done_text(key: &str) -> Option<Text> {
+    Some(match key {
+        "passkey-added" => Text("パスキーを登録しました。", "Your passkey was added."),
+        "totp-added" => Text(
+            "認証アプリを設定しました。",
+            "Your authenticator app is set up.",
+        ),
+        "email-added" => Text(
+            "メールのワンタイムパスワードを有効にしました。",
+            "One-time passwords by email are on.",
+        ),
+        "passkey-renamed" => Text("パスキーの名前を変更しました。", "Passkey renamed."),
+        "passkey-removed" => Text("パスキーを削除しました。", "Passkey removed."),
+        "totp-removed" => Text(
+            "認証アプリの設定を削除しました。",
+            "Authenticator app removed.",
+        ),
+        "email-off" => Text(
+            "メールのワンタイムパスワードを無効にしました。",
+            "One-time passwords by email are off.",
+        ),
+        "preferred" => Text(
+            "いつも使う方法を変更しました。",
+            "Preferred method changed.",
+        ),
+        "email-code-sent" => Text(
+            "確認コードを送信しました。",
+            "A confirmation code is on its way.",
+        ),
+        "email-changed" => Text(
+            "メールアドレスを変更しました。以前のアドレスにもお知らせを送りました。",
+            "Your email address was changed. We told your old address too.",
+        ),
+        "email-cancelled" => Text(
+            "メールアドレスの変更をやめました。",
+            "The address change was cancelled.",
+        ),
+        "password" => Text(
+            "パスワードを変更しました。ほかの端末はログアウトしました。",
+            "Your password was changed. Other devices were signed out.",
+        ),
+        "session-ended" => Text(
+            "選んだ端末をログアウトさせました。",
+            "That device was signed out.",
+        ),
+        _ => return None,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    pub done: Option<String>,
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let now = state.now();
+    let acc = match require_account(&state, &headers, now).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let flash = Flash {
+        notice: q
+            .done
+            .as_deref()
+            .and_then(done_text)
+            .map(|t| ctx.t(t).to_string()),
+        ..Flash::default()
+    };
+    render(&state, &ctx, &acc, flash, StatusCode::OK, now).await
+}
+
+/// A time as the member reads it: Japan time, to the minute.
+pub fn when(lang: Lang, unix: i64) -> String {
+    let jst = time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC);
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(unix) else {
+        return "-".into();
+    };
+    let t = t.to_offset(jst);
+    match lang {
+        Lang::Ja => format!(
+            "{}年{}月{}日 {:02}:{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+        Lang::En => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02} JST",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+    }
+}
+
+fn passkey_item(ctx: &Ctx, p: &PasskeyRow) -> Markup {
+    html! {
+        li.card {
+            strong { (p.label) }
+            p.small.muted {
+                (ctx.t(REGISTERED)) ": " (when(ctx.lang, p.created_at)) " · "
+                (ctx.t(LAST_USED)) ": " (p.last_used_at.map(|t| when(ctx.lang, t)).unwrap_or_else(|| ctx.t(NEVER).to_string()))
+            }
+            @if p.backup_state { p.small { (ctx.t(SYNCED)) } }
+            details {
+                summary { (ctx.t(RENAME)) }
+                form method="post" action="/account/passkeys/rename" {
+                    (forms::csrf(&ctx.csrf))
+                    input type="hidden" name="id" value=(p.id);
+                    div.field {
+                        label for=(format!("label-{}", p.id)) { (ctx.t(DEVICE_NAME)) }
+                        input id=(format!("label-{}", p.id)) name="label" type="text" value=(p.label)
+                            autocomplete="off" maxlength=(crate::mfa::passkey::LABEL_MAX) required;
+                    }
+                    button.secondary type="submit" { (ctx.t(SAVE)) }
+                }
+            }
+            form method="post" action="/account/passkeys/delete" {
+                (forms::csrf(&ctx.csrf))
+                input type="hidden" name="id" value=(p.id);
+                button.danger type="submit" aria-label=(format!("{} {}", p.label, ctx.t(DELETE))) { (ctx.t(DELETE)) }
+            }
+        }
+    }
+}
+
+/// Renders the account page, with a notice or a section's error.
+pub async fn render(
+    state: &AppState,
+    ctx: &Ctx,
+    acc: &Account,
+    flash: Flash,
+    status: StatusCode,
+    now: i64,
+) -> Response {
+    let lang = ctx.lang;
+    let m = &acc.member;
+    let passkeys = match CredentialStore::new(state.db.clone())
+        .passkeys(&m.id)
+        .await
+        .page(lang)
+    {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let sessions = match Sessions::new(state).for_member(&m.id, now).await.page(lang) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let pending_email = match email_otp::live(state, &m.id, OtpPurpose::NewAddress, now)
+        .await
+        .page(lang)
+    {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let f = &acc.factors;
+    let preferred = f.preferred(m);
+    let enrolled = f.list();
+    let email_verified = m.email_verified && m.email.is_some();
+    let body = html! {
+        h1 { (ctx.t(TITLE)) }
+        @if let Some(n) = &flash.notice { (kenpo_shared::web::notice(n)) }
+        @if let Some((_, e)) = &flash.error { (kenpo_shared::web::alert(e)) }
+        p.muted { (m.name) " · " (ctx.lang.pick("ユーザID", "User ID")) ": " (m.user_id) }
+
+        section.card id="factors" aria-labelledby="h-factors" {
+            h2 id="h-factors" { (ctx.t(FACTORS)) }
+            p.small { (ctx.t(FACTORS_HELP)) }
+
+            h3 { (ctx.t(PASSKEYS)) }
+            @if passkeys.is_empty() { p.muted { (ctx.t(NO_PASSKEYS)) } }
+            @else { ul.plain data-passkeys { @for p in &passkeys { (passkey_item(ctx, p)) } } }
+            p { a.button.secondary href="/account/enroll-passkey" { (ctx.t(ADD_PASSKEY)) } }
+
+            h3 { (ctx.t(TOTP)) }
+            p { (ctx.t(if f.totp { SET_UP } else { NOT_SET_UP })) }
+            div.actions {
+                a.button.secondary href="/account/enroll-totp" { (ctx.t(if f.totp { TOTP_REDO } else { TOTP_SETUP })) }
+                @if f.totp {
+                    form method="post" action="/account/totp/delete" {
+                        (forms::csrf(&ctx.csrf))
+                        button.danger type="submit" { (ctx.t(DELETE)) }
+                    }
+                }
+            }
+
+            h3 { (ctx.t(EMAIL_OTP)) }
+            p {
+                (ctx.t(if f.email { ON } else { OFF }))
+                @if let (true, Some(e)) = (f.email, &m.email) { " (" (masked(e)) ")" }
+            }
+            @if f.email {
+                form method="post" action="/account/email-otp/off" {
+                    (forms::csrf(&ctx.csrf))
+                    button.secondary type="submit" { (ctx.t(TURN_OFF)) }
+                }
+            } @else if email_verified {
+                p { a.button.secondary href="/account/enroll-email" { (ctx.t(TURN_ON)) } }
+            }
+
+            @if enrolled.len() > 1 {
+                h3 id="h-preferred" { (ctx.t(PREFERRED)) }
+                form method="post" action="/account/preferred" {
+                    (forms::csrf(&ctx.csrf))
+                    fieldset.choices aria-labelledby="h-preferred" {
+                        @for fa in &enrolled {
+                            label.choice {
+                                input type="radio" name="factor" value=(fa.as_str()) checked[*fa == preferred];
+                                strong { (ctx.t(factor_name(*fa))) }
+                            }
+                        }
+                    }
+                    button.secondary type="submit" { (ctx.t(PREFERRED_SAVE)) }
+                }
+            }
+            @if let Some(e) = flash.error_for("factors") { span.field-error { (e) } }
+        }
+
+        section.card id="email" aria-labelledby="h-email" {
+            h2 id="h-email" { (ctx.t(EMAIL)) }
+            dl.kv {
+                dt { (ctx.t(CURRENT_EMAIL)) }
+                dd { (m.email.as_deref().unwrap_or("-")) }
+            }
+            @if let Some(new) = &pending_email {
+                p { (ctx.t(CODE_SENT)) " " strong { (new) } }
+                form method="post" action="/account/email/confirm" novalidate {
+                    (forms::csrf(&ctx.csrf))
+                    (Field { autocomplete: "one-time-code", inputmode: Some("numeric"), class: Some("code"), maxlength: Some(20), error: flash.error_for("email"), ..Field::new("otp", ctx.t(CODE)) }.render())
+                    button.primary type="submit" { (ctx.t(CONFIRM_CHANGE)) }
+                }
+                div.actions {
+                    form method="post" action="/account/email" {
+                        (forms::csrf(&ctx.csrf))
+                        input type="hidden" name="email" value=(new);
+                        button.secondary type="submit" name="resend" value="yes" { (ctx.t(crate::signin::mfa::RESEND)) }
+                    }
+                    form method="post" action="/account/email/confirm" {
+                        (forms::csrf(&ctx.csrf))
+                        button.link type="submit" name="cancel" value="yes" { (ctx.t(CANCEL_CHANGE)) }
+                    }
+                }
+            } @else {
+                form method="post" action="/account/email" novalidate {
+                    (forms::csrf(&ctx.csrf))
+                    (Field { kind: "email", autocomplete: "email", inputmode: Some("email"), value: &flash.email, error: flash.error_for("email"), ..Field::new("email", ctx.t(NEW_EMAIL)) }.render())
+                    button.secondary type="submit" { (ctx.t(SEND_CODE)) }
+                }
+            }
+        }
+
+        section.card id="password" aria-labelledby="h-password" {
+            h2 id="h-password" { (ctx.t(PASSWORD)) }
+            p.small { (ctx.t(PASSWORD_RULES)) }
+            form method="post" action="/account/password" novalidate {
+                (forms::csrf(&ctx.csrf))
+                input type="text" name="username" value=(m.user_id) autocomplete="username" hidden;
+                (Field { kind: "password", autocomplete: "current-password", maxlength: Some(1024), error: flash.error_for("password-current"), ..Field::new("current_password", ctx.t(CURRENT_PASSWORD)) }.render())
+                (Field { kind: "password", autocomplete: "new-password", maxlength: Some(1024), error: flash.error_for("password"), ..Field::new("new_password", ctx.t(NEW_PASSWORD)) }.render())
+                (Field { kind: "password", autocomplete: "new-password", maxlength: Some(1024), ..Field::new("new_password_confirm", ctx.t(NEW_PASSWORD_CONFIRM)) }.render())
+                button.secondary type="submit" { (ctx.t(CHANGE_PASSWORD)) }
+            }
+        }
+
+        section.card id="sessions" aria-labelledby="h-sessions" {
+            h2 id="h-sessions" { (ctx.t(SESSIONS)) }
+            ul.plain data-sessions {
+                @for s in &sessions {
+                    li.card {
+                        strong { (device_label(&s.user_agent)) }
+                        @if s.sid == acc.current.session.sid { " (" (ctx.t(THIS_DEVICE)) ")" }
+                        p.small.muted {
+                            (ctx.t(SIGNED_IN_AT)) ": " (when(lang, s.auth_time)) " · "
+                            (ctx.t(SEEN_AT)) ": " (when(lang, s.last_seen))
+                            @if !s.ip.is_empty() { " · " (s.ip) }
+                        }
+                        form method="post" action="/account/sessions/end" {
+                            (forms::csrf(&ctx.csrf))
+                            input type="hidden" name="sid" value=(s.sid);
+                            button.secondary type="submit" {
+                                (ctx.t(if s.sid == acc.current.session.sid { SIGN_OUT } else { END_SESSION }))
+                            }
+                        }
+                    }
+                }
+            }
+            p.small { (ctx.t(END_ALL_HELP)) }
+            form method="post" action="/account/sessions/end-all" {
+                (forms::csrf(&ctx.csrf))
+                button.danger type="submit" { (ctx.t(END_ALL)) }
+            }
+        }
+    };
+    ctx.render_status(
+        state,
+        status,
+        Frame {
+            title: ctx.t(TITLE),
+            step: Some("account"),
+            nav: vec![(ctx.t(SIGN_OUT).to_string(), "/logout".to_string())],
+            ..Frame::default()
+        },
+        body,
+    )
+}
+
+/// The account page as the answer to a failed action.
+pub async fn with_error(
+    state: &AppState,
+    ctx: &Ctx,
+    acc: &Account,
+    flash: Flash,
+    status: StatusCode,
+    now: i64,
+) -> Response {
+    render(state, ctx, acc, flash, status, now).await
+}

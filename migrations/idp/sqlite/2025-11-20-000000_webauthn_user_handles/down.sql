@@ -1,0 +1,1 @@
+DROP TABLE webauthn_user_handles;
