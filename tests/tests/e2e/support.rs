@@ -1137,4 +1137,3 @@ pub fn totp_key_on(page: &Page) -> String {
     let end = start + page.body[start..].find('<').expect("text end");
     html_unescape(&page.body[start..end])
 }
-
