@@ -1,6 +1,6 @@
 //! Demo notices for the IdP's demo members, so the embedded mode shows a living portal:
 //! `demo` (記号 34, 番号 1234567, 健保 花子) and `first` (記号 12, 番号 3456789, 山田 太郎), each
-//! with two dependants. Months are relative to today, so the data never goes stale; seeding
+//! with two dependants, from January of last year to two months ago. Months are relative to today, so the data never goes stale; seeding
 //! again replaces the same months (the import's rules), so it is idempotent.
 
 use crate::notices::{BenefitKind, MedicalCategory, Month, PaymentRoute, iso_date};
@@ -185,7 +185,9 @@ pub fn rows(today: Date, now: i64) -> (Vec<MedicalRow>, Vec<BenefitRow>, Vec<Eli
     let (mut medical, mut benefits, mut cards) = (Vec::new(), Vec::new(), Vec::new());
     for h in &HOUSEHOLDS {
         let mut dice = Dice(0x9E37_79B9_7F4A_7C15 ^ h.seed);
-        for back in 0..15 {
+        // Every month from January of last year (a full year for the deduction statement).
+        let months = 12 + i32::from(latest.month());
+        for back in 0..months {
             let month = latest.minus(back);
             for p in &h.people {
                 // Each person sees one to three places a month, sometimes none.

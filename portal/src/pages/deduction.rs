@@ -51,6 +51,7 @@ const CSV_HINT: Text = Text(
     "The CSV file opens in Excel and other spreadsheets (UTF-8).",
 );
 const PRINT_PAGE: Text = Text("印刷用のページ", "Printable page");
+const STATEMENT: Text = Text("医療費の明細", "Statement");
 const MADE_ON: Text = Text("作成日", "Made on");
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,11 +107,7 @@ pub async fn page(
         years.push(d.year);
         years.sort_unstable_by(|a, b| b.cmp(a));
     }
-    let title = format!(
-        "{}（{}）",
-        ctx.t(i18n::DEDUCTION_TITLE),
-        i18n::year_label(d.year, ctx.lang)
-    );
+    let title = i18n::with_year(ctx.t(i18n::DEDUCTION_TITLE), d.year, ctx.lang);
     let q = query_of(d.year, &sel);
     let body = html! {
         h1 { (title) }
@@ -200,64 +197,64 @@ pub async fn csv(
 fn statement(ctx: &Ctx, d: &Deduction) -> Markup {
     let h = |t: Text| ctx.t(t);
     html! {
-        dl.kv {
-            dt { (h(INSURED)) } dd { (d.insured_name) }
-            dt { (h(INSURER)) } dd { (d.insurer_name) }
-        }
-        @if d.lines.is_empty() {
-            (empty(ctx, NONE))
-        } @else {
-            div.table-wrap {
-                table.stack {
-                    thead {
-                        tr {
-                            th scope="col" { (h(MONTH)) }
-                            th scope="col" { (h(PATIENT)) }
-                            th scope="col" { (h(INSTITUTION)) }
-                            th scope="col" { (h(NTA_CLASS)) }
-                            th.num scope="col" { (h(DAYS)) }
-                            th.num scope="col" { (h(OWN_SHARE)) }
-                        }
-                    }
-                    tbody {
-                        @for l in &d.lines {
+            dl.kv {
+                dt { (h(INSURED)) } dd { (d.insured_name) }
+                dt { (h(INSURER)) } dd { (d.insurer_name) }
+            }
+            @if d.lines.is_empty() {
+                (empty(ctx, NONE))
+            } @else {
+    div.table-wrap tabindex="0" role="region" aria-label=(h(STATEMENT)) {
+                    table.stack {
+                        thead {
                             tr {
-                                td data-label=(h(MONTH)) { (l.month.label(ctx.lang)) }
-                                td data-label=(h(PATIENT)) { (l.patient_name) }
-                                td data-label=(h(INSTITUTION)) { (l.institution) }
-                                td data-label=(h(NTA_CLASS)) { (l.category.nta_class(ctx.lang)) }
-                                td.num data-label=(h(DAYS)) { (l.days) }
-                                td.num data-label=(h(OWN_SHARE)) { (grouped(l.own_share)) }
+                                th scope="col" { (h(MONTH)) }
+                                th scope="col" { (h(PATIENT)) }
+                                th scope="col" { (h(INSTITUTION)) }
+                                th scope="col" { (h(NTA_CLASS)) }
+                                th.num scope="col" { (h(DAYS)) }
+                                th.num scope="col" { (h(OWN_SHARE)) }
+                            }
+                        }
+                        tbody {
+                            @for l in &d.lines {
+                                tr {
+                                    td data-label=(h(MONTH)) { (l.month.label(ctx.lang)) }
+                                    td data-label=(h(PATIENT)) { (l.patient_name) }
+                                    td.wide data-label=(h(INSTITUTION)) { (l.institution) }
+                                    td data-label=(h(NTA_CLASS)) { (l.category.nta_class(ctx.lang)) }
+                                    td.num data-label=(h(DAYS)) { (l.days) }
+                                    td.num data-label=(h(OWN_SHARE)) { (grouped(l.own_share)) }
+                                }
+                            }
+                        }
+                        tfoot {
+                            tr {
+                                th scope="row" colspan="4" { (h(TOTAL)) }
+                                td.num data-label=(h(DAYS)) { (d.totals.days) }
+                                td.num data-label=(h(OWN_SHARE)) { strong data-total { (yen(d.own_share_total, ctx.lang)) } }
                             }
                         }
                     }
-                    tfoot {
-                        tr {
-                            th scope="row" colspan="4" { (h(TOTAL)) }
-                            td.num data-label=(h(DAYS)) { (d.totals.days) }
-                            td.num data-label=(h(OWN_SHARE)) { strong data-total { (yen(d.own_share_total, ctx.lang)) } }
+                }
+            }
+            @if !d.pending_months.is_empty() {
+                p.small {
+                    (ctx.t(PENDING)) ": "
+                    (d.pending_months.iter().map(|m| m.label(ctx.lang)).collect::<Vec<_>>().join(ctx.lang.pick("、", ", ")))
+                    (ctx.lang.pick("。", "."))
+                }
+            }
+            @if !d.offsets.is_empty() {
+                section.offsets aria-labelledby="offsets" {
+                    h2 id="offsets" { (ctx.t(OFFSETS_TITLE)) }
+                    p.small { (ctx.t(OFFSETS_BODY)) }
+                    ul {
+                        @for o in &d.offsets {
+                            li { (o.kind.label(ctx.lang)) " · " (o.person_name) " · " (o.covered.label(ctx.lang)) " · " (yen(o.amount, ctx.lang)) }
                         }
                     }
                 }
             }
         }
-        @if !d.pending_months.is_empty() {
-            p.small {
-                (ctx.t(PENDING)) ": "
-                (d.pending_months.iter().map(|m| m.label(ctx.lang)).collect::<Vec<_>>().join(ctx.lang.pick("、", ", ")))
-                (ctx.lang.pick("。", "."))
-            }
-        }
-        @if !d.offsets.is_empty() {
-            section.offsets aria-labelledby="offsets" {
-                h2 id="offsets" { (ctx.t(OFFSETS_TITLE)) }
-                p.small { (ctx.t(OFFSETS_BODY)) }
-                ul {
-                    @for o in &d.offsets {
-                        li { (o.kind.label(ctx.lang)) " · " (o.person_name) " · " (o.covered.label(ctx.lang)) " · " (yen(o.amount, ctx.lang)) }
-                    }
-                }
-            }
-        }
-    }
 }

@@ -62,3 +62,11 @@ pub fn year_label(year: i32, lang: Lang) -> String {
         Lang::En => year.to_string(),
     }
 }
+
+/// `医療費のお知らせ（2025年）` / `Medical costs (2025)`.
+pub fn with_year(title: &str, year: i32, lang: Lang) -> String {
+    match lang {
+        Lang::Ja => format!("{title}（{year}年）"),
+        Lang::En => format!("{title} ({year})"),
+    }
+}

@@ -21,6 +21,15 @@ const NONE_YET: Text = Text(
 const YEAR_TOTAL: Text = Text("年間の合計", "Year total");
 const MONTH_TOTAL: Text = Text("月の合計", "Month total");
 const CARE_OF: Text = Text("診療分", "");
+const MONTHS: Text = Text("月ごとの表へ移動", "Go to a month");
+
+/// `9月` / `Sep`.
+fn month_short(m: crate::notices::Month, ctx: &Ctx) -> String {
+    match ctx.lang {
+        kenpo_shared::Lang::Ja => format!("{}月", m.month()),
+        kenpo_shared::Lang::En => m.label(ctx.lang).chars().take(3).collect(),
+    }
+}
 pub const PATIENT: Text = Text("受診者", "Patient");
 pub const CATEGORY: Text = Text("区分", "Category");
 pub const INSTITUTION: Text = Text("医療機関・薬局等", "Hospital, clinic or pharmacy");
@@ -65,39 +74,40 @@ pub async fn get(
     if !years.contains(&year) {
         years.insert(0, year);
     }
-    let title = format!(
-        "{}（{}）",
-        ctx.t(i18n::MEDICAL_TITLE),
-        i18n::year_label(year, ctx.lang)
-    );
+    let title = i18n::with_year(ctx.t(i18n::MEDICAL_TITLE), year, ctx.lang);
     let body = html! {
-        h1 { (title) }
-        (chooser(&ctx, "/medical", &view.persons, sel.branch_str(), &years, Some(year)))
-        (medical_explanation(&ctx))
-        @if view.months.is_empty() {
-            (empty(&ctx, NONE_YET))
-        } @else {
-            section.card aria-labelledby="year-total" {
-                h2 id="year-total" { (ctx.t(YEAR_TOTAL)) }
-                div.figures {
-                    (figure(ctx.t(TOTAL_COST), view.totals.total_cost, &ctx))
-                    (figure(ctx.t(INSURER_PAID), view.totals.insurer_paid, &ctx))
-                    (figure(ctx.t(PUBLIC), view.totals.public_subsidy, &ctx))
-                    (figure(ctx.t(OWN_SHARE), view.totals.own_share, &ctx))
+            h1 { (title) }
+            (chooser(&ctx, "/medical", &view.persons, sel.branch_str(), &years, Some(year)))
+            (medical_explanation(&ctx))
+            @if view.months.is_empty() {
+                (empty(&ctx, NONE_YET))
+            } @else {
+                section.card aria-labelledby="year-total" {
+                    h2 id="year-total" { (ctx.t(YEAR_TOTAL)) }
+                    div.figures {
+                        (figure(ctx.t(TOTAL_COST), view.totals.total_cost, &ctx))
+                        (figure(ctx.t(INSURER_PAID), view.totals.insurer_paid, &ctx))
+                        (figure(ctx.t(PUBLIC), view.totals.public_subsidy, &ctx))
+                        (figure(ctx.t(OWN_SHARE), view.totals.own_share, &ctx))
+                    }
+                    p.no-print {
+                        a href=(deduction_href(year, sel.branch_str())) { (ctx.t(TO_DEDUCTION)) }
+                    }
                 }
-                p.no-print {
-                    a href=(deduction_href(year, sel.branch_str())) { (ctx.t(TO_DEDUCTION)) }
+    nav.months.no-print aria-label=(ctx.t(MONTHS)) {
+                    @for block in &view.months {
+                        a href={"#m" (block.month.yyyymm())} { (month_short(block.month, &ctx)) }
+                    }
+                }
+                p.small.muted { (ctx.lang.pick("表の金額の単位は円です。", "Amounts in the tables are in yen.")) }
+                @for block in &view.months {
+                    section.month {
+                        h2 id={"m" (block.month.yyyymm())} { (block.month.label(ctx.lang)) (ctx.t(CARE_OF)) }
+    (table(&ctx, &block.lines, &block.totals, &format!("m{}", block.month.yyyymm())))
+                    }
                 }
             }
-            p.small.muted { (ctx.lang.pick("表の金額の単位は円です。", "Amounts in the tables are in yen.")) }
-            @for block in &view.months {
-                section.month aria-labelledby={"m" (block.month.yyyymm())} {
-                    h2 id={"m" (block.month.yyyymm())} { (block.month.label(ctx.lang)) (ctx.t(CARE_OF)) }
-                    (table(&ctx, &block.lines, &block.totals))
-                }
-            }
-        }
-    };
+        };
     Ok(ctx.render(
         &state,
         Frame {
@@ -118,10 +128,11 @@ fn deduction_href(year: i32, branch: Option<&str>) -> String {
 }
 
 /// One month's rows with its totals; on narrow screens each row becomes a labelled block.
-fn table(ctx: &Ctx, lines: &[MedicalLine], totals: &Totals) -> Markup {
+fn table(ctx: &Ctx, lines: &[MedicalLine], totals: &Totals, heading: &str) -> Markup {
     let h = |t: Text| ctx.t(t);
     html! {
-        div.table-wrap {
+        // Focusable, so a table wider than the screen can be scrolled with the keyboard.
+        div.table-wrap tabindex="0" role="region" aria-labelledby=(heading) {
             table.stack {
                 thead {
                     tr {
@@ -140,23 +151,23 @@ fn table(ctx: &Ctx, lines: &[MedicalLine], totals: &Totals) -> Markup {
                         tr {
                             td data-label=(h(PATIENT)) { (l.patient_name) }
                             td data-label=(h(CATEGORY)) { (l.category.label(ctx.lang)) }
-                            td data-label=(h(INSTITUTION)) { (l.institution) }
-                            td.num data-label=(h(DAYS)) { (l.days) }
-                            td.num data-label=(h(TOTAL_COST)) { (grouped(l.total_cost)) }
-                            td.num data-label=(h(INSURER_PAID)) { (grouped(l.insurer_paid)) }
-                            td.num data-label=(h(PUBLIC)) { (grouped(l.public_subsidy)) }
-                            td.num data-label=(h(OWN_SHARE)) { (grouped(l.own_share)) }
+                            td.wide data-label=(h(INSTITUTION)) { (l.institution) }
+                            td.num.c-days data-label=(h(DAYS)) { (l.days) }
+                            td.num.c-total data-label=(h(TOTAL_COST)) { (grouped(l.total_cost)) }
+                            td.num.c-insurer data-label=(h(INSURER_PAID)) { (grouped(l.insurer_paid)) }
+                            td.num.c-public data-label=(h(PUBLIC)) { (grouped(l.public_subsidy)) }
+                            td.num.c-own data-label=(h(OWN_SHARE)) { (grouped(l.own_share)) }
                         }
                     }
                 }
                 tfoot {
                     tr {
                         th scope="row" colspan="3" { (h(MONTH_TOTAL)) }
-                        td.num data-label=(h(DAYS)) { (totals.days) }
-                        td.num data-label=(h(TOTAL_COST)) { (grouped(totals.total_cost)) }
-                        td.num data-label=(h(INSURER_PAID)) { (grouped(totals.insurer_paid)) }
-                        td.num data-label=(h(PUBLIC)) { (grouped(totals.public_subsidy)) }
-                        td.num data-label=(h(OWN_SHARE)) { (grouped(totals.own_share)) }
+                        td.num.c-days data-label=(h(DAYS)) { (totals.days) }
+                        td.num.c-total data-label=(h(TOTAL_COST)) { (grouped(totals.total_cost)) }
+                        td.num.c-insurer data-label=(h(INSURER_PAID)) { (grouped(totals.insurer_paid)) }
+                        td.num.c-public data-label=(h(PUBLIC)) { (grouped(totals.public_subsidy)) }
+                        td.num.c-own data-label=(h(OWN_SHARE)) { (grouped(totals.own_share)) }
                     }
                 }
             }

@@ -1,20 +1,17 @@
 #!/usr/bin/env bash
-# The notice portal in headless Chromium (Playwright + axe-core).
+# The notice portal in headless Chromium (playwright-core + axe-core from tests/browser,
+# `npm ci` there first).
 #
-# With KENPO_IDP_URL and KENPO_PORTAL_URL set, tests the running services (KENPO_OUTBOX_DIR: the
-# IdP's mail outbox, where the demo member's one-time codes arrive). Otherwise starts
-# `portal demo` (IdP + portal with demo data) on ports 18080/18081 in a scratch folder, using
-# the binary from $CARGO_TARGET_DIR (built with `cargo build --workspace --bins`).
-# Screenshots go to tests/browser/output/portal/.
+# With KENPO_BROWSER_IDP_URL and KENPO_BROWSER_PORTAL_URL set, tests those running services
+# (KENPO_BROWSER_OUTBOX_DIR: the IdP's mail outbox, where the demo member's one-time codes
+# arrive). Otherwise starts `portal demo` (IdP + portal with demo data) on free ports in a
+# scratch folder, building the binary if $PORTAL_BIN is not given. Screenshots:
+# tests/browser/output/portal/.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
-
-# playwright-core and @axe-core/playwright: from tests/browser/node_modules if the shared
-# package has them, else installed here.
-if ! (cd "$here" && node -e "require.resolve('playwright-core'); require.resolve('@axe-core/playwright')" 2>/dev/null); then
-  (cd "$here" && npm install --no-audit --no-fund --loglevel=error)
-fi
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kenpo-target}"
+[ -d "$here/../node_modules/playwright-core" ] || { echo "run npm ci in tests/browser first" >&2; exit 2; }
 
 pid=""
 scratch=""
@@ -24,30 +21,33 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ -z "${KENPO_IDP_URL:-}" ] || [ -z "${KENPO_PORTAL_URL:-}" ]; then
-  bin="${CARGO_TARGET_DIR:-$root/target}/debug/portal"
-  if [ ! -x "$bin" ]; then
-    (cd "$root" && cargo build -p kenpo-portal --bin portal)
+if [ -z "${KENPO_BROWSER_IDP_URL:-}" ] || [ -z "${KENPO_BROWSER_PORTAL_URL:-}" ]; then
+  bin="${PORTAL_BIN:-}"
+  if [ -z "$bin" ]; then
+    (cd "$root" && cargo build -q -p kenpo-portal --bin portal)
+    bin="$CARGO_TARGET_DIR/debug/portal"
   fi
+  free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+  idp_port="$(free_port)"; portal_port="$(free_port)"
   scratch="$(mktemp -d)"
-  export KENPO_IDP_URL="http://localhost:18080" KENPO_PORTAL_URL="http://localhost:18081"
-  export KENPO_OUTBOX_DIR="$scratch/data/outbox"
+  export KENPO_BROWSER_IDP_URL="http://localhost:$idp_port" KENPO_BROWSER_PORTAL_URL="http://localhost:$portal_port"
+  export KENPO_BROWSER_OUTBOX_DIR="$scratch/data/outbox"
   (
     cd "$scratch"
-    KENPO_IDP_SERVER__BIND=127.0.0.1:18080 KENPO_IDP_SERVER__ISSUER="$KENPO_IDP_URL" \
-    KENPO_PORTAL_SERVER__BIND=127.0.0.1:18081 KENPO_PORTAL_SERVER__BASE_URL="$KENPO_PORTAL_URL" \
+    KENPO_IDP_SERVER__BIND="127.0.0.1:$idp_port" KENPO_IDP_SERVER__ISSUER="$KENPO_BROWSER_IDP_URL" \
+    KENPO_PORTAL_SERVER__BIND="127.0.0.1:$portal_port" KENPO_PORTAL_SERVER__BASE_URL="$KENPO_BROWSER_PORTAL_URL" \
       exec "$bin" demo
   ) >"$scratch/services.log" 2>&1 &
   pid=$!
-  for _ in $(seq 1 100); do
-    if curl -fsS "$KENPO_PORTAL_URL/readyz" >/dev/null 2>&1 && curl -fsS "$KENPO_IDP_URL/readyz" >/dev/null 2>&1; then break; fi
+  for _ in $(seq 1 200); do
+    if curl -fsS "$KENPO_BROWSER_PORTAL_URL/readyz" >/dev/null 2>&1 && curl -fsS "$KENPO_BROWSER_IDP_URL/readyz" >/dev/null 2>&1; then break; fi
     if ! kill -0 "$pid" 2>/dev/null; then cat "$scratch/services.log"; exit 1; fi
     sleep 0.3
   done
 fi
-export KENPO_OUTBOX_DIR="${KENPO_OUTBOX_DIR:-$root/data/outbox}"
-export KENPO_SCREENSHOTS="${KENPO_SCREENSHOTS:-$root/tests/browser/output/portal}"
-if ! node "$here/run.mjs"; then
+export KENPO_BROWSER_OUTBOX_DIR="${KENPO_BROWSER_OUTBOX_DIR:-$root/data/outbox}"
+export KENPO_BROWSER_SCREENSHOTS="${KENPO_BROWSER_SCREENSHOTS:-$root/tests/browser/output/portal}"
+if ! node "$here/portal.test.mjs"; then
   if [ -n "$scratch" ]; then echo "--- services log"; tail -n 60 "$scratch/services.log"; fi
   exit 1
 fi
