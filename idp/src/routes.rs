@@ -36,7 +36,8 @@ pub fn app(state: AppState) -> Router {
         .route("/revoke", post(revoke::post))
         .layer(cors);
 
-    // Hosted pages: CSRF cookie on every one of them.
+    // Hosted pages: CSRF cookie on every one of them; pages inside a relying party's sign-in
+    // may send their last form's answer back to it (CSP form-action).
     let hosted = Router::new()
         .route("/", get(home))
         .route("/authorize", get(authorize::get).post(authorize::post))
@@ -51,7 +52,11 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::account::routes())
         .route("/logout", get(logout::get).post(logout::post))
         .route("/logout/confirm", post(logout::confirm))
-        .layer(from_fn_with_state(state.clone(), csrf::ensure_cookie));
+        .layer(from_fn_with_state(state.clone(), csrf::ensure_cookie))
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::security::form_action::allow_flow_origin,
+        ));
 
     let ops = Router::new()
         .route("/healthz", get(healthz))

@@ -50,6 +50,11 @@ outbox_dir = "$work/outbox"
 [union]
 contact_email = "$contact"
 
+[mfa]
+# A member may ask for another mailed code after this long (60 s by default); the journeys
+# sign in again right after enrolling, so they would wait a minute each time.
+email_otp_resend_secs = 5
+
 [log]
 level = "warn"
 

@@ -272,22 +272,24 @@ async fn first_login_walks_every_step_back_to_the_relying_party() {
     assert!(row.initial_password_since.is_none());
     assert!(row.onboarded_at.is_none(), "not done before a factor works");
 
-    // 7. Enrolment (the factor pages are the factors work): a TOTP secret, then the sign-in
-    //    continues with its code and lands at the relying party.
-    let secret = enrol_totp(&idp, &m.id).await;
+    // 7. Enrolment of the chosen factor in the same visit: the key as the page shows it,
+    //    the code from an independent RFC 6238 implementation.
     let flow = query(&format!("http://x{loc}"))
         .get("flow")
         .cloned()
         .expect("the flow is carried through every step");
-    let page = expect_step(
-        &b,
-        b.get(&idp.url(&format!("/login?flow={flow}"))).await,
-        "mfa-totp",
-    )
-    .await;
-    idp.clock.advance(time::Duration::seconds(30));
+    let page = expect_step(&b, b.get(&idp.url(&loc)).await, "enroll-totp").await;
+    assert!(page.body.contains("ステップ 7 / 7"));
+    assert!(
+        form_action(&page).contains("https://rp.example"),
+        "its answer is the way back"
+    );
+    assert_eq!(page.input("flow").as_deref(), Some(flow.as_str()));
+    let secret = base32_decode(&totp_key_on(&page)).expect("a base32 key");
     let code = totp_code(&secret, idp.state.now());
-    let p = b.submit(&page, "/signin/mfa-totp", &[("otp", &code)]).await;
+    let p = b
+        .submit(&page, "/signin/enroll-totp", &[("otp", &code)])
+        .await;
 
     // 8. Back at the relying party with verified tokens.
     let back = b
@@ -656,6 +658,12 @@ async fn a_new_terms_version_is_asked_after_the_second_factor() {
     let p = b.submit(&page, "/signin/mfa-totp", &[("otp", &code)]).await;
     let page = expect_step(&b, p, "terms").await;
     assert!(page.body.contains("新しくなりました"));
+    // This page's form ends at the relying party: its CSP must let the redirect go there.
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("form-action 'self' https://rp.example"),
+        "{csp}"
+    );
     assert!(
         !page.body.contains("ステップ"),
         "no onboarding progress for a returning member"
@@ -742,4 +750,61 @@ async fn terms_and_privacy_come_from_the_unions_files_safely() {
     std::fs::write(texts.0.join("terms-ja.md"), "# 第2版\n本文").unwrap();
     let terms = Browser::new().get(&idp.url("/terms")).await;
     assert!(terms.body.contains("<h2>第2版</h2>"));
+}
+
+fn form_action(page: &Page) -> String {
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    csp.split(';')
+        .map(str::trim)
+        .find(|d| d.starts_with("form-action"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn every_page_of_a_sign_in_may_send_its_answer_back_to_the_relying_party() {
+    let idp = TestIdp::start().await;
+    let rp = relying_party(&idp).await;
+    let member = idp.member("hachi", "12", "7777777").await;
+    let b = Browser::new();
+    let start = rp.start(&["profile"], &[]);
+    let login = expect_step(&b, b.get(&start.url).await, "login").await;
+    assert_eq!(form_action(&login), "form-action 'self' https://rp.example");
+    let p = b
+        .submit(
+            &login,
+            "/login",
+            &[
+                ("username", &member.user_id),
+                ("password", &member.password),
+            ],
+        )
+        .await;
+    // The code page, as shown (GET with the flow) and as re-shown after a wrong code (POST
+    // with the flow in the form): browsers apply form-action to the redirect that answers it.
+    let page = expect_step(&b, p, "mfa-totp").await;
+    assert_eq!(form_action(&page), "form-action 'self' https://rp.example");
+    let wrong = b
+        .submit(&page, "/signin/mfa-totp", &[("otp", "000000")])
+        .await;
+    assert_eq!(wrong.step().as_deref(), Some("mfa-totp"));
+    assert_eq!(form_action(&wrong), "form-action 'self' https://rp.example");
+    // A forged flow adds nothing; pages outside a sign-in allow only themselves.
+    let forged = b.get(&idp.url("/signin/mfa-totp?flow=forged")).await;
+    assert!(
+        !forged.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("rp.example")
+    );
+    let outside = Browser::new().get(&idp.url("/recovery/password")).await;
+    assert_eq!(form_action(&outside), "form-action 'self'");
+    idp.clock.advance(time::Duration::seconds(30));
+    let code = totp_code(&member.totp_secret, idp.state.now());
+    let p = b.submit(&page, "/signin/mfa-totp", &[("otp", &code)]).await;
+    let back = b
+        .follow(p, CB)
+        .await
+        .expect_err("back to the relying party");
+    assert!(query(&back).contains_key("code"));
 }

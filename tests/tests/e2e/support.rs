@@ -1126,3 +1126,14 @@ pub fn describe(page: &Page) -> String {
         page.alert_text()
     )
 }
+
+/// The authenticator-app key shown on an `enroll-totp` page (SPEC: in `[data-totp-secret]`).
+pub fn totp_key_on(page: &Page) -> String {
+    let i = page
+        .body
+        .find("data-totp-secret")
+        .expect("the key is on the page");
+    let start = i + page.body[i..].find('>').expect("tag end") + 1;
+    let end = start + page.body[start..].find('<').expect("text end");
+    html_unescape(&page.body[start..end])
+}
