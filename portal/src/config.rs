@@ -201,6 +201,13 @@ impl Config {
         self.oidc.issuer.trim_end_matches('/').to_string()
     }
 
+    /// `scheme://host:port` of the issuer (for CSP `form-action`).
+    pub fn issuer_origin(&self) -> String {
+        Url::parse(&self.oidc.issuer)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default()
+    }
+
     pub fn redirect_uri(&self) -> String {
         self.oidc
             .redirect_uri

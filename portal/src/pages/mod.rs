@@ -18,7 +18,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use kenpo_shared::Lang;
-use kenpo_shared::web::{CspNonce, Page, negotiate_lang};
+use kenpo_shared::web::{CspNonce, FormActionOrigins, Page, negotiate_lang};
 use maud::{Markup, html};
 use serde::de::DeserializeOwned;
 
@@ -103,6 +103,12 @@ impl Ctx {
         };
         let mut res = (StatusCode::OK, page.render(body)).into_response();
         no_store(&mut res);
+        // The sign-out form's POST ends in a redirect to the IdP, which CSP `form-action`
+        // governs too: pages with that form allow the IdP's origin.
+        if frame.member.is_some() || frame.step == "portal-logout" {
+            res.extensions_mut()
+                .insert(FormActionOrigins(vec![state.config.issuer_origin()]));
+        }
         res
     }
 }

@@ -182,6 +182,11 @@ async fn pages_are_never_cached_and_carry_a_nonce_policy() {
             csp.contains("script-src 'nonce-") && csp.contains("frame-ancestors 'none'"),
             "{path}"
         );
+        // The sign-out form on every page redirects to the IdP after its POST.
+        let form_action = format!("form-action 'self' {}", p.idp.issuer);
+        if !path.contains(".csv") {
+            assert!(csp.contains(&form_action), "{path}: {csp}");
+        }
     }
     let not_found = p.get("/nowhere", &cookie).await;
     assert_eq!(not_found.status, 404);
@@ -198,4 +203,29 @@ async fn pages_are_never_cached_and_carry_a_nonce_policy() {
             .iter()
             .any(|v| v.to_str().unwrap().starts_with("kenpo_lang=en"))
     );
+}
+
+#[tokio::test]
+async fn an_empty_household_is_told_why_there_is_nothing() {
+    let p = portal().await;
+    let cookie = p.session("99", "1000001").await;
+    let expectations = [
+        ("/medical", "受診した月のおよそ3か月後に表示されます"),
+        (
+            "/medical/deduction?year=2025",
+            "この年の医療費のお知らせはありません",
+        ),
+        ("/benefits", "給付金のお支払いはまだありません"),
+        ("/eligibility", "資格情報はまだ登録されていません"),
+        ("/", "今年受診した分は、まだ届いていません"),
+    ];
+    for (path, text) in expectations {
+        let a = p.get(path, &cookie).await;
+        assert_eq!(a.status, 200, "{path}");
+        assert!(a.body.contains(text), "{path} explains: {text}");
+        assert!(
+            OTHERS.iter().all(|o| !a.body.contains(o)) && !a.body.contains("健保 一郎"),
+            "{path}"
+        );
+    }
 }
