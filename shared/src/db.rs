@@ -118,9 +118,10 @@ impl r2d2::ManageConnection for Manager {
                 let mut c = diesel::SqliteConnection::establish(&self.url)
                     .map_err(|e| ConnError(e.to_string()))?;
                 // WAL lets readers proceed beside the single writer; busy_timeout makes writers
-                // queue instead of failing under load.
+                // queue instead of failing under load. It comes first: switching a new file to WAL
+                // takes a lock that the pool's other new connections must wait for.
                 c.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
                      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
                 )
                 .map_err(|e| ConnError(e.to_string()))?;

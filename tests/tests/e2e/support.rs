@@ -73,6 +73,9 @@ pub struct TestIdp {
     pub issuer: String,
     pub clock: Clock,
     pub dir: TempDir,
+    /// Outbox files in the order this harness first saw them: file times are coarse (a few
+    /// milliseconds), so two mails written close together cannot be ordered by them alone.
+    pub seen_mail: std::sync::Mutex<Vec<PathBuf>>,
 }
 
 pub const SECRET: &str = "test-client-secret-0123456789abcdefghij";
@@ -114,6 +117,7 @@ impl TestIdp {
             issuer,
             clock,
             dir,
+            seen_mail: Default::default(),
         }
     }
 
@@ -627,26 +631,33 @@ pub fn otp_of(mail: &Mail) -> String {
 impl TestIdp {
     /// Mails written to the outbox folder, oldest first.
     pub fn outbox(&self) -> Vec<Mail> {
-        let dir = self.dir.0.join("outbox");
-        let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&dir)
-            .map(|rd| {
-                rd.filter_map(Result::ok)
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-                    .map(|e| {
-                        let t = e
-                            .metadata()
-                            .and_then(|m| m.modified())
-                            .unwrap_or(std::time::UNIX_EPOCH);
-                        (t, e.path())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        files.sort();
-        files
-            .into_iter()
-            .map(|(_, p)| parse_mail(&std::fs::read(p).expect("read mail")))
+        self.outbox_files()
+            .iter()
+            .map(|p| parse_mail(&std::fs::read(p).expect("read mail")))
             .collect()
+    }
+
+    /// The outbox's `.eml` files, oldest first: in the order this harness first saw them, then
+    /// by file time (which is coarse, a few milliseconds, so it cannot order close mails alone).
+    pub fn outbox_files(&self) -> Vec<PathBuf> {
+        let mut seen = self.seen_mail.lock().unwrap();
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> =
+            std::fs::read_dir(self.dir.0.join("outbox"))
+                .map(|rd| {
+                    rd.filter_map(Result::ok)
+                        .map(|e| e.path())
+                        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+                        .collect()
+                })
+                .unwrap_or_default();
+        files.sort();
+        for (_, p) in files {
+            if !seen.contains(&p) {
+                seen.push(p);
+            }
+        }
+        seen.clone()
     }
 
     /// Mails to `to`, oldest first.
@@ -963,20 +974,9 @@ impl TestIdp {
 
     /// Every mail in the outbox folder, oldest first, MIME-decoded.
     pub fn mails(&self) -> Vec<ReceivedMail> {
-        let dir = self.dir.0.join("outbox");
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return Vec::new();
-        };
-        let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-            .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
-            .collect();
-        files.sort();
-        files
-            .into_iter()
-            .filter_map(|(_, p)| ReceivedMail::parse(&std::fs::read(&p).ok()?))
+        self.outbox_files()
+            .iter()
+            .filter_map(|p| ReceivedMail::parse(&std::fs::read(p).ok()?))
             .collect()
     }
 
