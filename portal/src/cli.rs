@@ -1,4 +1,4 @@
-//! The staff and operator command line: `portal serve | demo | migrate | import … | imports`.
+//! The staff and operator command line: `portal serve | migrate | import … | imports`.
 
 use crate::config::Config;
 use crate::import::{self, EncodingChoice, Kind};
@@ -25,13 +25,6 @@ pub enum Command {
         /// Write demo notices for the IdP's demo members at start.
         #[arg(long)]
         demo: bool,
-    },
-    /// Run the IdP and the portal together in this process, with demo members and notices
-    /// (embedded mode: SQLite and state under ./data, nothing else needed).
-    Demo {
-        /// The IdP's configuration file (its defaults otherwise).
-        #[arg(long, env = "KENPO_IDP_CONFIG")]
-        idp_config: Option<PathBuf>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -134,6 +127,6 @@ pub async fn run(config: Config, command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Serve { .. } | Command::Demo { .. } => anyhow::bail!("not a staff command"),
+        Command::Serve { .. } => anyhow::bail!("not a staff command"),
     }
 }

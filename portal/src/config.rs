@@ -188,7 +188,8 @@ impl Config {
         Ok(config)
     }
 
-    /// Loads without [`Config::validate`] (for `portal demo`, which completes the values first).
+    /// Loads without [`Config::validate`] (for the all-in-one `kenpo`, which completes the values
+    /// first).
     pub fn load_unchecked(file: Option<&Path>) -> Result<Config, ConfigError> {
         kenpo_shared::config::load(file, ENV_PREFIX)
     }

@@ -7,7 +7,6 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod demo;
-pub mod embedded;
 pub mod error;
 pub mod import;
 pub mod notices;
@@ -19,10 +18,3 @@ pub mod store;
 
 pub use routes::app;
 pub use state::AppState;
-
-/// A fresh random secret (hex of 32 bytes), e.g. the client secret of an embedded demo.
-pub fn random_secret() -> String {
-    let mut raw = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut raw);
-    hex::encode(raw)
-}

@@ -3,19 +3,14 @@
 use clap::Parser;
 use kenpo_portal::cli::{self, Cli, Command};
 use kenpo_portal::config::Config;
-use kenpo_portal::{embedded, startup};
+use kenpo_portal::startup;
 use kenpo_shared::Clock;
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    // `portal demo` makes up the client secret, so it validates after pairing with the IdP.
-    let loaded = match &cli.command {
-        Command::Demo { .. } => Config::load_unchecked(cli.config.as_deref()),
-        _ => Config::load(cli.config.as_deref()),
-    };
-    let config = match loaded {
+    let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("portal: {e}");
@@ -25,7 +20,6 @@ async fn main() -> ExitCode {
     kenpo_shared::telemetry::init(&config.log);
     let result = match cli.command {
         Command::Serve { demo } => serve(config, demo).await,
-        Command::Demo { idp_config } => embedded::run(config, idp_config.as_deref()).await,
         other => cli::run(config, other).await,
     };
     match result {

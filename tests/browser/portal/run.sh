@@ -4,7 +4,7 @@
 #
 # With KENPO_BROWSER_IDP_URL and KENPO_BROWSER_PORTAL_URL set, tests those running services
 # (KENPO_BROWSER_OUTBOX_DIR: the IdP's mail outbox, where the demo member's one-time codes
-# arrive). Otherwise starts `portal demo` (IdP + portal with demo data) on free ports in a
+# arrive). Otherwise starts `kenpo` (IdP + portal with demo data) on free ports in a
 # scratch folder, building the binary if $PORTAL_BIN is not given. Screenshots:
 # tests/browser/output/portal/.
 set -euo pipefail
@@ -24,8 +24,8 @@ trap cleanup EXIT
 if [ -z "${KENPO_BROWSER_IDP_URL:-}" ] || [ -z "${KENPO_BROWSER_PORTAL_URL:-}" ]; then
   bin="${PORTAL_BIN:-}"
   if [ -z "$bin" ]; then
-    (cd "$root" && cargo build -q -p kenpo-portal --bin portal)
-    bin="$CARGO_TARGET_DIR/debug/portal"
+    (cd "$root" && cargo build -q -p kenpo-embedded --bin kenpo)
+    bin="$CARGO_TARGET_DIR/debug/kenpo"
   fi
   free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
   idp_port="$(free_port)"; portal_port="$(free_port)"
@@ -36,7 +36,7 @@ if [ -z "${KENPO_BROWSER_IDP_URL:-}" ] || [ -z "${KENPO_BROWSER_PORTAL_URL:-}" ]
     cd "$scratch"
     KENPO_IDP_SERVER__BIND="127.0.0.1:$idp_port" KENPO_IDP_SERVER__ISSUER="$KENPO_BROWSER_IDP_URL" \
     KENPO_PORTAL_SERVER__BIND="127.0.0.1:$portal_port" KENPO_PORTAL_SERVER__BASE_URL="$KENPO_BROWSER_PORTAL_URL" \
-      exec "$bin" demo
+      exec "$bin"
   ) >"$scratch/services.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 200); do
