@@ -116,6 +116,7 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
         outbox_wake: Arc::new(Notify::new()),
         webauthn,
         discovery,
+        client_cache: Default::default(),
         config,
     });
     register_config_clients(&state).await?;

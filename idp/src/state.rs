@@ -39,6 +39,7 @@ pub struct Inner {
     /// Wakes the back-channel logout worker when deliveries are queued.
     pub outbox_wake: Arc<Notify>,
     pub webauthn: Arc<webauthn_rs::Webauthn>,
+    pub client_cache: crate::store::clients::ClientCache,
     /// The discovery document (depends only on configuration).
     pub discovery: String,
 }
@@ -72,7 +73,7 @@ impl AppState {
         MemberStore::new(self.db.clone())
     }
     pub fn clients(&self) -> ClientStore {
-        ClientStore::new(self.db.clone())
+        ClientStore::cached(self.db.clone(), self.client_cache.clone())
     }
     /// Grants and their revocation (see `oidc::grants`).
     pub fn grants(&self) -> crate::oidc::grants::Grants {

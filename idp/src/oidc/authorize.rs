@@ -78,7 +78,7 @@ async fn start(
     };
     let flow = match request::validate(
         &params,
-        client.as_ref(),
+        client.as_deref(),
         duplicate.as_deref(),
         verify_hint,
         now,

@@ -61,7 +61,7 @@ pub async fn authenticate(
     params: &HashMap<String, String>,
     audiences: &[String],
     now: i64,
-) -> Result<Client, OAuthError> {
+) -> Result<std::sync::Arc<Client>, OAuthError> {
     let basic = basic(headers)?;
     let post_secret = params.get("client_secret");
     let assertion = params.get("client_assertion");

@@ -11,6 +11,9 @@ use crate::oidc::keys::Alg;
 use crate::security::tokens::{same, token_hash};
 use diesel::prelude::*;
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 pub const SUPPORTED_SCOPES: [&str; 5] = ["openid", "profile", "email", "member", "offline_access"];
 
@@ -268,18 +271,72 @@ impl NewClient {
     }
 }
 
+/// Registered clients kept in memory for a short while: a sign-in looks its client up three
+/// times (authorization request, its continuation, the token request), and registrations change
+/// rarely. Changes made through this replica apply at once; changes by the CLI or another
+/// replica within `CLIENT_CACHE_SECS`. Unknown client IDs are not cached (anybody can make them
+/// up).
+#[derive(Clone, Default)]
+pub struct ClientCache {
+    entries: Arc<RwLock<HashMap<String, CachedClient>>>,
+}
+
+/// A client and when it was read.
+type CachedClient = (Instant, Arc<Client>);
+
+pub const CLIENT_CACHE_SECS: u64 = 30;
+const CLIENT_CACHE_MAX: usize = 1000;
+
+impl ClientCache {
+    fn get(&self, id: &str) -> Option<Arc<Client>> {
+        let map = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        map.get(id)
+            .filter(|(at, _)| at.elapsed() < Duration::from_secs(CLIENT_CACHE_SECS))
+            .map(|(_, c)| c.clone())
+    }
+
+    fn put(&self, client: Arc<Client>) {
+        let mut map = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= CLIENT_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(client.client_id.clone(), (Instant::now(), client));
+    }
+
+    fn forget(&self, id: &str) {
+        self.entries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+}
+
 pub struct ClientStore {
     db: Db,
+    cache: Option<ClientCache>,
 }
 
 impl ClientStore {
+    /// Straight to the database (the CLI).
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self { db, cache: None }
     }
 
-    pub async fn get(&self, client_id: &str) -> StoreResult<Option<Client>> {
+    /// Through a replica's cache (the server).
+    pub fn cached(db: Db, cache: ClientCache) -> Self {
+        Self {
+            db,
+            cache: Some(cache),
+        }
+    }
+
+    pub async fn get(&self, client_id: &str) -> StoreResult<Option<Arc<Client>>> {
+        if let Some(hit) = self.cache.as_ref().and_then(|c| c.get(client_id)) {
+            return Ok(Some(hit));
+        }
         let id = client_id.to_string();
-        self.db
+        let found = self
+            .db
             .run(move |c| {
                 Ok(cl::clients
                     .find(id)
@@ -288,7 +345,12 @@ impl ClientStore {
                     .optional()?
                     .map(Client::from_row))
             })
-            .await
+            .await?
+            .map(Arc::new);
+        if let (Some(cache), Some(client)) = (&self.cache, &found) {
+            cache.put(client.clone());
+        }
+        Ok(found)
     }
 
     pub async fn list(&self) -> StoreResult<Vec<Client>> {
@@ -307,6 +369,9 @@ impl ClientStore {
 
     /// Inserts or replaces a client. `source` is `config` or `cli`.
     pub async fn upsert(&self, client: NewClient, source: &str, now: i64) -> StoreResult<()> {
+        if let Some(cache) = &self.cache {
+            cache.forget(&client.client_id);
+        }
         let row = client.into_row(source, now);
         self.db
             .tx(move |c| {
@@ -345,6 +410,9 @@ impl ClientStore {
     }
 
     pub async fn remove(&self, client_id: &str) -> StoreResult<bool> {
+        if let Some(cache) = &self.cache {
+            cache.forget(client_id);
+        }
         let id = client_id.to_string();
         self.db
             .run(move |c| Ok(diesel::delete(cl::clients.find(id)).execute(c)? > 0))
