@@ -537,3 +537,25 @@ fn is_loopback(url: &Url) -> bool {
         None => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example in `deploy/` must stay a file operators can start from: every key known, every
+    /// value valid once the placeholder secret key is replaced.
+    #[test]
+    fn deploy_example_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/idp.example.toml");
+        let mut config: Config = kenpo_shared::config::load(Some(&path), "KENPO_IDP_EXAMPLE_")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = config.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("secrets.keys"),
+            "the placeholder is refused: {err}"
+        );
+        config.secrets.keys = vec![Secret::new(crate::security::secretbox::generate_key("k1"))];
+        config.validate().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.clients.len(), 1);
+    }
+}

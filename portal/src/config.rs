@@ -366,6 +366,19 @@ mod tests {
         assert_eq!(valid().account_url(), "http://localhost:8080/account");
     }
 
+    /// The example in `deploy/` must stay a file operators can start from.
+    #[test]
+    fn deploy_example_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/portal.example.toml");
+        let config: Config = kenpo_shared::config::load(Some(&path), "KENPO_PORTAL_EXAMPLE_")
+            .unwrap_or_else(|e| panic!("{e}"));
+        config.validate().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.redirect_uri(),
+            "https://portal.kenpo.example.jp/auth/callback"
+        );
+    }
+
     #[test]
     fn bad_values_name_their_key() {
         let mut c = valid();

@@ -119,10 +119,14 @@ impl r2d2::ManageConnection for Manager {
                     .map_err(|e| ConnError(e.to_string()))?;
                 // WAL lets readers proceed beside the single writer; busy_timeout makes writers
                 // queue instead of failing under load. It comes first: switching a new file to WAL
-                // takes a lock that the pool's other new connections must wait for.
+                // takes a lock that the pool's other new connections must wait for. The WAL is
+                // copied back into the database every 4,000 pages (16 MiB) rather than SQLite's
+                // 1,000: the same hot index pages are then written back once instead of four times
+                // (the checkpoint ran inside a request's commit and was a tenth of an SSO hop).
                 c.batch_execute(
                     "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                     PRAGMA wal_autocheckpoint = 4000;",
                 )
                 .map_err(|e| ConnError(e.to_string()))?;
                 Ok(DbConn::Sqlite(c))
@@ -172,6 +176,10 @@ impl Db {
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
             .connection_timeout(Duration::from_secs(10))
+            // A SQLite connection is a file handle and cannot go stale; testing it on every
+            // checkout cost a statement per query. A PostgreSQL connection can (server restart,
+            // idle timeout at a proxy), so it is checked before use.
+            .test_on_check_out(backend == Backend::Postgres)
             .build(Manager {
                 url: conn_url,
                 backend,

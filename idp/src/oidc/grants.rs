@@ -61,7 +61,11 @@ impl Grants {
         Ok(self.eph.get(&marker(grant_id)).await?.is_some())
     }
 
-    pub async fn create(&self, grant: Grant, refresh: Option<RefreshToken>) -> StoreResult<()> {
+    pub async fn create(
+        &self,
+        grant: Grant,
+        refresh: Option<RefreshToken>,
+    ) -> StoreResult<Option<Member>> {
         self.store.create(grant, refresh).await
     }
 

@@ -140,15 +140,10 @@ async fn authorization_code(
         }
         (None, None) => {}
     }
-    let member = state
-        .members()
-        .by_id(&record.member_id)
-        .await?
-        .ok_or_else(|| OAuthError::invalid_grant("the member no longer exists"))?;
     let grant = Grant {
         id: record.grant_id.clone(),
         client_id: client.client_id.clone(),
-        member_id: member.id.clone(),
+        member_id: record.member_id.clone(),
         sid: record.sid.clone(),
         scope: record.scopes.join(" "),
         claims: record.claims.as_ref().map(|c| c.to_string()),
@@ -173,10 +168,11 @@ async fn authorization_code(
                 .min(state.config.tokens.refresh_family_ttl_secs),
         rotated_at: None,
     };
-    state
+    let member = state
         .grants()
         .create(grant.clone(), Some(refresh_row))
-        .await?;
+        .await?
+        .ok_or_else(|| OAuthError::invalid_grant("the member no longer exists"))?;
     respond(
         state,
         client,

@@ -68,13 +68,13 @@ pub async fn next_step_for(
     now: i64,
 ) -> Result<Step, PageError> {
     let lang = Lang::Ja;
-    let Some(member) = state.members().by_id(&session.member_id).await.page(lang)? else {
+    let Some((member, factors)) = CredentialStore::new(state.db.clone())
+        .member_and_factors(&session.member_id)
+        .await
+        .page(lang)?
+    else {
         return Ok(Step::Login);
     };
-    let factors = CredentialStore::new(state.db.clone())
-        .factors(&member)
-        .await
-        .page(lang)?;
     let email_pending = state
         .eph
         .get(&email_pending_key(&member.id))

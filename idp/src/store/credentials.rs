@@ -45,6 +45,22 @@ pub struct CredentialStore {
     db: Db,
 }
 
+fn count_factors(c: &mut super::DbConn, member: &Member) -> QueryResult<Factors> {
+    let passkeys: i64 = pk::passkeys
+        .filter(pk::member_id.eq(&member.id))
+        .count()
+        .get_result(c)?;
+    let totp: i64 = tc::totp_credentials
+        .filter(tc::member_id.eq(&member.id))
+        .count()
+        .get_result(c)?;
+    Ok(Factors {
+        passkeys: passkeys as usize,
+        totp: totp > 0,
+        email: member.email_otp_enabled && member.email_verified && member.email.is_some(),
+    })
+}
+
 impl CredentialStore {
     pub fn new(db: Db) -> Self {
         Self { db }
@@ -52,23 +68,24 @@ impl CredentialStore {
 
     /// Which factors a member has enrolled.
     pub async fn factors(&self, member: &Member) -> StoreResult<Factors> {
-        let id = member.id.clone();
-        let email = member.email_otp_enabled && member.email_verified && member.email.is_some();
+        let member = member.clone();
+        self.db.run(move |c| Ok(count_factors(c, &member)?)).await
+    }
+
+    /// A member and their factors in one trip to the database (every authorization request
+    /// needs both to decide whether a sign-in step is pending).
+    pub async fn member_and_factors(
+        &self,
+        member_id: &str,
+    ) -> StoreResult<Option<(Member, Factors)>> {
+        let id = member_id.to_string();
         self.db
             .run(move |c| {
-                let passkeys: i64 = pk::passkeys
-                    .filter(pk::member_id.eq(&id))
-                    .count()
-                    .get_result(c)?;
-                let totp: i64 = tc::totp_credentials
-                    .filter(tc::member_id.eq(&id))
-                    .count()
-                    .get_result(c)?;
-                Ok(Factors {
-                    passkeys: passkeys as usize,
-                    totp: totp > 0,
-                    email,
-                })
+                let Some(member) = crate::store::members::find(c, &id)? else {
+                    return Ok(None);
+                };
+                let factors = count_factors(c, &member)?;
+                Ok(Some((member, factors)))
             })
             .await
     }

@@ -6,6 +6,7 @@
 use super::schema::grants::dsl as g;
 use super::schema::refresh_tokens::dsl as rt;
 use super::{Db, StoreError, StoreResult};
+use crate::store::members::Member;
 use diesel::prelude::*;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -66,17 +67,26 @@ impl GrantStore {
         Self { db }
     }
 
-    /// Stores a grant and, optionally, its first refresh token.
-    pub async fn create(&self, grant: Grant, refresh: Option<RefreshToken>) -> StoreResult<()> {
+    /// Stores a grant and, optionally, its first refresh token, returning the member it is for
+    /// as the transaction sees them (one trip to the database per code exchange). Nothing is
+    /// stored, and `None` returned, when the member no longer exists.
+    pub async fn create(
+        &self,
+        grant: Grant,
+        refresh: Option<RefreshToken>,
+    ) -> StoreResult<Option<Member>> {
         self.db
             .tx(move |c| {
+                let Some(member) = crate::store::members::find(c, &grant.member_id)? else {
+                    return Ok(None);
+                };
                 diesel::insert_into(g::grants).values(&grant).execute(c)?;
                 if let Some(r) = refresh {
                     diesel::insert_into(rt::refresh_tokens)
                         .values(&r)
                         .execute(c)?;
                 }
-                Ok(())
+                Ok(Some(member))
             })
             .await
     }
@@ -249,10 +259,7 @@ impl GrantStore {
     }
 
     /// A grant with its member (userinfo, introspection).
-    pub async fn with_member(
-        &self,
-        id: &str,
-    ) -> StoreResult<Option<(Grant, crate::store::members::Member)>> {
+    pub async fn with_member(&self, id: &str) -> StoreResult<Option<(Grant, Member)>> {
         use super::schema::members::dsl as m;
         let id = id.to_string();
         self.db
@@ -260,10 +267,7 @@ impl GrantStore {
                 Ok(g::grants
                     .find(id)
                     .inner_join(m::members)
-                    .select((
-                        Grant::as_select(),
-                        crate::store::members::Member::as_select(),
-                    ))
+                    .select((Grant::as_select(), Member::as_select()))
                     .first(c)
                     .optional()?)
             })

@@ -10,6 +10,15 @@ use super::{Db, StoreError, StoreResult};
 use diesel::prelude::*;
 use kenpo_shared::ids::{MemberNumber, MemberSymbol, UserId};
 
+/// A member by internal ID, on a connection already held (to read along with other tables).
+pub(crate) fn find(c: &mut super::DbConn, id: &str) -> QueryResult<Option<Member>> {
+    m::members
+        .find(id)
+        .select(Member::as_select())
+        .first(c)
+        .optional()
+}
+
 #[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = super::schema::members)]
 pub struct Member {
@@ -127,15 +136,7 @@ impl MemberStore {
 
     pub async fn by_id(&self, id: &str) -> StoreResult<Option<Member>> {
         let id = id.to_string();
-        self.db
-            .run(move |c| {
-                Ok(m::members
-                    .find(id)
-                    .select(Member::as_select())
-                    .first(c)
-                    .optional()?)
-            })
-            .await
+        self.db.run(move |c| Ok(find(c, &id)?)).await
     }
 
     pub async fn by_subject(&self, subject: &str) -> StoreResult<Option<Member>> {
