@@ -110,15 +110,27 @@ impl From<StoreError> for OAuthError {
     }
 }
 
+impl From<crate::oidc::grants::GrantError> for OAuthError {
+    fn from(e: crate::oidc::grants::GrantError) -> Self {
+        OAuthError::server_error(e)
+    }
+}
+
 impl From<EphemeralError> for OAuthError {
     fn from(e: EphemeralError) -> Self {
         OAuthError::server_error(e)
     }
 }
 
-/// An error shown to a person on a hosted page.
+/// Why a hosted page does not show: an error for the person, or the page they belong on.
+///
+/// Guards and extractors reject with it, so handlers return `Result<Response, PageError>` and
+/// use `?` throughout.
 #[derive(Debug)]
 pub enum PageError {
+    /// Not an error: the member belongs on another page (the login page without a session,
+    /// the step they owe, or back at the relying party). Answered with a 303 there.
+    Redirect(String),
     /// The page or the thing it names does not exist (or is not the member's).
     NotFound(Lang),
     /// A request the page cannot act on, with a message for the member.
@@ -140,6 +152,7 @@ impl PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, lang, title, message) = match &self {
+            PageError::Redirect(to) => return axum::response::Redirect::to(to).into_response(),
             PageError::NotFound(l) => (
                 StatusCode::NOT_FOUND,
                 *l,

@@ -1,20 +1,21 @@
 //! Rendering of the account page.
 
-use super::{Account, require_account};
-use crate::error::PageResultExt;
+use crate::error::{PageError, PageResultExt};
+use crate::mail::masked;
 use crate::mfa::email_otp::{self, Purpose as OtpPurpose};
 use crate::mfa::factor_name;
 use crate::pages::forms::{self, Field};
 use crate::pages::i18n::Text;
 use crate::pages::{Ctx, Frame};
 use crate::security::request::device_label;
-use crate::signin::mfa::masked;
+use crate::signin::mfa_email::RESEND;
 use crate::signin::session::Sessions;
+use crate::signin::visit::{SignedIn, Visit};
 use crate::state::AppState;
 use crate::store::credentials::{CredentialStore, PasskeyRow};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use kenpo_shared::Lang;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -181,24 +182,18 @@ pub struct PageQuery {
 
 pub async fn get(
     State(state): State<AppState>,
-    ctx: Ctx,
-    headers: HeaderMap,
+    SignedIn(v): SignedIn,
     Query(q): Query<PageQuery>,
-) -> Response {
-    let now = state.now();
-    let acc = match require_account(&state, &headers, now).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+) -> Result<Response, PageError> {
     let flash = Flash {
         notice: q
             .done
             .as_deref()
             .and_then(done_text)
-            .map(|t| ctx.t(t).to_string()),
+            .map(|t| v.ctx.t(t).to_string()),
         ..Flash::default()
     };
-    render(&state, &ctx, &acc, flash, StatusCode::OK, now).await
+    render(&state, &v, flash, StatusCode::OK).await
 }
 
 /// A time as the member reads it: Japan time, to the minute.
@@ -262,34 +257,25 @@ fn passkey_item(ctx: &Ctx, p: &PasskeyRow) -> Markup {
 /// Renders the account page, with a notice or a section's error.
 pub async fn render(
     state: &AppState,
-    ctx: &Ctx,
-    acc: &Account,
+    v: &Visit,
     flash: Flash,
     status: StatusCode,
-    now: i64,
-) -> Response {
+) -> Result<Response, PageError> {
+    let (ctx, now) = (&v.ctx, v.now);
     let lang = ctx.lang;
-    let m = &acc.member;
-    let passkeys = match CredentialStore::new(state.db.clone())
+    let m = &v.member;
+    let passkeys = CredentialStore::new(state.db.clone())
         .passkeys(&m.id)
         .await
-        .page(lang)
-    {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let sessions = match Sessions::new(state).for_member(&m.id, now).await.page(lang) {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
-    let pending_email = match email_otp::live(state, &m.id, OtpPurpose::NewAddress, now)
+        .page(lang)?;
+    let sessions = Sessions::new(state)
+        .for_member(&m.id, now)
         .await
-        .page(lang)
-    {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let f = &acc.factors;
+        .page(lang)?;
+    let pending_email = email_otp::live(state, &m.id, OtpPurpose::NewAddress, now)
+        .await
+        .page(lang)?;
+    let f = &v.factors;
     let preferred = f.preferred(m);
     let enrolled = f.list();
     let email_verified = m.email_verified && m.email.is_some();
@@ -369,7 +355,7 @@ pub async fn render(
                     form method="post" action="/account/email" {
                         (forms::csrf(&ctx.csrf))
                         input type="hidden" name="email" value=(new);
-                        button.secondary type="submit" name="resend" value="yes" { (ctx.t(crate::signin::mfa::RESEND)) }
+                        button.secondary type="submit" name="resend" value="yes" { (ctx.t(RESEND)) }
                     }
                     form method="post" action="/account/email/confirm" {
                         (forms::csrf(&ctx.csrf))
@@ -404,7 +390,7 @@ pub async fn render(
                 @for s in &sessions {
                     li.card {
                         strong { (device_label(&s.user_agent)) }
-                        @if s.sid == acc.current.session.sid { " (" (ctx.t(THIS_DEVICE)) ")" }
+                        @if s.sid == v.current.session.sid { " (" (ctx.t(THIS_DEVICE)) ")" }
                         p.small.muted {
                             (ctx.t(SIGNED_IN_AT)) ": " (when(lang, s.auth_time)) " · "
                             (ctx.t(SEEN_AT)) ": " (when(lang, s.last_seen))
@@ -414,7 +400,7 @@ pub async fn render(
                             (forms::csrf(&ctx.csrf))
                             input type="hidden" name="sid" value=(s.sid);
                             button.secondary type="submit" {
-                                (ctx.t(if s.sid == acc.current.session.sid { SIGN_OUT } else { END_SESSION }))
+                                (ctx.t(if s.sid == v.current.session.sid { SIGN_OUT } else { END_SESSION }))
                             }
                         }
                     }
@@ -427,7 +413,7 @@ pub async fn render(
             }
         }
     };
-    ctx.render_status(
+    Ok(ctx.render_status(
         state,
         status,
         Frame {
@@ -437,17 +423,16 @@ pub async fn render(
             ..Frame::default()
         },
         body,
-    )
+    ))
 }
 
-/// The account page as the answer to a failed action.
-pub async fn with_error(
+/// The account page as the answer to a failed action: the message beside `section`'s form.
+pub async fn refuse(
     state: &AppState,
-    ctx: &Ctx,
-    acc: &Account,
-    flash: Flash,
+    v: &Visit,
+    section: &'static str,
+    message: impl Into<String>,
     status: StatusCode,
-    now: i64,
-) -> Response {
-    render(state, ctx, acc, flash, status, now).await
+) -> Result<Response, PageError> {
+    render(state, v, Flash::error(section, message), status).await
 }

@@ -4,15 +4,15 @@
 //! account's brute-force budget (`security::throttle`) before it is compared; an unreadable
 //! answer is not compared and not counted.
 
-use super::{FlowQuery, Visit, csrf_refused, visit};
-use crate::pages::Ctx;
-use crate::pages::forms::{self, Field, PageForm};
-use crate::pages::i18n::{self, Text};
-use crate::security::throttle::{Gate, Throttle};
+use crate::error::{PageError, PageResultExt};
+use crate::pages::forms::{self, Field};
+use crate::pages::i18n::Text;
+use crate::signin::second_factor::attempt;
 use crate::signin::steps::Step;
+use crate::signin::visit::{Visit, Visiting};
 use crate::state::AppState;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kenpo_shared::birthdate::{BirthdateError, parse_birthdate};
 use maud::html;
@@ -51,10 +51,6 @@ const WRONG: Text = Text(
 #[derive(Deserialize)]
 pub struct BirthdateForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    flow: Option<String>,
-    #[serde(default)]
     birthdate: String,
 }
 
@@ -75,8 +71,7 @@ fn page(
         @if let Some(e) = error { (kenpo_shared::web::alert(e)) }
         p { (ctx.t(LEAD)) }
         form method="post" action="/signin/birthdate" novalidate {
-            (forms::csrf(&ctx.csrf))
-            (forms::flow(v.flow_id()))
+            (forms::hidden(&ctx.csrf, v.flow_id()))
             (Field { autocomplete: "bday", value, hint: Some(ctx.t(HINT)), error, autofocus: true, maxlength: Some(40), ..Field::new("birthdate", ctx.t(LABEL)) }.render())
             button.primary type="submit" { (ctx.t(SUBMIT)) }
         }
@@ -86,31 +81,17 @@ fn page(
 
 pub async fn get(
     State(state): State<AppState>,
-    ctx: Ctx,
-    headers: HeaderMap,
-    Query(q): Query<FlowQuery>,
-) -> Response {
-    let now = state.now();
-    match visit(&state, ctx, &headers, q.flow.as_deref(), wanted, now).await {
-        Ok(v) => page(&state, &v, "", None, StatusCode::OK),
-        Err(r) => r,
-    }
+    Visiting(v, _): Visiting,
+) -> Result<Response, PageError> {
+    let v = v.owing(&state, wanted).await?;
+    Ok(page(&state, &v, "", None, StatusCode::OK))
 }
 
 pub async fn post(
     State(state): State<AppState>,
-    ctx: Ctx,
-    headers: HeaderMap,
-    PageForm(form): PageForm<BirthdateForm>,
-) -> Response {
-    let now = state.now();
-    if let Some(r) = csrf_refused(&ctx, &form.csrf) {
-        return r;
-    }
-    let v = match visit(&state, ctx, &headers, form.flow.as_deref(), wanted, now).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    Visiting(v, form): Visiting<BirthdateForm>,
+) -> Result<Response, PageError> {
+    let mut v = v.owing(&state, wanted).await?;
     let lang = v.lang();
     let typed = form.birthdate.chars().take(40).collect::<String>();
     let date = match parse_birthdate(&typed) {
@@ -122,53 +103,27 @@ pub async fn post(
                 BirthdateError::NoSuchDay => NO_SUCH_DAY,
                 BirthdateError::OutsideEra => OUTSIDE_ERA,
             };
-            return page(
-                &state,
-                &v,
-                &typed,
-                Some(msg.get(lang)),
-                StatusCode::BAD_REQUEST,
-            );
+            let status = StatusCode::BAD_REQUEST;
+            return Ok(page(&state, &v, &typed, Some(msg.get(lang)), status));
         }
     };
     // A readable date is a guess: it claims from the account's budget before it is compared.
-    match Throttle::new(&state.eph, &state.config.throttle)
-        .account_attempt(&v.member.user_id_key)
-        .await
-    {
-        Ok(Gate::Open) => {}
-        Ok(Gate::Wait(w)) => {
-            let wait = i18n::wait_text(lang, w);
-            let msg = format!(
-                "{} {}",
-                i18n::TOO_MANY.get(lang),
-                lang.pick(&format!("（あと{wait}）"), &format!("(wait {wait})"))
-            );
-            return page(
-                &state,
-                &v,
-                &typed,
-                Some(&msg),
-                StatusCode::TOO_MANY_REQUESTS,
-            );
-        }
-        Err(e) => return crate::error::PageError::internal(lang, e).into_response(),
+    if let Some(msg) = attempt(&state, &v).await? {
+        let status = StatusCode::TOO_MANY_REQUESTS;
+        return Ok(page(&state, &v, &typed, Some(&msg), status));
     }
     if v.member.birthdate() != Some(date) {
-        v.audit(&state, "onboarding.birthdate_wrong", json!({}), now)
+        v.audit(&state, "onboarding.birthdate_wrong", json!({}))
             .await;
-        return page(
-            &state,
-            &v,
-            &typed,
-            Some(WRONG.get(lang)),
-            StatusCode::UNAUTHORIZED,
-        );
+        let status = StatusCode::UNAUTHORIZED;
+        return Ok(page(&state, &v, &typed, Some(WRONG.get(lang)), status));
     }
-    if let Err(e) = state.members().confirm_birthdate(&v.member.id, now).await {
-        return crate::error::PageError::internal(lang, e).into_response();
-    }
-    v.audit(&state, "onboarding.birthdate", json!({}), now)
-        .await;
-    v.advance(&state, now).await
+    state
+        .members()
+        .confirm_birthdate(&v.member.id, v.now)
+        .await
+        .page(lang)?;
+    v.audit(&state, "onboarding.birthdate", json!({})).await;
+    v.member.birthdate_confirmed_at = Some(v.now);
+    Ok(v.advance(&state).await?.into_response())
 }

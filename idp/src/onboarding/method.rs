@@ -6,18 +6,16 @@
 //! another method" on the enrolment page) and choose again; once one is enrolled, changes
 //! belong to the account page.
 
-use super::{FlowQuery, Visit, csrf_refused, visit};
-use crate::error::PageError;
+use crate::error::{PageError, PageResultExt};
 use crate::mfa::Factor;
-use crate::pages::Ctx;
-use crate::pages::forms::{self, PageForm};
+use crate::pages::forms;
 use crate::pages::i18n::Text;
 use crate::signin::steps::Step;
+use crate::signin::visit::{Visit, Visiting};
 use crate::state::AppState;
-use crate::store::credentials::CredentialStore;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 use serde_json::json;
@@ -63,10 +61,6 @@ const EMAIL_HELP: Text = Text(
 #[derive(Deserialize)]
 pub struct MethodForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    flow: Option<String>,
-    #[serde(default)]
     method: String,
 }
 
@@ -80,49 +74,22 @@ fn is_mobile(user_agent: &str) -> bool {
 
 /// Entered while the member owes the method, or — with no factor enrolled yet — a later
 /// onboarding step (they came back to choose again).
-async fn enter(
-    state: &AppState,
-    ctx: Ctx,
-    headers: &HeaderMap,
-    flow: Option<&str>,
-    now: i64,
-) -> Result<Visit, Response> {
-    let v = visit(
-        state,
-        ctx,
-        headers,
-        flow,
-        |s| matches!(s, Step::Method | Step::NewPassword | Step::Enroll(_)),
-        now,
-    )
-    .await?;
-    if v.owed == Step::Method {
-        return Ok(v);
-    }
-    let factors = CredentialStore::new(state.db.clone())
-        .factors(&v.member)
-        .await
-        .map_err(|e| PageError::internal(v.lang(), e).into_response())?;
-    if factors.any() || v.member.chosen_factor.is_none() {
-        return Err(Redirect::to(&crate::signin::step_url(v.owed, v.flow_id())).into_response());
+async fn enter(state: &AppState, v: Visit) -> Result<Visit, PageError> {
+    let v = v
+        .owing(state, |s| {
+            matches!(s, Step::Method | Step::NewPassword | Step::Enroll(_))
+        })
+        .await?;
+    if v.owed(state) != Step::Method && (v.factors.any() || v.member.chosen_factor.is_none()) {
+        return Err(v.elsewhere(state).await);
     }
     Ok(v)
 }
 
-fn page(
-    state: &AppState,
-    v: &Visit,
-    headers: &HeaderMap,
-    error: Option<&str>,
-    status: StatusCode,
-) -> Response {
+fn page(state: &AppState, v: &Visit, error: Option<&str>, status: StatusCode) -> Response {
     let ctx = &v.ctx;
     let chosen = v.member.chosen_factor.as_deref().and_then(Factor::parse);
-    let ua = headers
-        .get(axum::http::header::USER_AGENT)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let pc = !is_mobile(ua);
+    let pc = !is_mobile(&v.requester.user_agent);
     let options = [
         (Factor::Passkey, PASSKEY_NAME, PASSKEY_HELP),
         (Factor::Totp, TOTP_NAME, TOTP_HELP),
@@ -133,8 +100,7 @@ fn page(
         @if let Some(e) = error { (kenpo_shared::web::alert(e)) }
         p { (ctx.t(LEAD)) }
         form method="post" action="/signin/method" novalidate {
-            (forms::csrf(&ctx.csrf))
-            (forms::flow(v.flow_id()))
+            (forms::hidden(&ctx.csrf, v.flow_id()))
             fieldset.choices-set {
                 legend.visually-hidden { (ctx.t(LEGEND)) }
                 ul.choices {
@@ -167,50 +133,30 @@ fn page(
 
 pub async fn get(
     State(state): State<AppState>,
-    ctx: Ctx,
-    headers: HeaderMap,
-    Query(q): Query<FlowQuery>,
-) -> Response {
-    let now = state.now();
-    match enter(&state, ctx, &headers, q.flow.as_deref(), now).await {
-        Ok(v) => page(&state, &v, &headers, None, StatusCode::OK),
-        Err(r) => r,
-    }
+    Visiting(v, _): Visiting,
+) -> Result<Response, PageError> {
+    let v = enter(&state, v).await?;
+    Ok(page(&state, &v, None, StatusCode::OK))
 }
 
 pub async fn post(
     State(state): State<AppState>,
-    ctx: Ctx,
-    headers: HeaderMap,
-    PageForm(form): PageForm<MethodForm>,
-) -> Response {
-    let now = state.now();
-    if let Some(r) = csrf_refused(&ctx, &form.csrf) {
-        return r;
-    }
-    let v = match enter(&state, ctx, &headers, form.flow.as_deref(), now).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    Visiting(v, form): Visiting<MethodForm>,
+) -> Result<Response, PageError> {
+    let mut v = enter(&state, v).await?;
     let Some(factor) = Factor::parse(form.method.trim()) else {
         let msg = NONE.get(v.lang());
-        return page(&state, &v, &headers, Some(msg), StatusCode::BAD_REQUEST);
+        return Ok(page(&state, &v, Some(msg), StatusCode::BAD_REQUEST));
     };
-    if let Err(e) = state
+    state
         .members()
-        .choose_factor(&v.member.id, Some(factor.as_str()), now)
+        .choose_factor(&v.member.id, Some(factor.as_str()), v.now)
         .await
-    {
-        return PageError::internal(v.lang(), e).into_response();
-    }
-    v.audit(
-        &state,
-        "onboarding.method",
-        json!({"factor": factor.as_str()}),
-        now,
-    )
-    .await;
-    v.advance(&state, now).await
+        .page(v.lang())?;
+    let detail = json!({"factor": factor.as_str()});
+    v.audit(&state, "onboarding.method", detail).await;
+    v.member.chosen_factor = Some(factor.as_str().to_string());
+    Ok(v.advance(&state).await?.into_response())
 }
 
 #[cfg(test)]

@@ -3,14 +3,14 @@
 //! version, every member is asked again at their next sign-in (after the second factor).
 
 use super::texts::{self, Doc};
-use super::{FlowQuery, Visit, csrf_refused, visit};
-use crate::pages::Ctx;
-use crate::pages::forms::{self, PageForm};
+use crate::error::{PageError, PageResultExt};
+use crate::pages::forms;
 use crate::pages::i18n::Text;
 use crate::signin::steps::Step;
+use crate::signin::visit::{Visit, Visiting};
 use crate::state::AppState;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
@@ -47,10 +47,6 @@ const NOT_AGREED: Text = Text(
 #[derive(Deserialize)]
 pub struct TermsForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    flow: Option<String>,
-    #[serde(default)]
     agree: Option<String>,
 }
 
@@ -75,8 +71,7 @@ async fn page(state: &AppState, v: &Visit, error: Option<&str>, status: StatusCo
             a href="/privacy" { (ctx.t(PRIVACY)) }
         }
         form method="post" action="/signin/terms" {
-            (forms::csrf(&ctx.csrf))
-            (forms::flow(v.flow_id()))
+            (forms::hidden(&ctx.csrf, v.flow_id()))
             button.primary type="submit" name="agree" value="yes" { (ctx.t(AGREE)) }
         }
         p.small.muted { (ctx.t(DECLINE)) }
@@ -86,44 +81,30 @@ async fn page(state: &AppState, v: &Visit, error: Option<&str>, status: StatusCo
 
 pub async fn get(
     State(state): State<AppState>,
-    ctx: Ctx,
-    headers: HeaderMap,
-    Query(q): Query<FlowQuery>,
-) -> Response {
-    let now = state.now();
-    match visit(&state, ctx, &headers, q.flow.as_deref(), wanted, now).await {
-        Ok(v) => page(&state, &v, None, StatusCode::OK).await,
-        Err(r) => r,
-    }
+    Visiting(v, _): Visiting,
+) -> Result<Response, PageError> {
+    let v = v.owing(&state, wanted).await?;
+    Ok(page(&state, &v, None, StatusCode::OK).await)
 }
 
 pub async fn post(
     State(state): State<AppState>,
-    ctx: Ctx,
-    headers: HeaderMap,
-    PageForm(form): PageForm<TermsForm>,
-) -> Response {
-    let now = state.now();
-    if let Some(r) = csrf_refused(&ctx, &form.csrf) {
-        return r;
-    }
-    let v = match visit(&state, ctx, &headers, form.flow.as_deref(), wanted, now).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    Visiting(v, form): Visiting<TermsForm>,
+) -> Result<Response, PageError> {
+    let mut v = v.owing(&state, wanted).await?;
     if form.agree.as_deref() != Some("yes") {
         let msg = NOT_AGREED.get(v.lang());
-        return page(&state, &v, Some(msg), StatusCode::BAD_REQUEST).await;
+        return Ok(page(&state, &v, Some(msg), StatusCode::BAD_REQUEST).await);
     }
     let version = state.config.union.terms_version.clone();
-    if let Err(e) = state
+    state
         .members()
-        .accept_terms(&v.member.id, &version, now)
+        .accept_terms(&v.member.id, &version, v.now)
         .await
-    {
-        return crate::error::PageError::internal(v.lang(), e).into_response();
-    }
-    v.audit(&state, "terms.accepted", json!({"version": version}), now)
+        .page(v.lang())?;
+    v.audit(&state, "terms.accepted", json!({"version": version}))
         .await;
-    v.advance(&state, now).await
+    v.member.terms_version = Some(version);
+    v.member.terms_accepted_at = Some(v.now);
+    Ok(v.advance(&state).await?.into_response())
 }

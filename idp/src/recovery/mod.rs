@@ -25,31 +25,17 @@
 pub mod password;
 pub mod user_id;
 
+use crate::error::{PageError, PageResultExt};
 use crate::pages::i18n::Text;
 use crate::security::throttle::{Gate, Throttle};
 use crate::state::AppState;
 use crate::store::ephemeral::EphResult;
-use axum::Router;
-use axum::routing::get;
 use kenpo_shared::Lang;
 use maud::{Markup, html};
 use std::net::IpAddr;
 
 /// Mails per user ID (reset) or per address (user IDs) per hour.
 pub const PER_TARGET_PER_HOUR: i64 = 3;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/recovery/password",
-            get(password::forgot_get).post(password::forgot_post),
-        )
-        .route(
-            "/recovery/reset",
-            get(password::reset_get).post(password::reset_post),
-        )
-        .route("/recovery/user-id", get(user_id::get).post(user_id::post))
-}
 
 /// What happens to a recovery request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +72,31 @@ pub async fn admit(state: &AppState, ip: IpAddr, target: &str, now: i64) -> EphR
             Gate::Wait(_) => Admission::Quiet,
         },
     )
+}
+
+/// Runs a recovery request whose input parsed: when admitted, `task` (the look-up and the
+/// mail) runs in the background, so the answer — and its timing — is the same whether or not
+/// the target exists. `Some(wait)` when this client address is over its limit.
+pub async fn start<F>(
+    state: &AppState,
+    ip: IpAddr,
+    target: &str,
+    now: i64,
+    task: F,
+) -> Result<Option<u64>, PageError>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    match admit(state, ip, target, now).await.page(Lang::Ja)? {
+        Admission::Proceed => {
+            tokio::spawn(task);
+        }
+        Admission::Quiet => {
+            tracing::info!("recovery request over the per-target limit; no mail");
+        }
+        Admission::Wait(w) => return Ok(Some(w)),
+    }
+    Ok(None)
 }
 
 const CONTACT: Text = Text(

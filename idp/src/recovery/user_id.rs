@@ -3,11 +3,11 @@
 //! the answer on the page is the same either way (see the module doc of `recovery`).
 
 use super::password::{FlowQuery, sent_page, wait_message};
-use super::{Admission, admit, clean_flow, contact, login_href};
+use super::{clean_flow, contact, login_href, start};
 use crate::error::PageError;
 use crate::mail::{Mail, MailKind};
 use crate::onboarding::email::parse_email;
-use crate::pages::forms::{self, Field, PageForm};
+use crate::pages::forms::{self, CsrfForm, Field};
 use crate::pages::i18n::Text;
 use crate::pages::{Ctx, Frame};
 use crate::security::request::Requester;
@@ -15,7 +15,7 @@ use crate::state::AppState;
 use crate::store::audit::Actor;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use kenpo_shared::Lang;
 use maud::html;
 use serde::Deserialize;
@@ -37,8 +37,6 @@ const BACK: Text = Text("ログイン画面に戻る", "Back to sign-in");
 
 #[derive(Deserialize)]
 pub struct UserIdForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     flow: Option<String>,
     #[serde(default)]
@@ -90,52 +88,44 @@ pub async fn post(
     State(state): State<AppState>,
     ctx: Ctx,
     requester: Requester,
-    PageForm(form): PageForm<UserIdForm>,
-) -> Response {
+    CsrfForm(form): CsrfForm<UserIdForm>,
+) -> Result<Response, PageError> {
     let now = state.now();
-    if !ctx.csrf.verify(&form.csrf) {
-        return PageError::Forbidden(ctx.lang).into_response();
-    }
     let flow = clean_flow(form.flow);
     let typed: String = form.email.chars().take(320).collect();
     let email = match parse_email(&typed) {
         Ok(e) => e,
         Err(msg) => {
-            return page(
+            let status = StatusCode::BAD_REQUEST;
+            return Ok(page(
                 &state,
                 &ctx,
                 flow.as_deref(),
                 &typed,
                 Some(ctx.t(msg)),
-                StatusCode::BAD_REQUEST,
-            );
+                status,
+            ));
         }
     };
-    match admit(&state, requester.ip, &format!("uid:{email}"), now).await {
-        Ok(Admission::Proceed) => {
-            let (state2, lang) = (state.clone(), ctx.lang);
-            let ip = requester.ip.to_string();
-            tokio::spawn(async move {
-                mail_user_ids(&state2, &email, lang, &ip, now).await;
-            });
-        }
-        Ok(Admission::Quiet) => {
-            tracing::info!("user ID request over the per-address limit; no mail");
-        }
-        Ok(Admission::Wait(w)) => {
-            let msg = wait_message(ctx.lang, w);
-            return page(
-                &state,
-                &ctx,
-                flow.as_deref(),
-                &typed,
-                Some(&msg),
-                StatusCode::TOO_MANY_REQUESTS,
-            );
-        }
-        Err(e) => return PageError::internal(ctx.lang, e).into_response(),
+    let target = format!("uid:{email}");
+    let (state2, lang) = (state.clone(), ctx.lang);
+    let ip = requester.ip.to_string();
+    let task = async move {
+        mail_user_ids(&state2, &email, lang, &ip, now).await;
+    };
+    if let Some(w) = start(&state, requester.ip, &target, now, task).await? {
+        let msg = wait_message(ctx.lang, w);
+        let status = StatusCode::TOO_MANY_REQUESTS;
+        return Ok(page(
+            &state,
+            &ctx,
+            flow.as_deref(),
+            &typed,
+            Some(&msg),
+            status,
+        ));
     }
-    sent_page(&state, &ctx, flow.as_deref(), SENT)
+    Ok(sent_page(&state, &ctx, flow.as_deref(), SENT))
 }
 
 /// The background half: mail the user IDs registered to a verified address, if any.
@@ -160,9 +150,9 @@ async fn mail_user_ids(state: &AppState, email: &str, lang: Lang, ip: &str, now:
         })
         .await;
     for m in &members {
-        let _ = state
+        state
             .audit()
-            .record(
+            .record_or_log(
                 Some(&m.id),
                 Actor::Member,
                 "recovery.user_id_sent",

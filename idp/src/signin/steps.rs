@@ -48,6 +48,26 @@ impl Step {
         }
     }
 
+    /// The `data-step` name of the step's page (SPEC contract).
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Login => "login",
+            Step::Birthdate => "birthdate",
+            Step::Terms => "terms",
+            Step::Email => "email",
+            Step::EmailSent => "email-sent",
+            Step::Method => "method",
+            Step::NewPassword => "new-password",
+            Step::Enroll(Factor::Passkey) => "enroll-passkey",
+            Step::Enroll(Factor::Totp) => "enroll-totp",
+            Step::Enroll(Factor::Email) => "enroll-email",
+            Step::Mfa(Factor::Passkey) => "mfa-passkey",
+            Step::Mfa(Factor::Totp) => "mfa-totp",
+            Step::Mfa(Factor::Email) => "mfa-email",
+            Step::Done => "done",
+        }
+    }
+
     /// Position in the first-login journey, shown as "ステップ n / 7".
     pub fn onboarding_progress(self) -> Option<(u8, u8)> {
         let n = match self {
