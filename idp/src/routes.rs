@@ -46,7 +46,7 @@ pub fn app(state: AppState) -> Router {
     // may send their last form's answer back to it (CSP form-action).
     let hosted = Router::new()
         .route("/", get(home))
-        .route("/authorize", get(authorize::get).post(authorize::post))
+        .route("/authorize", get(authorize::handle).post(authorize::handle))
         // Sign-in: password or passkey, then the steps a member owes (signin::steps).
         .route("/login", get(login::get).post(login::post))
         .route("/login/passkey/options", post(passkey_login::options))
@@ -143,7 +143,7 @@ pub fn app(state: AppState) -> Router {
             get(recovery_user_id::get).post(recovery_user_id::post),
         )
         // Sign-out (RP-initiated logout) and the public texts.
-        .route("/logout", get(logout::get).post(logout::post))
+        .route("/logout", get(logout::handle).post(logout::handle))
         .route("/logout/confirm", post(logout::confirm))
         .route("/terms", get(texts::terms_page))
         .route("/privacy", get(texts::privacy_page))

@@ -7,6 +7,8 @@ use crate::pages::i18n::{self, Text};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use kenpo_shared::Lang;
+use kenpo_shared::web::Page;
+use maud::html;
 
 #[derive(Debug)]
 pub enum PageError {
@@ -82,7 +84,7 @@ impl IntoResponse for PageError {
                 ),
             ),
         };
-        crate::pages::error_page(status, lang, title, &message)
+        error_page(status, lang, title, &message)
     }
 }
 
@@ -101,4 +103,27 @@ impl<T, E: std::fmt::Display> PageResultExt<T> for Result<T, E> {
     fn page(self, lang: Lang) -> Result<T, PageError> {
         self.map_err(|e| PageError::internal(lang, e))
     }
+}
+
+/// A standalone error page (no request context needed).
+pub fn error_page(status: StatusCode, lang: Lang, title: &str, message: &str) -> Response {
+    let page = Page {
+        lang,
+        title,
+        service_name: lang.pick("けんぽWeb お知らせ", "Kenpo Web notices"),
+        nonce: "",
+        step: Some("portal-error"),
+        progress: None,
+        nav: Vec::new(),
+        lang_switch: None,
+        scripts: Vec::new(),
+    };
+    let body = html! {
+        h1 { (title) }
+        (kenpo_shared::web::alert(message))
+        p { a href="/" { (i18n::BACK_HOME.get(lang)) } }
+    };
+    let mut res = (status, page.render(body)).into_response();
+    no_store(&mut res);
+    res
 }

@@ -8,24 +8,16 @@ use crate::error::{PageError, PageResultExt};
 use crate::mfa::passkey::clean_label;
 use crate::mfa::{Factor, factor_name};
 use crate::pages::forms::CsrfForm;
-use crate::pages::i18n::{self, Text};
+use crate::pages::i18n::{self};
 use crate::signin::visit::{SignedIn, Visit};
 use crate::state::AppState;
-use crate::store::credentials::CredentialStore;
+use crate::store::credentials::{CredentialStore, PasskeyRow};
+pub use crate::texts::account::factors::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-
-pub const LAST_FACTOR: Text = Text(
-    "最後の本人確認の方法は削除できません。先に別の方法（パスキー、認証アプリ、メール）を追加してください。",
-    "You cannot remove your last way of confirming it is you. Add another method first (passkey, app or email).",
-);
-const LABEL_EMPTY: Text = Text(
-    "端末の名前を入力してください。",
-    "Enter a name for the device.",
-);
 
 #[derive(Deserialize)]
 pub struct IdForm {
@@ -67,6 +59,21 @@ async fn last_factor(state: &AppState, v: &Visit) -> Result<Response, PageError>
     .await
 }
 
+/// One of the member's own passkeys, by id (another member's is "not found").
+async fn own_passkey(
+    store: &CredentialStore,
+    v: &Visit,
+    id: &str,
+) -> Result<PasskeyRow, PageError> {
+    store
+        .passkeys(&v.member.id)
+        .await
+        .page(v.lang())?
+        .into_iter()
+        .find(|p| p.id == id)
+        .ok_or(PageError::NotFound(v.lang()))
+}
+
 pub async fn rename_passkey(
     State(state): State<AppState>,
     SignedIn(v): SignedIn,
@@ -79,13 +86,7 @@ pub async fn rename_passkey(
         return refuse(&state, &v, "factors", msg, StatusCode::BAD_REQUEST).await;
     };
     let store = CredentialStore::new(state.db.clone());
-    let old = store
-        .passkeys(&v.member.id)
-        .await
-        .page(lang)?
-        .into_iter()
-        .find(|p| p.id == form.id)
-        .ok_or(PageError::NotFound(lang))?;
+    let old = own_passkey(&store, &v, &form.id).await?;
     if !store
         .rename_passkey(&v.member.id, &old.id, &label)
         .await
@@ -120,13 +121,7 @@ pub async fn delete_passkey(
     require_fresh(&v, "/account")?;
     let lang = v.lang();
     let store = CredentialStore::new(state.db.clone());
-    let target = store
-        .passkeys(&v.member.id)
-        .await
-        .page(lang)?
-        .into_iter()
-        .find(|p| p.id == form.id)
-        .ok_or(PageError::NotFound(lang))?;
+    let target = own_passkey(&store, &v, &form.id).await?;
     if !v.factors.may_remove(Factor::Passkey) {
         return last_factor(&state, &v).await;
     }

@@ -13,91 +13,13 @@ use crate::signin::session::Sessions;
 use crate::signin::visit::{SignedIn, Visit};
 use crate::state::AppState;
 use crate::store::credentials::{CredentialStore, PasskeyRow};
+pub use crate::texts::account::page::*;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use kenpo_shared::Lang;
 use maud::{Markup, html};
 use serde::Deserialize;
-
-const TITLE: Text = Text("アカウント設定", "Your account");
-const FACTORS: Text = Text("ログイン時の本人確認", "How you confirm it is you");
-const FACTORS_HELP: Text = Text(
-    "パスワードの次に使う本人確認の方法です。複数登録しておくと、スマートフォンをなくしたときなども安心です。",
-    "The second step after your password. Having more than one helps if you lose a phone.",
-);
-const PASSKEYS: Text = Text("パスキー（生体認証）", "Passkeys (face or fingerprint)");
-const NO_PASSKEYS: Text = Text(
-    "登録されているパスキーはありません。",
-    "No passkeys registered.",
-);
-const ADD_PASSKEY: Text = Text("パスキーを追加", "Add a passkey");
-const REGISTERED: Text = Text("登録", "Added");
-const LAST_USED: Text = Text("最終利用", "Last used");
-const NEVER: Text = Text("未使用", "never");
-const SYNCED: Text = Text(
-    "バックアップ済み（同じアカウントの他の端末でも使えます）",
-    "Backed up (works on your other devices with the same account)",
-);
-const RENAME: Text = Text("名前を変更", "Rename");
-const DEVICE_NAME: Text = Text("端末の名前", "Device name");
-const SAVE: Text = Text("保存する", "Save");
-const DELETE: Text = Text("削除する", "Remove");
-const TOTP: Text = Text(
-    "認証アプリ（ワンタイムパスワード）",
-    "Authenticator app (one-time passwords)",
-);
-const SET_UP: Text = Text("設定済み", "Set up");
-const NOT_SET_UP: Text = Text("未設定", "Not set up");
-const TOTP_SETUP: Text = Text("設定する", "Set up");
-const TOTP_REDO: Text = Text(
-    "設定し直す（スマートフォンを替えたとき）",
-    "Set up again (new phone)",
-);
-const EMAIL_OTP: Text = Text(
-    "メールのワンタイムパスワード",
-    "One-time passwords by email",
-);
-const ON: Text = Text("有効", "On");
-const OFF: Text = Text("無効", "Off");
-const TURN_ON: Text = Text("有効にする", "Turn on");
-const TURN_OFF: Text = Text("無効にする", "Turn off");
-const PREFERRED: Text = Text("いつも使う方法", "Method to ask for first");
-const PREFERRED_SAVE: Text = Text("この方法にする", "Use this method");
-const EMAIL: Text = Text("メールアドレス", "Email address");
-const CURRENT_EMAIL: Text = Text("現在のアドレス", "Current address");
-const NEW_EMAIL: Text = Text("新しいメールアドレス", "New email address");
-const SEND_CODE: Text = Text("確認コードを送る", "Send a confirmation code");
-const CODE_SENT: Text = Text(
-    "次のアドレスに確認コードを送信しました。メールに記載の6桁の数字を入力すると変更が完了します：",
-    "We sent a confirmation code to this address. Enter its 6 digits to finish the change:",
-);
-const CODE: Text = Text("確認コード（6桁）", "Confirmation code (6 digits)");
-const CONFIRM_CHANGE: Text = Text("変更する", "Change");
-const CANCEL_CHANGE: Text = Text("変更をやめる", "Cancel the change");
-const PASSWORD: Text = Text("パスワード", "Password");
-const CURRENT_PASSWORD: Text = Text("現在のパスワード", "Current password");
-const NEW_PASSWORD: Text = Text("新しいパスワード", "New password");
-const NEW_PASSWORD_CONFIRM: Text = Text(
-    "新しいパスワード（確認のためもう一度）",
-    "New password again",
-);
-const PASSWORD_RULES: Text = Text(
-    "8〜64文字で、英大文字・英小文字・数字・記号をそれぞれ1文字以上入れてください。変更すると、ほかの端末はログアウトされます。",
-    "8 to 64 characters with at least one capital, one small letter, one digit and one symbol. Other devices are signed out when you change it.",
-);
-const CHANGE_PASSWORD: Text = Text("パスワードを変更する", "Change password");
-const SESSIONS: Text = Text("ログイン中の端末", "Where you are signed in");
-const THIS_DEVICE: Text = Text("この端末", "this device");
-const SIGNED_IN_AT: Text = Text("ログイン", "Signed in");
-const SEEN_AT: Text = Text("最終利用", "Last active");
-const END_SESSION: Text = Text("ログアウトさせる", "Sign out");
-const END_ALL: Text = Text("すべての端末からログアウト", "Sign out everywhere");
-const END_ALL_HELP: Text = Text(
-    "心当たりのない端末があるときは、すべての端末からログアウトしてパスワードを変更してください。",
-    "If you see a device you do not know, sign out everywhere and change your password.",
-);
-const SIGN_OUT: Text = Text("ログアウト", "Sign out");
 
 /// A message to show at the top of the page (after an action), or beside a section's form.
 #[derive(Default)]

@@ -11,32 +11,19 @@ use crate::mail::{Mail, MailKind};
 use crate::mfa::email_otp::{self, Issue, Purpose as OtpPurpose};
 use crate::oidc::logout::end_session;
 use crate::pages::forms::CsrfForm;
-use crate::pages::i18n::Text;
 use crate::security::password_rules;
 use crate::signin::mfa_email::{MAIL_FAILED, check_code, resend_wait};
 use crate::signin::second_factor::attempt;
 use crate::signin::session::Sessions;
 use crate::signin::visit::SignedIn;
 use crate::state::AppState;
+pub use crate::texts::account::profile::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use kenpo_shared::Secret;
 use serde::Deserialize;
 use serde_json::json;
-
-const BAD_ADDRESS: Text = Text(
-    "メールアドレスの形式が正しくありません（例：taro@example.jp）。",
-    "That is not an email address (example: taro@example.jp).",
-);
-const SAME_ADDRESS: Text = Text(
-    "現在と同じメールアドレスです。",
-    "That is your current address.",
-);
-const WRONG_PASSWORD: Text = Text(
-    "現在のパスワードが正しくありません。",
-    "Your current password is not correct.",
-);
 
 #[derive(Deserialize)]
 pub struct EmailForm {

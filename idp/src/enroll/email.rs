@@ -7,27 +7,14 @@ use crate::error::PageError;
 use crate::error::PageResultExt;
 use crate::mfa::Factor;
 use crate::mfa::email_otp::Purpose as OtpPurpose;
-use crate::pages::i18n::Text;
 use crate::signin::mfa_email::{CodeForm, SendNote, check_code, code_forms, send_code};
 use crate::signin::visit::Visiting;
 use crate::state::AppState;
+pub use crate::texts::enroll::email::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::html;
-
-const TITLE: Text = Text(
-    "メールでのワンタイムパスワードの設定",
-    "Set up one-time passwords by email",
-);
-const INTRO: Text = Text(
-    "ログインのたびに、登録したメールアドレスへ6桁のワンタイムパスワードをお送りします。設定のため、次のアドレスにワンタイムパスワードを送信しました：",
-    "Each time you sign in, we mail a 6-digit one-time password to your address. To set this up, we sent one to:",
-);
-const NO_ADDRESS: Text = Text(
-    "確認済みのメールアドレスがありません。先にアカウント設定でメールアドレスを登録してください。",
-    "You have no confirmed email address yet. Add one on your account page first.",
-);
 
 fn page(
     state: &AppState,

@@ -27,6 +27,7 @@ use crate::signin::second_factor::elevate;
 use crate::signin::steps::Step;
 use crate::signin::visit::{Visit, Visiting};
 use crate::state::AppState;
+pub use crate::texts::enroll::*;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
@@ -220,9 +221,6 @@ fn added_text(factor: Factor, label: Option<&str>) -> (String, String) {
         ),
     }
 }
-
-const OTHER_METHOD: Text = Text("別の認証方法を選ぶ", "Choose another method");
-const BACK_TO_ACCOUNT: Text = Text("アカウント設定に戻る", "Back to your account");
 
 /// First login: the member gives up on the chosen factor (no phone at hand, a PC without
 /// biometrics…) and chooses again.

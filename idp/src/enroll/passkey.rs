@@ -8,12 +8,12 @@ use crate::error::PageError;
 use crate::mfa::Factor;
 use crate::mfa::passkey::{self, LABEL_MAX, PasskeyError, clean_label};
 use crate::pages::forms::Field;
-use crate::pages::i18n::Text;
 use crate::pages::script::{ScriptError, follow, json_ok};
 use crate::security::request::device_label;
 use crate::signin::mfa_passkey::{NEEDS_SCRIPT, owner, passkey_failure, phone_help};
 use crate::signin::visit::{Visiting, VisitingScript};
 use crate::state::AppState;
+pub use crate::texts::enroll::passkey::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -21,30 +21,6 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::RegisterPublicKeyCredential;
-
-const TITLE: Text = Text("パスキー（生体認証）の登録", "Register a passkey");
-const INTRO: Text = Text(
-    "この端末の顔認証・指紋認証・画面ロック（PIN）を使って、パスワードなしで安全にログインできるようにします。",
-    "Sign in safely without typing a password, using this device's face, fingerprint or screen lock (PIN).",
-);
-const BEFORE: Text = Text(
-    "始める前に、端末の生体認証（顔認証・指紋認証）または画面ロックが設定されていることをご確認ください。",
-    "Before you start, make sure face or fingerprint recognition, or a screen lock, is set up on your device.",
-);
-const LABEL: Text = Text("端末の名前", "Device name");
-const LABEL_HINT: Text = Text(
-    "あとで見分けられる名前を付けてください（例：自宅のパソコン、iPhone）。",
-    "A name to tell it apart later (for example: home PC, iPhone).",
-);
-const BUTTON: Text = Text("パスキーを登録する", "Register passkey");
-const LABEL_EMPTY: Text = Text(
-    "端末の名前を入力してください。",
-    "Enter a name for the device.",
-);
-const DUPLICATE: Text = Text(
-    "この端末のパスキーはすでに登録されています。そのままログインに使えます。",
-    "This device's passkey is already registered. You can use it to sign in.",
-);
 
 fn page(state: &AppState, en: &Enrolling) -> Response {
     let ctx = en.ctx();

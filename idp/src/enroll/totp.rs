@@ -7,13 +7,13 @@
 use super::{Enrolling, qr};
 use crate::error::{PageError, PageResultExt};
 use crate::mfa::{Factor, totp};
-use crate::pages::i18n::Text;
 use crate::pages::no_store;
 use crate::security::tokens::{b64url, b64url_decode};
 use crate::signin::second_factor::{VERIFY, code_field};
 use crate::signin::visit::Visiting;
 use crate::state::AppState;
 use crate::store::ephemeral::{EphResult, secs};
+pub use crate::texts::enroll::totp::*;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -22,61 +22,6 @@ use serde::{Deserialize, Serialize};
 
 /// How long an unconfirmed secret is kept (time to install an app).
 const PENDING_SECS: i64 = 3600;
-
-const TITLE: Text = Text("認証アプリの設定", "Set up an authenticator app");
-const STEP1: Text = Text("認証アプリを用意します", "Get an authenticator app");
-const STEP1_PHONE: Text = Text(
-    "スマートフォン：Google Authenticator または Microsoft Authenticator（どちらも無料）をインストールします。",
-    "On a phone: install Google Authenticator or Microsoft Authenticator (both free).",
-);
-const STEP1_PC: Text = Text(
-    "パソコン：Chrome の拡張機能「Authenticator」、Edge の拡張機能「Open Two-Factor Authenticator」も使えます（職場のパソコンでは拡張機能が使えない場合があります）。",
-    "On a computer: the Chrome extension “Authenticator” or the Edge extension “Open Two-Factor Authenticator” also work (workplace computers may block extensions).",
-);
-const STEP2: Text = Text(
-    "アプリで二次元コード（QRコード）を読み取ります",
-    "Scan the QR code with the app",
-);
-const QR_LABEL: Text = Text(
-    "認証アプリ用の二次元コード",
-    "QR code for your authenticator app",
-);
-const OPEN_APP: Text = Text(
-    "このスマートフォンの認証アプリで開く（読み取れないとき）",
-    "Open in the authenticator app on this phone (if you cannot scan)",
-);
-const DOWNLOAD: Text = Text(
-    "二次元コードを画像（PNG）で保存する",
-    "Save the QR code as an image (PNG)",
-);
-const DOWNLOAD_HELP: Text = Text(
-    "Edge の拡張機能では、保存した画像を「QRコードをスキャン」で選びます。",
-    "In the Edge extension, choose the saved image with “Scan QR code”.",
-);
-const CANT_SCAN: Text = Text(
-    "読み取れない場合（キーを入力する）",
-    "Can't scan? Enter the key instead",
-);
-const ACCOUNT: Text = Text("アカウント名", "Account name");
-const KEY: Text = Text("キー", "Key");
-const KEY_TYPE: Text = Text("キーの種類", "Type of key");
-const TIME_BASED: Text = Text("時間ベース", "Time based");
-const KEY_HELP: Text = Text(
-    "キーは読みやすいよう4文字ごとに区切っています。スペースは入力してもしなくてもかまいません。",
-    "The key is shown in groups of four for reading; spaces may be left out.",
-);
-const STEP3: Text = Text(
-    "アプリに表示された6桁の数字を入力します",
-    "Enter the 6 digits the app shows",
-);
-const WRONG: Text = Text(
-    "ワンタイムパスワードが正しくありません。アプリに表示されている最新の6桁を入力してください。合わない場合は、スマートフォンの日付と時刻が「自動設定」になっているかご確認ください。",
-    "That code is not correct. Enter the latest 6 digits from the app. If it keeps failing, check that your phone sets its date and time automatically.",
-);
-const EXPIRED: Text = Text(
-    "設定の有効期限が切れたため、新しい二次元コードを表示しました。アプリに登録し直してから入力してください。",
-    "The set-up expired, so here is a new QR code. Add it to the app again, then enter the code.",
-);
 
 #[derive(Serialize, Deserialize)]
 struct Pending {

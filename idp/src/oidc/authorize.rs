@@ -3,6 +3,7 @@
 //! the member to the step they owe or straight back with a code.
 
 use crate::error::{PageError, PageResultExt};
+use crate::oidc::params::Params;
 use crate::oidc::request::{self, RequestError};
 use crate::pages::{self, Ctx, i18n};
 use crate::security::request::Requester;
@@ -11,31 +12,19 @@ use crate::signin::flow_key;
 use crate::signin::visit::load_with;
 use crate::state::AppState;
 use crate::store::ephemeral::secs;
-use axum::extract::{RawForm, RawQuery, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use kenpo_shared::Lang;
 
-pub async fn get(
+/// `GET` or `POST /authorize`.
+pub async fn handle(
     State(state): State<AppState>,
     ctx: Ctx,
     requester: Requester,
     headers: HeaderMap,
-    RawQuery(q): RawQuery,
+    Params(pairs): Params,
 ) -> Result<Response, PageError> {
-    let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(q.as_deref().unwrap_or(""))
-        .unwrap_or_default();
-    start(&state, ctx, requester, &headers, pairs).await
-}
-
-pub async fn post(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    requester: Requester,
-    headers: HeaderMap,
-    RawForm(body): RawForm,
-) -> Result<Response, PageError> {
-    let pairs = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body).unwrap_or_default();
     start(&state, ctx, requester, &headers, pairs).await
 }
 

@@ -9,15 +9,17 @@
 
 use crate::error::{PageError, PageResultExt};
 use crate::oidc::backchannel;
+use crate::oidc::params::Params;
 use crate::oidc::request::single_params;
 use crate::pages::forms::{self, CsrfForm};
-use crate::pages::i18n::{self, Text};
+use crate::pages::i18n::{self};
 use crate::pages::{Ctx, Frame};
 use crate::signin::session::Sessions;
 use crate::signin::visit::current_session;
 use crate::state::AppState;
 use crate::store::audit::Actor;
-use axum::extract::{RawForm, RawQuery, State};
+pub use crate::texts::oidc::logout::*;
+use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -25,18 +27,6 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
-
-const CONFIRM_TITLE: Text = Text("ログアウトしますか？", "Sign out?");
-const CONFIRM_BODY: Text = Text(
-    "ログアウトすると、このブラウザで利用中の組合のサービスすべてからログアウトします。",
-    "Signing out ends your session with every union service in this browser.",
-);
-const YES: Text = Text("ログアウトする", "Sign out");
-const DONE_TITLE: Text = Text("ログアウトしました", "You are signed out");
-const DONE_BODY: Text = Text(
-    "ご利用ありがとうございました。ブラウザを閉じても大丈夫です。",
-    "Thank you. You can close this window.",
-);
 
 /// Ends a session everywhere: the session itself, its grants, and back-channel logout.
 pub async fn end_session(state: &AppState, sid: &str, now: i64) -> Result<bool, String> {
@@ -166,24 +156,13 @@ fn after_logout(state: &AppState, ctx: &Ctx, req: &LogoutRequest) -> Response {
     res
 }
 
-pub async fn get(
+/// `GET` or `POST /logout` (OIDC RP-Initiated Logout).
+pub async fn handle(
     State(state): State<AppState>,
     ctx: Ctx,
     headers: HeaderMap,
-    RawQuery(q): RawQuery,
+    Params(pairs): Params,
 ) -> Result<Response, PageError> {
-    let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(q.as_deref().unwrap_or(""))
-        .unwrap_or_default();
-    rp_logout(&state, ctx, &headers, pairs).await
-}
-
-pub async fn post(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    headers: HeaderMap,
-    RawForm(body): RawForm,
-) -> Result<Response, PageError> {
-    let pairs = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body).unwrap_or_default();
     rp_logout(&state, ctx, &headers, pairs).await
 }
 

@@ -6,11 +6,11 @@
 
 use crate::error::{PageError, PageResultExt};
 use crate::pages::forms::{self, Field};
-use crate::pages::i18n::Text;
 use crate::signin::second_factor::attempt;
 use crate::signin::steps::Step;
 use crate::signin::visit::{Visit, Visiting};
 use crate::state::AppState;
+pub use crate::texts::onboarding::birthdate::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,35 +18,6 @@ use kenpo_shared::birthdate::{BirthdateError, parse_birthdate};
 use maud::html;
 use serde::Deserialize;
 use serde_json::json;
-
-const TITLE: Text = Text("生年月日の確認", "Confirm your date of birth");
-const LEAD: Text = Text(
-    "ご本人であることを確かめるため、あなたの生年月日を入力してください。",
-    "To make sure it is you, enter your date of birth.",
-);
-const LABEL: Text = Text("生年月日", "Date of birth");
-const HINT: Text = Text(
-    "例：19801201（西暦8桁）、1980/12/01、昭和55年12月1日",
-    "For example 19801201, 1980-12-01 or 1980/12/01",
-);
-const SUBMIT: Text = Text("次へ", "Next");
-const EMPTY: Text = Text("生年月日を入力してください。", "Enter your date of birth.");
-const UNREADABLE: Text = Text(
-    "生年月日として読み取れませんでした。「19801201」のように西暦の8桁の数字で入力してください。",
-    "We could not read that as a date. Type it as 8 digits, for example 19801201.",
-);
-const NO_SUCH_DAY: Text = Text(
-    "その日付はカレンダーにありません。月と日をご確認ください。",
-    "That day does not exist. Please check the month and day.",
-);
-const OUTSIDE_ERA: Text = Text(
-    "その年号（和暦）にその日付はありません。西暦の8桁（例：19801201）でも入力できます。",
-    "That date is outside the Japanese era given. You can also type 8 digits, e.g. 19801201.",
-);
-const WRONG: Text = Text(
-    "入力された生年月日が、組合に登録されている生年月日と一致しません。もう一度ご確認ください。",
-    "That date of birth does not match the union's records. Please check and try again.",
-);
 
 #[derive(Deserialize)]
 pub struct BirthdateForm {

@@ -26,6 +26,7 @@ use crate::signin::steps::Step;
 use crate::signin::visit::{Visit, Visiting};
 use crate::state::AppState;
 use crate::store::ephemeral::secs;
+pub use crate::texts::onboarding::email::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -40,33 +41,6 @@ pub const VERIFY_TTL_SECS: i64 = 3600;
 /// Verification mails per member: at most one a minute, and this many an hour.
 const SENDS_PER_HOUR: i64 = 6;
 
-const TITLE: Text = Text("メールアドレスの確認", "Your email address");
-const LEAD: Text = Text(
-    "ログインの確認や、パスワードを忘れたときのご案内に使うメールアドレスです。表示されているアドレスでよければ、そのまま「確認メールを送る」を押してください。",
-    "We use this address to confirm sign-ins and to help you if you forget your password. If the address shown is right, just press “Send confirmation mail”.",
-);
-const LABEL: Text = Text("メールアドレス", "Email address");
-const HINT: Text = Text(
-    "変更は必須ではありません。このアドレスに確認のメールが届きます。",
-    "You do not have to change it. A confirmation mail will be sent to this address.",
-);
-const SEND: Text = Text("確認メールを送る", "Send confirmation mail");
-const EMPTY: Text = Text(
-    "メールアドレスを入力してください。",
-    "Enter your email address.",
-);
-const INVALID: Text = Text(
-    "メールアドレスの形が正しくありません。「taro@example.jp」のように入力してください。",
-    "That does not look like an email address. Type it like taro@example.jp.",
-);
-const SEND_FAILED: Text = Text(
-    "メールを送れませんでした。しばらくしてから、もう一度お試しください。",
-    "The mail could not be sent. Please try again in a few minutes.",
-);
-const WAIT: Text = Text(
-    "続けて送ることはできません。少し待ってから、もう一度お試しください。",
-    "Mails cannot be sent this often. Please wait a little and try again.",
-);
 /// What a verification link stands for.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct VerifyLink {

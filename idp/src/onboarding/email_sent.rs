@@ -5,46 +5,20 @@
 
 use super::email::send_link;
 use crate::error::{PageError, PageResultExt};
-use crate::pages::Ctx;
 use crate::pages::forms;
-use crate::pages::i18n::Text;
-use crate::security::request::Requester;
 use crate::signin::email_pending_key;
 use crate::signin::steps::Step;
-use crate::signin::visit::{Entry, Visit, Visiting, load};
+use crate::signin::visit::{Browser, Visit, Visiting, load};
 use crate::state::AppState;
+pub use crate::texts::onboarding::email_sent::*;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kenpo_shared::Lang;
 use maud::html;
 use serde::Deserialize;
 use serde_json::json;
 
-const SENT_TITLE: Text = Text("メールをご確認ください", "Check your mail");
-const SENT_STEP1: Text = Text(
-    "届いたメールを開き、本文のリンクを開いてください。ほかのスマートフォンやパソコンで開いてもかまいません。",
-    "Open the mail and open the link in it. You may open it on another phone or computer.",
-);
-const SENT_STEP2: Text = Text(
-    "この画面に戻り、「次へ」を押してください。",
-    "Come back to this page and press “Next”.",
-);
-const NEXT: Text = Text("次へ", "Next");
-const RESEND: Text = Text("メールをもう一度送る", "Send the mail again");
-const CHANGE: Text = Text("メールアドレスを変更する", "Use another address");
-const RESENT: Text = Text(
-    "確認メールをもう一度送りました。新しいメールのリンクを開いてください。",
-    "We sent the mail again. Open the link in the newest mail.",
-);
-const CONFIRMED_HERE: Text = Text(
-    "メールアドレスを確認できました。「次へ」を押して進んでください。",
-    "Your address is confirmed. Press “Next” to go on.",
-);
-const NOT_YET: Text = Text(
-    "まだメールアドレスの確認ができていません。メールのリンクを開いてから「次へ」を押してください。",
-    "Your address is not confirmed yet. Open the link in the mail, then press “Next”.",
-);
 #[derive(Deserialize)]
 pub struct SentForm {
     #[serde(default, rename = "continue")]
@@ -166,18 +140,10 @@ pub struct StatusQuery {
 /// without a session: the script just stops asking).
 pub async fn status(
     State(state): State<AppState>,
-    ctx: Ctx,
-    requester: Requester,
-    headers: HeaderMap,
+    browser: Browser,
     Query(q): Query<StatusQuery>,
 ) -> Result<Response, PageError> {
-    let entry = Entry {
-        ctx,
-        requester,
-        headers: &headers,
-        flow_id: q.flow.as_deref(),
-    };
-    let Some(v) = load(&state, entry).await? else {
+    let Some(v) = load(&state, browser, q.flow.as_deref()).await? else {
         return Ok(StatusCode::UNAUTHORIZED.into_response());
     };
     let waiting = v.owed(&state) == Step::EmailSent;

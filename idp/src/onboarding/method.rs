@@ -9,54 +9,16 @@
 use crate::error::{PageError, PageResultExt};
 use crate::mfa::Factor;
 use crate::pages::forms;
-use crate::pages::i18n::Text;
 use crate::signin::steps::Step;
 use crate::signin::visit::{Visit, Visiting};
 use crate::state::AppState;
+pub use crate::texts::onboarding::method::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 use serde_json::json;
-
-const TITLE: Text = Text("認証方法の選択", "Choose how to confirm it is you");
-const LEAD: Text = Text(
-    "ログインのたびに、パスワードに加えて本人確認をもう一つ行います。使いやすい方法を一つ選んでください。あとから「アカウント設定」で追加・変更できます。",
-    "Each time you sign in, you confirm it is you with one more step besides your password. Choose the way that suits you; you can add or change it later under “Account”.",
-);
-const LEGEND: Text = Text("認証方法", "Method");
-const NEXT: Text = Text("次へ", "Next");
-const NONE: Text = Text(
-    "認証方法を一つ選んでください。",
-    "Please choose one method.",
-);
-
-const PASSKEY_NAME: Text = Text("生体認証（パスキー）", "Face or fingerprint (passkey)");
-const PASSKEY_HELP: Text = Text(
-    "お使いのスマートフォンやパソコンの顔認証・指紋認証・画面ロックで確認します。数字の入力がいらず、いちばん簡単で安全です。",
-    "Confirm with the face or fingerprint recognition or screen lock of your phone or computer. No codes to type: the easiest and safest way.",
-);
-const PASSKEY_PC: Text = Text(
-    "パソコンに生体認証がなくても、画面に出る二次元コード（QRコード）をスマートフォンで読み取れば、スマートフォンの生体認証を使えます（パソコンとスマートフォンの Bluetooth をオンにしてください）。",
-    "No face or fingerprint reader on this computer? Scan the QR code it shows with your phone and use your phone instead (turn Bluetooth on on both).",
-);
-const TOTP_NAME: Text = Text(
-    "認証アプリ（ワンタイムパスワード）",
-    "Authenticator app (one-time password)",
-);
-const TOTP_HELP: Text = Text(
-    "スマートフォンのアプリ（Google Authenticator、Microsoft Authenticator など）やブラウザの拡張機能に表示される6桁の数字を入力します。アプリ（無料）を先に入れておいてください。",
-    "Type the 6-digit number shown by an app on your phone (Google Authenticator, Microsoft Authenticator, …) or a browser extension. Install the free app first.",
-);
-const EMAIL_NAME: Text = Text(
-    "メール（ワンタイムパスワード）",
-    "Email (one-time password)",
-);
-const EMAIL_HELP: Text = Text(
-    "ログインのたびに、登録したメールアドレスに6桁の数字をお送りします。アプリの準備はいりません。",
-    "Each time you sign in, we mail a 6-digit number to your address. Nothing to install.",
-);
 
 #[derive(Deserialize)]
 pub struct MethodForm {

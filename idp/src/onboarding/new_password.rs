@@ -10,11 +10,11 @@ use crate::error::{PageError, PageResultExt};
 use crate::mail::{Mail, MailKind};
 use crate::pages::Ctx;
 use crate::pages::forms;
-use crate::pages::i18n::Text;
 use crate::security::password_rules::{self, Rule};
 use crate::signin::steps::Step;
 use crate::signin::visit::{Visit, Visiting};
 use crate::state::AppState;
+pub use crate::texts::onboarding::new_password::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -22,36 +22,6 @@ use kenpo_shared::{Lang, Secret};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::json;
-
-const TITLE: Text = Text("新しいパスワードの設定", "Choose a new password");
-const LEAD: Text = Text(
-    "これから使うパスワードを決めてください。初期パスワード（記号＋番号＋生年月日）は、このあと使えなくなります。",
-    "Choose the password you will use from now on. The initial password (記号 + 番号 + birthdate) stops working.",
-);
-const LEAD_AGAIN: Text = Text(
-    "これから使うパスワードを決めてください。",
-    "Choose the password you will use from now on.",
-);
-const NEW: Text = Text("新しいパスワード", "New password");
-const CONFIRM: Text = Text(
-    "新しいパスワード（確認のためもう一度）",
-    "New password again (to check)",
-);
-const RULES: Text = Text("パスワードの条件", "Password rules");
-const ALSO: Text = Text(
-    "初期パスワード、ユーザID、生年月日を含むものは使えません。",
-    "It must not be the initial password or contain your user ID or date of birth.",
-);
-const FAILED: Text = Text(
-    "パスワードが次の条件を満たしていません。",
-    "The password does not meet these rules:",
-);
-const SAVE: Text = Text("パスワードを設定する", "Set password");
-const STRENGTH: Text = Text("パスワードの強さ：", "Password strength: ");
-const LEVELS: Text = Text(
-    "弱い|ふつう|強い|とても強い",
-    "weak|fair|strong|very strong",
-);
 
 /// The rules the page script can check by itself (`data-rule` names it knows).
 const SHOWN: [(Rule, &str); 6] = [

@@ -5,44 +5,16 @@
 use super::texts::{self, Doc};
 use crate::error::{PageError, PageResultExt};
 use crate::pages::forms;
-use crate::pages::i18n::Text;
 use crate::signin::steps::Step;
 use crate::signin::visit::{Visit, Visiting};
 use crate::state::AppState;
+pub use crate::texts::onboarding::terms::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 use serde_json::json;
-
-const TITLE: Text = Text("利用規約への同意", "Terms of use");
-const LEAD: Text = Text(
-    "サービスを利用するには、利用規約への同意が必要です。内容をご確認のうえ「同意する」を押してください。",
-    "To use the service, please read the terms of use and press “I agree”.",
-);
-const UPDATED: Text = Text(
-    "利用規約が新しくなりました。内容をご確認のうえ、あらためて「同意する」を押してください。",
-    "The terms of use have changed. Please read them and press “I agree” again.",
-);
-const BOX_LABEL: Text = Text("利用規約の本文", "Text of the terms of use");
-const AGREE: Text = Text("同意する", "I agree");
-const OPEN_FULL: Text = Text(
-    "利用規約を大きな画面で読む",
-    "Read the terms of use on a full page",
-);
-const PRIVACY: Text = Text(
-    "個人情報の取り扱い（プライバシーポリシー）",
-    "Privacy policy",
-);
-const DECLINE: Text = Text(
-    "同意いただけない場合は、サービスを利用できません。画面を閉じてください。",
-    "If you do not agree, you cannot use the service; you may close this page.",
-);
-const NOT_AGREED: Text = Text(
-    "「同意する」を押してください。",
-    "Please press “I agree” to continue.",
-);
 
 #[derive(Deserialize)]
 pub struct TermsForm {

@@ -7,34 +7,20 @@
 
 use super::email::VerifyLink;
 use crate::error::{PageError, PageResultExt};
-use crate::pages::i18n::{self, Text};
+use crate::pages::i18n::{self};
 use crate::pages::{Ctx, Frame};
 use crate::security::links::{self, LinkKind};
-use crate::security::request::Requester;
 use crate::signin::email_pending_key;
-use crate::signin::visit::{Entry, load};
+use crate::signin::visit::{Browser, load};
 use crate::state::AppState;
 use crate::store::audit::Actor;
+pub use crate::texts::onboarding::verify_email::*;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 use serde_json::json;
-
-const LINK_BAD_TITLE: Text = Text("このリンクは使えません", "This link cannot be used");
-const LINK_BAD: Text = Text(
-    "リンクの有効期限（60分）が切れたか、新しい確認メールが送られています。元の画面で「メールをもう一度送る」を押すか、もう一度ログインしてください。",
-    "The link has expired (after 60 minutes) or a newer mail was sent. Press “Send the mail again” on the original page, or sign in again.",
-);
-const VERIFIED_TITLE: Text = Text(
-    "メールアドレスを確認しました",
-    "Your email address is confirmed",
-);
-const VERIFIED_BODY: Text = Text(
-    "ありがとうございます。元の画面に戻り、「次へ」を押して続けてください。この画面は閉じてかまいません。",
-    "Thank you. Go back to the original page and press “Next” to continue. You can close this page.",
-);
 
 fn link_page(state: &AppState, ctx: &Ctx, ok: bool) -> Response {
     let (title, status) = if ok {
@@ -71,11 +57,10 @@ pub struct VerifyQuery {
 
 pub async fn get(
     State(state): State<AppState>,
-    ctx: Ctx,
-    requester: Requester,
-    headers: HeaderMap,
+    browser: Browser,
     Query(q): Query<VerifyQuery>,
 ) -> Result<Response, PageError> {
+    let ctx = browser.ctx.clone();
     let now = state.now();
     let lang = ctx.lang;
     let link = links::peek::<VerifyLink>(&state.eph, LinkKind::VerifyEmail, &q.token, now)
@@ -84,14 +69,8 @@ pub async fn get(
     let Some(link) = link else {
         return Ok(link_page(&state, &ctx, false));
     };
-    let entry = Entry {
-        ctx: ctx.clone(),
-        requester,
-        headers: &headers,
-        flow_id: link.flow.as_deref(),
-    };
     // Same browser, same member: the sign-in carries on right here with what is loaded.
-    let mut visit = load(&state, entry)
+    let mut visit = load(&state, browser, link.flow.as_deref())
         .await?
         .filter(|v| v.member.id == link.member_id);
     let member = match &visit {

@@ -7,7 +7,7 @@
 //! the birthdate step proves, so the initial-password steps (birthdate, new password) are no
 //! longer owed. Any other onboarding step still owed (terms, factor) comes at the next sign-in.
 
-use super::{clean_flow, contact, login_href, start};
+use super::{RequestPage, clean_flow, contact, login_href, start};
 use crate::error::{PageError, PageResultExt};
 use crate::mail::{Mail, MailKind};
 use crate::onboarding::new_password;
@@ -24,6 +24,7 @@ use crate::signin::visit::load_flow;
 use crate::state::AppState;
 use crate::store::audit::Actor;
 use crate::store::members::Member;
+pub use crate::texts::recovery::password::*;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -35,44 +36,6 @@ use serde_json::json;
 
 /// Lifetime of a reset link.
 pub const RESET_TTL_SECS: i64 = 30 * 60;
-
-const TITLE: Text = Text("パスワードを忘れた方", "Forgot your password?");
-const LEAD: Text = Text(
-    "ユーザIDを入力してください。登録されているメールアドレスあてに、パスワードを設定しなおすためのリンクをお送りします。",
-    "Enter your user ID. We will mail a link to set a new password to your registered email address.",
-);
-const USER_ID: Text = Text("ユーザID", "User ID");
-const SEND: Text = Text("再設定のメールを送る", "Send the reset mail");
-const MISSING: Text = Text("ユーザIDを入力してください。", "Enter your user ID.");
-const SENT_TITLE: Text = Text("メールをご確認ください", "Check your mail");
-const SENT: Text = Text(
-    "入力されたユーザIDにメールアドレスが登録されている場合は、そのアドレスあてにパスワード再設定のご案内をお送りしました。メールのリンクから新しいパスワードを設定してください（リンクの有効期限は30分です）。数分たってもメールが届かない場合は、迷惑メールのフォルダもご確認ください。",
-    "If the user ID you entered has a registered email address, we have mailed it a link to set a new password (valid for 30 minutes). If nothing arrives within a few minutes, please check your spam folder.",
-);
-const WAIT: Text = Text(
-    "お手続きが続いたため、一時的に受け付けを停止しています。",
-    "There have been too many requests, so they are paused for now.",
-);
-const FORGOT_ID: Text = Text("ユーザIDを忘れた方", "Forgot your user ID?");
-const BACK: Text = Text("ログイン画面に戻る", "Back to sign-in");
-const RESET_TITLE: Text = Text("新しいパスワードの設定", "Set a new password");
-const RESET_LEAD: Text = Text(
-    "新しいパスワードを決めてください。設定すると、ほかの端末でのログインはすべて終了します。次回のログインでも、これまでどおり2段階目の認証（生体認証・ワンタイムパスワード）が必要です。",
-    "Choose a new password. Setting it signs you out on every device. Your next sign-in still asks for your second step (passkey or one-time password).",
-);
-const SAVE: Text = Text("パスワードを設定する", "Set password");
-const LINK_BAD_TITLE: Text = Text("このリンクは使えません", "This link cannot be used");
-const LINK_BAD: Text = Text(
-    "リンクの有効期限（30分）が切れたか、すでに使われています。お手数ですが、もう一度「パスワードを忘れた方」からお手続きください。",
-    "The link has expired (after 30 minutes) or has been used already. Please start again from “Forgot your password?”.",
-);
-const AGAIN: Text = Text("もう一度手続きする", "Start again");
-const DONE_TITLE: Text = Text("パスワードを変更しました", "Your password has been changed");
-const DONE: Text = Text(
-    "新しいパスワードでログインしてください。ログインのときは、これまでどおり2段階目の認証も行います。",
-    "Sign in with your new password. You will also confirm your second step as usual.",
-);
-const LOGIN: Text = Text("ログインする", "Sign in");
 
 /// What a reset link stands for: the member and the password it replaces.
 #[derive(Debug, Serialize, Deserialize)]
@@ -113,32 +76,24 @@ fn forgot_page(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let body = html! {
-        h1 { (ctx.t(TITLE)) }
-        @if let Some(e) = error { (kenpo_shared::web::alert(e)) }
-        p { (ctx.t(LEAD)) }
-        form method="post" action="/recovery/password" novalidate {
-            (forms::csrf(&ctx.csrf))
-            (forms::flow(flow))
-            (Field { autocomplete: "username", value, error, autofocus: true, maxlength: Some(64), ..Field::new("username", ctx.t(USER_ID)) }.render())
-            button.primary type="submit" { (ctx.t(SEND)) }
-        }
-        (contact(state, ctx.lang))
-        div.links {
-            a href=(match flow { Some(f) => format!("/recovery/user-id?flow={f}"), None => "/recovery/user-id".into() }) { (ctx.t(FORGOT_ID)) }
-            a href=(login_href(flow)) { (ctx.t(BACK)) }
-        }
-    };
-    ctx.render_status(
-        state,
-        status,
-        Frame {
-            title: ctx.t(TITLE),
-            step: Some("forgot-password"),
-            ..Frame::default()
+    let page = RequestPage {
+        step: "forgot-password",
+        title: TITLE,
+        lead: LEAD,
+        action: "/recovery/password",
+        field: Field {
+            autocomplete: "username",
+            value,
+            error,
+            autofocus: true,
+            maxlength: Some(64),
+            ..Field::new("username", ctx.t(USER_ID))
         },
-        body,
-    )
+        other: ("/recovery/user-id", FORGOT_ID),
+        back: BACK,
+        send: SEND,
+    };
+    page.render(state, ctx, flow, status)
 }
 
 /// The answer to every accepted request, whatever was found.

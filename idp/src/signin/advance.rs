@@ -50,6 +50,39 @@ impl IntoResponse for Next {
     }
 }
 
+/// The moves of a visit that depend on the decision.
+impl Visit {
+    /// Requires that the member owes a step for which `want` holds. Otherwise the answer is a
+    /// redirect: to the owed step, or — nothing owed any more — on to the relying party.
+    pub async fn owing(
+        self,
+        state: &AppState,
+        want: impl Fn(Step) -> bool,
+    ) -> Result<Visit, PageError> {
+        if want(self.owed(state)) {
+            return Ok(self);
+        }
+        Err(self.elsewhere(state).await)
+    }
+
+    /// Where a member who does not belong on this page goes instead: the step they owe, or —
+    /// nothing owed — on to the relying party.
+    pub async fn elsewhere(&self, state: &AppState) -> PageError {
+        match self.owed(state) {
+            Step::Done => match advance(state, self).await {
+                Ok(next) => PageError::Redirect(next.url()),
+                Err(e) => e,
+            },
+            owed => PageError::Redirect(self.step_url(owed)),
+        }
+    }
+
+    /// On to the next step, or back to the relying party.
+    pub async fn advance(&self, state: &AppState) -> Result<Next, PageError> {
+        advance(state, self).await
+    }
+}
+
 /// After a step: on to the next one, or, when all are done, back to the relying party (or
 /// the done page). Passing every step starts the member's failure count afresh and completes
 /// a first login.

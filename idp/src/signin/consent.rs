@@ -12,15 +12,12 @@ use crate::signin::steps::Step;
 use crate::signin::visit::{Visit, Visiting};
 use crate::state::AppState;
 use crate::store::clients::Client;
+pub use crate::texts::signin::consent::*;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 use serde_json::json;
-
-const TITLE: Text = Text("情報提供への同意", "Allow access");
-const ALLOW: Text = Text("同意する", "Allow");
-const DENY: Text = Text("同意しない", "Deny");
 
 fn scope_text(scope: &str) -> Option<Text> {
     Some(match scope {

@@ -3,53 +3,21 @@
 
 use crate::error::PageError;
 use crate::pages::forms::{self, CsrfForm, Field};
-use crate::pages::i18n::{self, Text};
+use crate::pages::i18n::{self};
 use crate::pages::{Ctx, Frame};
 use crate::security::request::Requester;
 use crate::signin::start::{LoginFailure, Primary, authenticate, start_session};
 use crate::signin::steps::login_needed;
-use crate::signin::visit::{Entry, load, load_flow};
+use crate::signin::visit::{Browser, load, load_flow};
 use crate::state::AppState;
 use crate::store::clients::Client;
+pub use crate::texts::signin::login::*;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kenpo_shared::Lang;
 use maud::html;
 use serde::Deserialize;
-
-const TITLE: Text = Text("ログイン", "Sign in");
-const USER_ID: Text = Text("ユーザID", "User ID");
-const PASSWORD: Text = Text("パスワード", "Password");
-const REMEMBER: Text = Text(
-    "この端末でログインしたままにする",
-    "Keep me signed in on this device",
-);
-const SUBMIT: Text = Text("ログイン", "Sign in");
-const OR: Text = Text("または", "or");
-const PASSKEY: Text = Text("パスキー（生体認証）でログイン", "Sign in with a passkey");
-const FORGOT_PASSWORD: Text = Text("パスワードを忘れた方", "Forgot your password?");
-const FORGOT_USER_ID: Text = Text("ユーザIDを忘れた方", "Forgot your user ID?");
-const FIRST_TIME: Text = Text(
-    "はじめてログインする方は、パスワードに「記号＋番号＋生年月日（西暦8桁）」を入力してください。例：記号 12、番号 3456789、1980年12月1日生まれの場合は 12345678919801201",
-    "Signing in for the first time? Your password is your 記号 + 番号 + birthdate (YYYYMMDD). Example: 記号 12, 番号 3456789, born 1 December 1980 → 12345678919801201",
-);
-const WRONG: Text = Text(
-    "ユーザIDまたはパスワードが正しくありません。入力内容をご確認ください。",
-    "The user ID or password is not correct. Please check and try again.",
-);
-const MISSING: Text = Text(
-    "ユーザIDとパスワードを入力してください。",
-    "Enter your user ID and password.",
-);
-const WAIT: Text = Text(
-    "ログインの試行が続いたため、一時的に受け付けを停止しています。",
-    "Too many sign-in attempts, so sign-in is paused for this account.",
-);
-const INITIAL_EXPIRED: Text = Text(
-    "初期パスワードの有効期限が切れています。メールアドレスを登録済みの方は、下の「パスワードを忘れた方」から新しいパスワードを設定できます。登録していない方は、お手数ですが、記号・番号とお名前を書き添えて、組合までメールでお問い合わせください（ユーザID・パスワードのお問い合わせは、電話ではお受けしていません）。お問い合わせ先：",
-    "Your initial password has expired. If you have registered an email address, set a new password with “Forgot your password?” below. Otherwise please write to the union by email with your 記号・番号 and your name (questions about user IDs and passwords are not answered by phone). Contact:",
-);
 
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
@@ -70,19 +38,12 @@ pub struct LoginForm {
 
 pub async fn get(
     State(state): State<AppState>,
-    ctx: Ctx,
-    requester: Requester,
-    headers: HeaderMap,
+    browser: Browser,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, PageError> {
-    let entry = Entry {
-        ctx: ctx.clone(),
-        requester,
-        headers: &headers,
-        flow_id: q.flow.as_deref(),
-    };
+    let ctx = browser.ctx.clone();
     // Already signed in and nothing forces a new password entry: skip this page.
-    if let Some(v) = load(&state, entry).await?
+    if let Some(v) = load(&state, browser, q.flow.as_deref()).await?
         && !login_needed(&v.current.session, &v.member, v.flow.as_ref(), v.now)
     {
         return Ok(v.advance(&state).await?.into_response());

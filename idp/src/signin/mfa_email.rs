@@ -8,44 +8,17 @@ use crate::mail::masked;
 use crate::mfa::Factor;
 use crate::mfa::email_otp::{self, Check, Issue, Purpose as OtpPurpose};
 use crate::pages::Ctx;
-use crate::pages::i18n::{self, Text};
+use crate::pages::i18n::{self};
 use crate::signin::second_factor::{Asked, NextQuery, VERIFY, attempt, code_field};
 use crate::signin::visit::{Visit, Visiting};
 use crate::state::AppState;
+pub use crate::texts::signin::mfa_email::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kenpo_shared::Lang;
 use maud::{Markup, html};
 use serde::Deserialize;
-
-const TITLE: Text = Text("メールのワンタイムパスワード", "One-time password by email");
-pub const SENT_TO: Text = Text(
-    "次のアドレスにワンタイムパスワードを送信しました。メールに記載の6桁の数字を入力してください：",
-    "We sent a one-time password to this address. Enter the 6 digits from the mail:",
-);
-pub const NOT_ARRIVED: Text = Text(
-    "メールが届かない場合は、迷惑メールフォルダをご確認のうえ「再送信」を押してください。",
-    "No mail? Check your spam folder, then press Resend.",
-);
-pub const RESEND: Text = Text("再送信", "Resend");
-pub const RESENT: Text = Text(
-    "新しいワンタイムパスワードを送信しました。以前のものは使えません。",
-    "A new one-time password is on its way. The earlier one no longer works.",
-);
-pub const MAIL_FAILED: Text = Text(
-    "メールを送信できませんでした。しばらくしてから「再送信」を押してください。",
-    "The mail could not be sent. Please press Resend in a moment.",
-);
-pub const CODE_EXPIRED: Text = Text(
-    "ワンタイムパスワードの有効期限が切れたか、すでに使われています。「再送信」を押して新しいワンタイムパスワードを受け取ってください。",
-    "That code has expired or was used already. Press Resend to get a new one.",
-);
-pub const CODE_EXHAUSTED: Text = Text(
-    "入力の誤りが続いたため、このワンタイムパスワードは使えなくなりました。「再送信」を押して新しいワンタイムパスワードを受け取ってください。",
-    "Too many wrong tries: this code no longer works. Press Resend to get a new one.",
-);
-pub const CODE_FORMAT: Text = Text("6桁の数字を入力してください。", "Enter the 6 digits.");
 
 /// The form of every emailed-code page: the code, or `resend`.
 #[derive(Deserialize)]

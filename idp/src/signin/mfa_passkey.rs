@@ -6,12 +6,12 @@ use crate::error::PageError;
 use crate::mfa::Factor;
 use crate::mfa::passkey::{self, Owner, PasskeyError};
 use crate::pages::Ctx;
-use crate::pages::i18n::Text;
 use crate::pages::script::{ScriptError, follow, json_ok};
 use crate::signin::second_factor::{Asked, NextQuery};
 use crate::signin::session::Current;
 use crate::signin::visit::{Visiting, VisitingScript};
 use crate::state::AppState;
+pub use crate::texts::signin::mfa_passkey::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -20,51 +20,6 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::PublicKeyCredential;
-
-const TITLE: Text = Text("パスキーで認証", "Verify with your passkey");
-const HELP: Text = Text(
-    "「パスキーで認証する」を押し、登録した端末の顔認証・指紋認証・画面ロックで確認してください。",
-    "Press “Verify with passkey” and confirm with the face, fingerprint or screen lock of the device you registered.",
-);
-pub const BUTTON: Text = Text("パスキーで認証する", "Verify with passkey");
-pub const PHONE_HELP_TITLE: Text = Text(
-    "パソコンでスマートフォンのパスキーを使うには",
-    "Using your phone's passkey on a computer",
-);
-pub const PHONE_HELP: [Text; 3] = [
-    Text(
-        "表示された画面で「iPhone、iPad、またはAndroidデバイス」または「スマートフォンまたはタブレットを使用」を選びます。",
-        "In the window that opens, choose “iPhone, iPad or Android device” or “Use a phone or tablet”.",
-    ),
-    Text(
-        "パソコンに表示された二次元コード（QRコード）を、スマートフォンのカメラで読み取ります。",
-        "Scan the QR code shown on the computer with your phone's camera.",
-    ),
-    Text(
-        "パソコンとスマートフォンの両方でBluetoothをオンにして、近くに置いてください。",
-        "Turn Bluetooth on on both the computer and the phone, and keep them close together.",
-    ),
-];
-pub const NEEDS_SCRIPT: Text = Text(
-    "パスキーを使うには、ブラウザのJavaScriptを有効にしてください。",
-    "Passkeys need JavaScript to be turned on in your browser.",
-);
-pub const CEREMONY_EXPIRED: Text = Text(
-    "時間切れになったため、確認できませんでした。もう一度ボタンを押してください。",
-    "The request timed out. Please press the button again.",
-);
-pub const PASSKEY_REFUSED: Text = Text(
-    "パスキーを確認できませんでした。もう一度お試しください。うまくいかない場合は別の方法をお選びください。",
-    "Your passkey could not be verified. Please try again, or use another method.",
-);
-pub const PASSKEY_UNKNOWN: Text = Text(
-    "このパスキーは登録されていません（削除されたか、別のサービスのものです）。登録済みの別のパスキーか、別の方法をお選びください。",
-    "This passkey is not registered here (it was removed, or belongs to another service). Use another passkey or another method.",
-);
-pub const PASSKEY_CLONED: Text = Text(
-    "安全のため、このパスキーは使用できません。別の方法でログインし、アカウント設定でパスキーを登録し直してください。",
-    "For your safety this passkey cannot be used. Sign in another way and register the passkey again on your account page.",
-);
 
 /// The member-facing message of a failed ceremony (logged when it is not the member's doing).
 pub fn passkey_failure(lang: Lang, e: PasskeyError) -> ScriptError {

@@ -4,28 +4,15 @@
 
 use crate::error::{PageError, PageResultExt};
 use crate::mfa::{self, Factor};
-use crate::pages::i18n::Text;
 use crate::signin::second_factor::{Asked, NextQuery, VERIFY, WRONG_CODE, code_field};
 use crate::signin::visit::Visiting;
 use crate::state::AppState;
+pub use crate::texts::signin::mfa_totp::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
-
-const TITLE: Text = Text(
-    "認証アプリのワンタイムパスワード",
-    "Code from your authenticator app",
-);
-const HELP: Text = Text(
-    "スマートフォンやブラウザの認証アプリ（Google Authenticator など）に表示されている6桁の数字を入力してください。",
-    "Enter the 6-digit code shown in your authenticator app (Google Authenticator or similar).",
-);
-const REPLAYED: Text = Text(
-    "このワンタイムパスワードはすでに使われています。次の数字に変わるまでお待ちください。",
-    "That code has been used already. Wait for the next one.",
-);
 
 #[derive(Deserialize)]
 pub struct CodeForm {

@@ -20,26 +20,12 @@ use crate::signin::session::Sessions;
 use crate::signin::steps::Step;
 use crate::signin::visit::Visit;
 use crate::state::AppState;
+pub use crate::texts::signin::second_factor::*;
 use axum::http::StatusCode;
 use kenpo_shared::Lang;
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::json;
-
-pub const CODE_LABEL: Text = Text(
-    "ワンタイムパスワード（6桁）",
-    "One-time password (6 digits)",
-);
-pub const VERIFY: Text = Text("確認する", "Verify");
-pub const WRONG_CODE: Text = Text(
-    "ワンタイムパスワードが正しくありません。最新の6桁を入力してください。",
-    "That code is not correct. Enter the latest 6 digits.",
-);
-pub const OTHER_METHODS: Text = Text("別の方法で認証する", "Use another method");
-pub const STEP_UP_NOTE: Text = Text(
-    "大切な設定を変更する前に、ご本人であることをもう一度確認します。",
-    "Before an important change, we check once more that it is you.",
-);
 
 /// The input of a second-factor page's GET: where a step-up returns to.
 #[derive(Debug, Default, Deserialize)]

@@ -179,21 +179,10 @@ pub(crate) mod tests_support {
             name: "山田太郎".into(),
             name_kana: "ヤマダタロウ".into(),
             email: Some("taro@example.jp".into()),
-            email_verified: false,
-            locale: None,
-            password_hash: None,
             initial_password_since: Some(100),
-            birthdate_confirmed_at: None,
-            terms_version: None,
-            terms_accepted_at: None,
-            chosen_factor: None,
-            preferred_factor: None,
-            email_otp_enabled: false,
-            onboarded_at: None,
-            password_changed_at: None,
-            last_login_at: None,
             created_at: 100,
             updated_at: 100,
+            ..Member::default()
         }
     }
 }

@@ -20,7 +20,6 @@ use crate::pages::forms::{checked_form, field};
 use crate::pages::script::{ScriptError, ScriptJson};
 use crate::pages::{Ctx, Frame};
 use crate::security::request::{Requester, cookie};
-use crate::signin::advance::{Next, advance};
 use crate::signin::session::{Current, Sessions};
 use crate::signin::steps::{Facts, Step, next_step};
 use crate::signin::{email_pending_key, flow_key, step_url};
@@ -87,36 +86,11 @@ impl Visit {
         step_url(step, self.flow_id())
     }
 
-    /// Requires that the member owes a step for which `want` holds. Otherwise the answer is a
-    /// redirect: to the owed step, or — nothing owed any more — on to the relying party.
-    pub async fn owing(
-        self,
-        state: &AppState,
-        want: impl Fn(Step) -> bool,
-    ) -> Result<Visit, PageError> {
-        if want(self.owed(state)) {
-            return Ok(self);
-        }
-        Err(self.elsewhere(state).await)
-    }
-
     /// Requires a complete sign-in (nothing owed), as the account pages do.
     pub fn signed_in(self, state: &AppState) -> Result<Visit, PageError> {
         match self.owed(state) {
             Step::Done => Ok(self),
             owed => Err(PageError::Redirect(step_url(owed, None))),
-        }
-    }
-
-    /// Where a member who does not belong on this page goes instead: the step they owe, or —
-    /// nothing owed — on to the relying party.
-    pub async fn elsewhere(&self, state: &AppState) -> PageError {
-        match self.owed(state) {
-            Step::Done => match advance(state, self).await {
-                Ok(next) => PageError::Redirect(next.url()),
-                Err(e) => e,
-            },
-            owed => PageError::Redirect(self.step_url(owed)),
         }
     }
 
@@ -169,11 +143,6 @@ impl Visit {
         };
         ctx.render_status(state, status, frame, body)
     }
-
-    /// On to the next step, or back to the relying party.
-    pub async fn advance(&self, state: &AppState) -> Result<Next, PageError> {
-        advance(state, self).await
-    }
 }
 
 /// The IdP session of this browser, if any.
@@ -222,18 +191,45 @@ pub fn settle_lang(ctx: Ctx, headers: &HeaderMap, flow: Option<&AuthRequest>) ->
     }
 }
 
-/// What identifies a visit in a request.
-pub struct Entry<'a> {
+/// The browser a request comes from: the page context, its address and its headers (the
+/// session cookie).
+pub struct Browser {
     pub ctx: Ctx,
     pub requester: Requester,
-    pub headers: &'a HeaderMap,
-    pub flow_id: Option<&'a str>,
+    pub headers: HeaderMap,
+}
+
+impl FromRequestParts<AppState> for Browser {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Ok(ctx) = Ctx::from_request_parts(parts, state).await;
+        let Ok(requester) = Requester::from_request_parts(parts, state).await;
+        Ok(Browser {
+            ctx,
+            requester,
+            headers: parts.headers.clone(),
+        })
+    }
 }
 
 /// Loads a visit: `None` without a live session (or when its member is gone).
-pub async fn load(state: &AppState, entry: Entry<'_>) -> Result<Option<Visit>, PageError> {
-    let flow = load_flow(state, entry.flow_id).await?;
-    load_with(state, entry.ctx, entry.requester, entry.headers, flow).await
+pub async fn load(
+    state: &AppState,
+    browser: Browser,
+    flow_id: Option<&str>,
+) -> Result<Option<Visit>, PageError> {
+    let flow = load_flow(state, flow_id).await?;
+    load_with(
+        state,
+        browser.ctx,
+        browser.requester,
+        &browser.headers,
+        flow,
+    )
+    .await
 }
 
 /// [`load`] with the flow already at hand (the authorization endpoint has just stored it).
@@ -300,9 +296,15 @@ pub async fn assemble(
 }
 
 /// [`load`], with the login page (keeping the flow) as the answer when there is no session.
-pub async fn enter(state: &AppState, entry: Entry<'_>) -> Result<Visit, PageError> {
-    let login = step_url(Step::Login, entry.flow_id);
-    load(state, entry).await?.ok_or(PageError::Redirect(login))
+pub async fn enter(
+    state: &AppState,
+    browser: Browser,
+    flow_id: Option<&str>,
+) -> Result<Visit, PageError> {
+    let login = step_url(Step::Login, flow_id);
+    load(state, browser, flow_id)
+        .await?
+        .ok_or(PageError::Redirect(login))
 }
 
 /// A sign-in page's request: the visit and the page's input `T` — the query of a GET, the
@@ -317,11 +319,11 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Visiting<T> {
     type Rejection = PageError;
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = req.into_parts();
-        let (ctx, requester) = context(&mut parts, state).await;
-        let headers = parts.headers.clone();
+        let Ok(browser) = Browser::from_request_parts(&mut parts, state).await;
+        let lang = browser.ctx.lang;
         let (pairs, input): (Vec<(String, String)>, T) = if parts.method == Method::GET {
             let q = parts.uri.query().unwrap_or("");
-            let bad = || PageError::BadRequest(ctx.lang, crate::pages::i18n::BAD_REQUEST);
+            let bad = || PageError::BadRequest(lang, crate::pages::i18n::BAD_REQUEST);
             (
                 serde_urlencoded::from_str(q).map_err(|_| bad())?,
                 serde_urlencoded::from_str(q).map_err(|_| bad())?,
@@ -329,13 +331,8 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Visiting<T> {
         } else {
             checked_form(Request::from_parts(parts, body), state).await?
         };
-        let entry = Entry {
-            ctx,
-            requester,
-            headers: &headers,
-            flow_id: field(&pairs, "flow"),
-        };
-        Ok(Visiting(enter(state, entry).await?, input))
+        let visit = enter(state, browser, field(&pairs, "flow")).await?;
+        Ok(Visiting(visit, input))
     }
 }
 
@@ -347,16 +344,9 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for VisitingScript<T> {
     type Rejection = ScriptError;
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = req.into_parts();
-        let (ctx, requester) = context(&mut parts, state).await;
-        let headers = parts.headers.clone();
+        let Ok(browser) = Browser::from_request_parts(&mut parts, state).await;
         let json = ScriptJson::<T>::from_request(Request::from_parts(parts, body), state).await?;
-        let entry = Entry {
-            ctx,
-            requester,
-            headers: &headers,
-            flow_id: json.field("flow"),
-        };
-        let visit = enter(state, entry).await?;
+        let visit = enter(state, browser, json.field("flow")).await?;
         Ok(VisitingScript(visit, json))
     }
 }
@@ -368,19 +358,9 @@ pub struct SignedIn(pub Visit);
 impl FromRequestParts<AppState> for SignedIn {
     type Rejection = PageError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
-        let (ctx, requester) = context(parts, state).await;
-        let entry = Entry {
-            ctx,
-            requester,
-            headers: &parts.headers,
-            flow_id: None,
-        };
-        Ok(SignedIn(enter(state, entry).await?.signed_in(state)?))
+        let Ok(browser) = Browser::from_request_parts(parts, state).await;
+        Ok(SignedIn(
+            enter(state, browser, None).await?.signed_in(state)?,
+        ))
     }
-}
-
-async fn context(parts: &mut Parts, state: &AppState) -> (Ctx, Requester) {
-    let Ok(ctx) = Ctx::from_request_parts(parts, state).await;
-    let Ok(requester) = Requester::from_request_parts(parts, state).await;
-    (ctx, requester)
 }
