@@ -201,7 +201,10 @@ impl Db {
             DbConn::Pg(c) => c.run_pending_migrations(EmbeddedMigrationsRef(&migrations.postgres)),
         }
         .map_err(|e| StoreError::Migration(e.to_string()))?;
-        Ok(applied.iter().map(|m| m.to_string()).collect())
+        Ok(applied
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect())
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool.
