@@ -261,6 +261,15 @@ pub async fn finish(
     } else {
         ACR_PASSWORD
     };
+    // The client joins the session's back-channel list before its code exists; a session that
+    // ended meanwhile (sign-out in another tab) issues no code.
+    if !signin::session::Sessions::new(state)
+        .add_client(&mut current, &flow.client_id, now)
+        .await
+        .map_err(|e| PageError::internal(lang, e))?
+    {
+        return Err(PageError::BadRequest(lang, i18n::SIGNIN_EXPIRED));
+    }
     let code = code::issue(
         &state.eph,
         flow,
@@ -271,13 +280,6 @@ pub async fn finish(
     )
     .await
     .map_err(|e| PageError::internal(lang, e))?;
-    if !current.session.clients.contains(&flow.client_id) {
-        current.session.clients.push(flow.client_id.clone());
-        signin::session::Sessions::new(state)
-            .save(&current, now)
-            .await
-            .map_err(|e| PageError::internal(lang, e))?;
-    }
     let url = request::response_url(
         &flow.redirect_uri,
         &state.issuer,

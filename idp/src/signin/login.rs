@@ -383,6 +383,7 @@ pub async fn start_session(
                 remember,
                 user_agent: &requester.user_agent,
                 ip: &ip,
+                flow: flow_id,
             },
             now,
         )
