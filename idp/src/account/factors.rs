@@ -14,7 +14,7 @@ use crate::pages::i18n::Text;
 use crate::security::request::Requester;
 use crate::state::AppState;
 use crate::store::audit::Actor;
-use crate::store::credentials::CredentialStore;
+use crate::store::credentials::{CredentialStore, FactorRemoval, Removed};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -100,6 +100,26 @@ async fn refuse(state: &AppState, ctx: &Ctx, acc: &Account, text: Text, now: i64
     .await
 }
 
+/// Removes a factor, refusing the last one: check and removal are one store transaction
+/// (`CredentialStore::remove_factor`), so two removals at once cannot leave none.
+async fn remove(
+    state: &AppState,
+    ctx: &Ctx,
+    acc: &Account,
+    what: FactorRemoval<'_>,
+    now: i64,
+) -> Result<(), Response> {
+    match CredentialStore::new(state.db.clone())
+        .remove_factor(&acc.member.id, what, now)
+        .await
+    {
+        Ok(Removed::Done) => Ok(()),
+        Ok(Removed::Last) => Err(refuse(state, ctx, acc, LAST_FACTOR, now).await),
+        Ok(Removed::NotFound) => Err(Redirect::to("/account").into_response()),
+        Err(e) => Err(PageError::internal(ctx.lang, e).into_response()),
+    }
+}
+
 pub async fn rename_passkey(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -176,13 +196,9 @@ pub async fn delete_passkey(
     let Some(target) = target else {
         return PageError::NotFound(ctx.lang).into_response();
     };
-    if !acc.factors.may_remove(Factor::Passkey) {
-        return refuse(&state, &ctx, &acc, LAST_FACTOR, now).await;
-    }
-    match store.delete_passkey(&acc.member.id, &target.id).await {
-        Ok(true) => {}
-        Ok(false) => return PageError::NotFound(ctx.lang).into_response(),
-        Err(e) => return PageError::internal(ctx.lang, e).into_response(),
+    let removal = FactorRemoval::Passkey(&target.id);
+    if let Err(r) = remove(&state, &ctx, &acc, removal, now).await {
+        return r;
     }
     record(
         &state,
@@ -216,14 +232,8 @@ pub async fn delete_totp(
     if !acc.factors.totp {
         return Redirect::to("/account").into_response();
     }
-    if !acc.factors.may_remove(Factor::Totp) {
-        return refuse(&state, &ctx, &acc, LAST_FACTOR, now).await;
-    }
-    if let Err(e) = CredentialStore::new(state.db.clone())
-        .delete_totp(&acc.member.id)
-        .await
-    {
-        return PageError::internal(ctx.lang, e).into_response();
+    if let Err(r) = remove(&state, &ctx, &acc, FactorRemoval::Totp, now).await {
+        return r;
     }
     record(
         &state,
@@ -257,15 +267,8 @@ pub async fn email_otp_off(
     if !acc.factors.email {
         return Redirect::to("/account").into_response();
     }
-    if !acc.factors.may_remove(Factor::Email) {
-        return refuse(&state, &ctx, &acc, LAST_FACTOR, now).await;
-    }
-    if let Err(e) = state
-        .members()
-        .set_email_otp(&acc.member.id, false, now)
-        .await
-    {
-        return PageError::internal(ctx.lang, e).into_response();
+    if let Err(r) = remove(&state, &ctx, &acc, FactorRemoval::EmailOtp, now).await {
+        return r;
     }
     record(
         &state,

@@ -24,7 +24,32 @@ fn percent_decode(s: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// `Authorization: Basic` credentials (form-urlencoded id and secret, RFC 6749 §2.3.1).
+/// Parameters that carry a credential or a token: never accepted in the URI query of the
+/// token, introspection and revocation endpoints (RFC 6749 §2.3.1, RFC 6750 §2), where they
+/// would also end up in access logs.
+const SECRET_PARAMS: [&str; 7] = [
+    "client_secret",
+    "client_assertion",
+    "token",
+    "access_token",
+    "refresh_token",
+    "code",
+    "code_verifier",
+];
+
+/// Refuses a request whose URI query carries a credential or a token.
+pub fn query_free(query: Option<&str>) -> Result<(), OAuthError> {
+    if crate::oidc::userinfo::query_has(query, &SECRET_PARAMS) {
+        return Err(OAuthError::invalid_request(
+            "credentials and tokens belong in the request body, not the URI query",
+        ));
+    }
+    Ok(())
+}
+
+/// `Authorization: Basic` credentials (form-urlencoded id and secret, RFC 6749 §2.3.1). Any
+/// other scheme (a `Bearer` token, say) is not a way to authenticate a client here and is
+/// refused, so it cannot ride along beside credentials in the body.
 fn basic(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
     let Some(v) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
@@ -36,7 +61,9 @@ fn basic(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
         .strip_prefix("Basic ")
         .or_else(|| v.strip_prefix("basic "))
     else {
-        return Ok(None);
+        return Err(OAuthError::invalid_client(
+            "unsupported Authorization scheme: use Basic with the client credentials",
+        ));
     };
     let raw = STANDARD
         .decode(b64.trim())
@@ -62,9 +89,17 @@ pub async fn authenticate(
     audiences: &[String],
     now: i64,
 ) -> Result<std::sync::Arc<Client>, OAuthError> {
-    let basic = basic(headers)?;
     let post_secret = params.get("client_secret");
     let assertion = params.get("client_assertion");
+    // A header of another scheme beside credentials in the body is two methods at once.
+    let basic = match basic(headers) {
+        Err(_) if post_secret.is_some() || assertion.is_some() => {
+            return Err(OAuthError::invalid_request(
+                "more than one client authentication method",
+            ));
+        }
+        other => other?,
+    };
     let used = [basic.is_some(), post_secret.is_some(), assertion.is_some()]
         .iter()
         .filter(|b| **b)

@@ -11,7 +11,15 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = crate::oidc::client_auth::query_free(uri.query()) {
+        return e.into_response();
+    }
     match introspect(&state, &headers, &body).await {
         Ok(v) => {
             let mut res = axum::Json(v).into_response();

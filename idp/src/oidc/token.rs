@@ -28,7 +28,15 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = client_auth::query_free(uri.query()) {
+        return e.into_response();
+    }
     match token(&state, &headers, &body).await {
         Ok(v) => {
             let mut res = axum::Json(v).into_response();

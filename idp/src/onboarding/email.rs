@@ -546,7 +546,7 @@ pub async fn verify(
     let now = state.now();
     let lang = ctx.lang;
     let link =
-        match links::peek::<VerifyLink>(&state.eph, LinkKind::VerifyEmail, &q.token, now).await {
+        match links::take::<VerifyLink>(&state.eph, LinkKind::VerifyEmail, &q.token, now).await {
             Ok(l) => l,
             Err(e) => return PageError::internal(lang, e).into_response(),
         };

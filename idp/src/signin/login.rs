@@ -143,9 +143,9 @@ pub async fn authenticate(
                 .hasher
                 .verify(&secret, m.password_hash.as_deref())
                 .await?;
-            if v.needs_rehash {
+            if let (true, Some(old)) = (v.needs_rehash, m.password_hash.as_deref()) {
                 let hash = state.hasher.hash(&secret).await?;
-                state.members().rehash(&m.id, hash).await?;
+                state.members().rehash(&m.id, old, hash).await?;
             }
             v.ok
         }

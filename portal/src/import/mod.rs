@@ -162,6 +162,7 @@ pub(crate) fn read_rows<R>(
             }]);
         }
     };
+    let lines = LineIndex::new(text);
     let mut errors = Vec::new();
     let index = header_index(&header, columns)?;
     let mut rows = Vec::new();
@@ -170,7 +171,7 @@ pub(crate) fn read_rows<R>(
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let line = e.position().map(|p| lines.line(p.byte())).unwrap_or(0);
                 errors.push(RowError {
                     line,
                     column: None,
@@ -179,7 +180,7 @@ pub(crate) fn read_rows<R>(
                 continue;
             }
         };
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let line = record.position().map(|p| lines.line(p.byte())).unwrap_or(0);
         if record.iter().all(|f| f.trim().is_empty()) {
             continue; // blank lines (a trailing empty line, Excel's ",,,,") are not rows
         }
@@ -224,6 +225,32 @@ pub(crate) fn read_rows<R>(
         Ok(rows)
     } else {
         Err(errors)
+    }
+}
+
+/// Line numbers of a decoded file, from byte offsets. The csv reader ends a record at the CR of
+/// a CRLF and starts the next one at its LF, so both its line count and its byte position of a
+/// record after a CRLF are one line early (it reported the first data row of an Excel file as
+/// line 1). Here a record's line is one plus the number of LF bytes up to and including its
+/// start: LF, CRLF and a mix all count alike.
+pub(crate) struct LineIndex {
+    newlines: Vec<u64>,
+}
+
+impl LineIndex {
+    pub(crate) fn new(text: &str) -> Self {
+        let newlines = text
+            .bytes()
+            .enumerate()
+            .filter(|(_, b)| *b == b'\n')
+            .map(|(i, _)| i as u64)
+            .collect();
+        Self { newlines }
+    }
+
+    /// The 1-based line of a record starting at byte `offset`.
+    pub(crate) fn line(&self, offset: u64) -> u64 {
+        self.newlines.partition_point(|&nl| nl <= offset) as u64 + 1
     }
 }
 
