@@ -13,4 +13,6 @@ mod factors;
 mod oidc;
 mod onboarding;
 mod portal;
+mod races;
 mod recovery;
+mod strict;

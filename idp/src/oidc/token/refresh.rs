@@ -109,11 +109,21 @@ pub(super) async fn exchange(
         Ok(Rotation::Reused {
             grant_id,
             client_id,
-        }) => reuse(state, &grant_id, &client_id, "refresh.reuse", now).await,
+        }) => {
+            reuse(state, &grant_id, &client_id, "refresh.reuse", now).await;
+            OAuthError::invalid_grant(
+                "the refresh token was already used; the sign-in has been revoked",
+            )
+        }
         Ok(Rotation::Concurrent {
             grant_id,
             client_id,
-        }) => reuse(state, &grant_id, &client_id, "refresh.concurrent", now).await,
+        }) => {
+            reuse(state, &grant_id, &client_id, "refresh.concurrent", now).await;
+            OAuthError::invalid_grant(
+                "the refresh token was used twice at once; the sign-in has been revoked",
+            )
+        }
         Ok(Rotation::Invalid) => {
             OAuthError::invalid_grant("the refresh token is expired or revoked")
         }
@@ -128,14 +138,9 @@ pub(super) async fn exchange(
     Err(refusal)
 }
 
-/// A refresh token presented again (or twice at once): its family is revoked by now.
-async fn reuse(
-    state: &AppState,
-    grant_id: &str,
-    client_id: &str,
-    kind: &str,
-    now: i64,
-) -> OAuthError {
+/// A refresh token presented again (or twice at once): its family is revoked by now; logged
+/// and audited.
+async fn reuse(state: &AppState, grant_id: &str, client_id: &str, kind: &str, now: i64) {
     tracing::warn!(
         grant_id,
         client_id,
@@ -156,7 +161,6 @@ async fn reuse(
     {
         tracing::error!(error = %e, grant_id, "audit record of a refresh-token reuse failed");
     }
-    OAuthError::invalid_grant("the refresh token was already used; the sign-in has been revoked")
 }
 
 #[cfg(test)]
