@@ -321,3 +321,70 @@ async fn parallel_portal_requests_keep_the_newest_refresh_token() {
     assert_eq!(p.status, StatusCode::OK, "{p:?}");
     report("portal revalidation", started, "");
 }
+
+/// The interleaving behind the portal race, step by step (the parallel test above meets it only
+/// now and then): a request loads the session, another renews its refresh token meanwhile, then
+/// the first renews the idle timer with its older copy. The newer refresh token must stay.
+#[tokio::test]
+async fn a_portal_touch_never_writes_back_an_older_refresh_token() {
+    use kenpo_portal::auth::session::{Claim, Lifetimes, PortalSession, Sessions};
+    let (url, prefix) = fresh_ephemeral();
+    let eph = kenpo_shared::ephemeral::Ephemeral::connect(&url, &format!("{prefix}touch:"))
+        .await
+        .unwrap();
+    let sessions = Sessions::new(
+        eph,
+        Lifetimes {
+            idle_secs: 1800,
+            absolute_secs: 8 * 3600,
+            revalidate_secs: 300,
+        },
+    );
+    let first = PortalSession {
+        sub: "s".into(),
+        sid: Some("sid".into()),
+        symbol: "34".into(),
+        number: "1234567".into(),
+        name: "健保 花子".into(),
+        id_token: "t1".into(),
+        refresh_token: Some("rt1".into()),
+        created_at: 0,
+        last_seen_at: 0,
+        checked_at: 0,
+        previous_visit: None,
+        csrf: "c".into(),
+    };
+    let cookie = sessions.create(&first).await.unwrap().unwrap();
+    // Request B reads the session.
+    let (id, mut stale) = sessions.load(&cookie, 400).await.unwrap().unwrap();
+    // Request A revalidates and stores the new refresh token.
+    let Claim::Claimed(fresh) = sessions.claim_revalidation(&id, &stale, 400).await.unwrap() else {
+        panic!("revalidation is due");
+    };
+    let mut renewed = (*fresh).clone();
+    renewed.refresh_token = Some("rt2".into());
+    renewed.checked_at = 400;
+    assert!(
+        sessions
+            .renew(&id, Some("rt1"), &renewed, 400)
+            .await
+            .unwrap()
+    );
+    sessions.release_revalidation(&id).await.unwrap();
+    // Request B renews the idle timer with its older copy.
+    sessions.touch(&id, &mut stale, 400).await.unwrap();
+    let (_, now) = sessions.load(&cookie, 401).await.unwrap().unwrap();
+    assert_eq!(
+        now.refresh_token.as_deref(),
+        Some("rt2"),
+        "the newer token stays"
+    );
+    assert_eq!(now.last_seen_at, 400, "and the idle timer was renewed");
+    // A renewal from the older copy is refused (compare-and-set), and B, asking to revalidate
+    // with its older copy, gets the newer record instead of presenting rt1 again.
+    assert!(!sessions.renew(&id, Some("rt1"), &stale, 402).await.unwrap());
+    match sessions.claim_revalidation(&id, &stale, 402).await.unwrap() {
+        Claim::Newer(s) => assert_eq!(s.refresh_token.as_deref(), Some("rt2")),
+        other => panic!("{other:?}"),
+    }
+}
