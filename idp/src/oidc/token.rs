@@ -160,3 +160,51 @@ pub(crate) async fn respond(
     }
     Ok(body)
 }
+
+#[cfg(test)]
+mod properties {
+    //! Form bodies of the protocol endpoints are untrusted: no panic on any bytes; unique
+    //! parameters read back exactly, and any parameter given twice is refused.
+    use super::form_params;
+    use axum::http::{HeaderMap, HeaderValue, header};
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    fn form_headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        h
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_body_is_answered_without_panic(body in prop::collection::vec(any::<u8>(), 0..300)) {
+            let _ = form_params(&form_headers(), &body);
+            let _ = form_params(&HeaderMap::new(), &body);
+        }
+
+        #[test]
+        fn unique_parameters_read_back_and_duplicates_are_refused(
+            params in prop::collection::hash_map("[a-z_]{1,12}", "\\PC{0,20}", 0..8),
+            dup in any::<prop::sample::Index>(),
+        ) {
+            let pairs: Vec<(String, String)> = params.clone().into_iter().collect();
+            let body = serde_urlencoded::to_string(&pairs).unwrap();
+            let got = form_params(&form_headers(), body.as_bytes()).unwrap();
+            prop_assert_eq!(&got, &params.into_iter().collect::<HashMap<_, _>>());
+            if !pairs.is_empty() {
+                let (k, v) = pairs[dup.index(pairs.len())].clone();
+                let mut twice = pairs.clone();
+                twice.push((k, v));
+                let body = serde_urlencoded::to_string(&twice).unwrap();
+                let e = form_params(&form_headers(), body.as_bytes()).unwrap_err();
+                prop_assert_eq!(e.code, "invalid_request");
+            }
+        }
+    }
+}

@@ -162,7 +162,7 @@ pub(crate) fn read_rows<R>(
             }]);
         }
     };
-    let lines = LineIndex::new(text);
+    let lines = kenpo_shared::lines::LineIndex::new(text);
     let mut errors = Vec::new();
     let index = header_index(&header, columns)?;
     let mut rows = Vec::new();
@@ -225,32 +225,6 @@ pub(crate) fn read_rows<R>(
         Ok(rows)
     } else {
         Err(errors)
-    }
-}
-
-/// Line numbers of a decoded file, from byte offsets. The csv reader ends a record at the CR of
-/// a CRLF and starts the next one at its LF, so both its line count and its byte position of a
-/// record after a CRLF are one line early (it reported the first data row of an Excel file as
-/// line 1). Here a record's line is one plus the number of LF bytes up to and including its
-/// start: LF, CRLF and a mix all count alike.
-pub(crate) struct LineIndex {
-    newlines: Vec<u64>,
-}
-
-impl LineIndex {
-    pub(crate) fn new(text: &str) -> Self {
-        let newlines = text
-            .bytes()
-            .enumerate()
-            .filter(|(_, b)| *b == b'\n')
-            .map(|(i, _)| i as u64)
-            .collect();
-        Self { newlines }
-    }
-
-    /// The 1-based line of a record starting at byte `offset`.
-    pub(crate) fn line(&self, offset: u64) -> u64 {
-        self.newlines.partition_point(|&nl| nl <= offset) as u64 + 1
     }
 }
 
@@ -403,26 +377,40 @@ mod properties {
             0u8..=31,
             (0u32..10_000_000, 0u32..1_000_000, 0u32..10_000_000),
         )
-            .prop_map(|(symbol, number, branch, month, category, name, days, (insurer, public, own))| Gen {
-                symbol,
-                number,
-                branch,
-                month,
-                category,
-                name,
-                days,
-                insurer,
-                public,
-                own,
-            })
+            .prop_map(
+                |(symbol, number, branch, month, category, name, days, (insurer, public, own))| {
+                    Gen {
+                        symbol,
+                        number,
+                        branch,
+                        month,
+                        category,
+                        name,
+                        days,
+                        insurer,
+                        public,
+                        own,
+                    }
+                },
+            )
     }
 
     fn line(g: &Gen, i: usize) -> String {
         let total = u64::from(g.insurer) + u64::from(g.public) + u64::from(g.own);
         format!(
             "{},{},{:02},{},{}-{:02},{},医院{i},{},{},{},{},{}",
-            g.symbol, g.number, g.branch, g.name, g.month.0, g.month.1, g.category, g.days,
-            total, g.insurer, g.public, g.own
+            g.symbol,
+            g.number,
+            g.branch,
+            g.name,
+            g.month.0,
+            g.month.1,
+            g.category,
+            g.days,
+            total,
+            g.insurer,
+            g.public,
+            g.own
         )
     }
 
@@ -431,7 +419,11 @@ mod properties {
         let mut text = String::new();
         for (i, l) in lines.iter().enumerate() {
             text.push_str(l);
-            text.push_str(if ends[i % ends.len()] == 1 { "\r\n" } else { "\n" });
+            text.push_str(if ends[i % ends.len()] == 1 {
+                "\r\n"
+            } else {
+                "\n"
+            });
         }
         match encoding {
             0 => text.into_bytes(),
