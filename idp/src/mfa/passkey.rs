@@ -595,12 +595,12 @@ mod properties {
             let again: PublicKeyCredential =
                 serde_json::from_value(serde_json::to_value(&cred).unwrap()).unwrap();
             prop_assert_eq!(serde_json::to_value(&again).unwrap(), serde_json::to_value(&cred).unwrap());
-            match wa.identify_discoverable_authentication(&cred) {
-                Ok(_) => {
-                    // Identified by its claimed handle; the signature still has to verify.
-                    prop_assert!(wa.finish_discoverable_authentication(&cred, auth, &[]).is_err());
-                }
-                Err(_) => {}
+            if wa.identify_discoverable_authentication(&cred).is_ok() {
+                // Identified by its claimed handle; with no key to verify it, it must still be
+                // refused (the slice form of finish takes "no key" without one to build).
+                #[allow(deprecated)]
+                let finished = wa.finish_discoverable_authentication(&cred, auth, &[]);
+                prop_assert!(finished.is_err());
             }
         }
     }
