@@ -391,6 +391,7 @@ async fn main() {
                     remember: false,
                     user_agent: "bench",
                     ip: "127.0.0.1",
+                    flow: None,
                 },
                 state.now(),
             )

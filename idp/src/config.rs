@@ -345,6 +345,9 @@ pub struct ClientConfig {
     pub id_token_signed_response_alg: Option<String>,
     /// Scopes the client may ask for; all supported ones when empty.
     pub scopes: Vec<String>,
+    /// Lets a confidential legacy relying party that cannot send PKCE go without it (default
+    /// `false`: PKCE with S256 is required of every client). Refused for public clients.
+    pub pkce_optional: bool,
 }
 
 impl Config {

@@ -109,7 +109,11 @@ pub fn parse_birthdate(input: &str) -> Result<Date, BirthdateError> {
             if y == 0 {
                 return Err(BirthdateError::OutsideEra);
             }
-            let year = era.start.0 + i32::try_from(y).map_err(|_| BirthdateError::Format)? - 1;
+            // Checked: a huge era year must be refused, not overflow.
+            let year = i32::try_from(y)
+                .ok()
+                .and_then(|y| era.start.0.checked_add(y - 1))
+                .ok_or(BirthdateError::Format)?;
             let date = ymd(year, m, d)?;
             let ends = ERAS.get(i + 1).map(era_start);
             if date < era_start(era) || ends.is_some_and(|e| date >= e) {
@@ -193,5 +197,78 @@ mod tests {
             parse_birthdate("S99999999999.1.1"),
             Err(BirthdateError::Format)
         );
+        // A year that fits in i32 but not once the era's first year is added (found while
+        // writing the property tests below; it overflowed).
+        assert_eq!(
+            parse_birthdate("R2147483000.1.1"),
+            Err(BirthdateError::Format)
+        );
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    //! Untrusted input: whatever is typed, no panic; every date comes back from each way of
+    //! writing it.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn full_width(s: &str) -> String {
+        s.chars()
+            .map(|c| match c {
+                '0'..='9' => char::from_u32(c as u32 - '0' as u32 + 0xFF10).unwrap_or(c),
+                '-' => '－',
+                '/' => '／',
+                '.' => '．',
+                c => c,
+            })
+            .collect()
+    }
+
+    fn era_of(d: Date) -> Option<(&'static str, &'static str, i32)> {
+        let i = ERAS.iter().rposition(|e| era_start(e) <= d)?;
+        let e = &ERAS[i];
+        Some((e.names[0], e.names[1], d.year() - e.start.0 + 1))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_input_is_answered_without_panic(s in "\\PC{0,40}") {
+            let _ = parse_birthdate(&s);
+        }
+
+        #[test]
+        fn era_like_input_is_answered_without_panic(
+            era in "[MTSHRmtshr明大昭平令]|明治|昭和|令和",
+            y in prop_oneof![any::<u32>(), 2_147_480_000u32..=2_147_483_647],
+            m in any::<u32>(), d in any::<u32>(), sep in "[./年-]",
+        ) {
+            let _ = parse_birthdate(&format!("{era}{y}{sep}{m}{sep}{d}"));
+        }
+
+        #[test]
+        fn every_way_of_writing_a_date_reads_back(days in 0i32..(366 * 150)) {
+            let d = time::macros::date!(1900 - 01 - 01) + time::Duration::days(days.into());
+            let (y, m, day) = (d.year(), u8::from(d.month()), d.day());
+            let forms = [
+                format!("{y:04}{m:02}{day:02}"),
+                format!("{y:04}-{m:02}-{day:02}"),
+                format!("{y:04}/{m}/{day}"),
+                format!("{y}年{m}月{day}日"),
+                full_width(&format!("{y:04}-{m:02}-{day:02}")),
+                format!(" {y:04}.{m:02}.{day:02} "),
+            ];
+            for f in &forms {
+                prop_assert_eq!(parse_birthdate(f), Ok(d), "{}", f);
+            }
+            if let Some((letter, name, ey)) = era_of(d) {
+                let year = if ey == 1 { "元".to_string() } else { ey.to_string() };
+                for f in [format!("{letter}{ey}.{m}.{day}"), format!("{name}{year}年{m}月{day}日")] {
+                    prop_assert_eq!(parse_birthdate(&f), Ok(d), "{}", f);
+                }
+            }
+        }
     }
 }

@@ -181,3 +181,61 @@ mod tests {
         assert!(Branch::parse("００").unwrap().is_insured());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! NFKC normalisation of typed identifiers: no panic on any input, idempotent, and a
+    //! full-width form means the same identifier as the ASCII one.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn full_width(s: &str) -> String {
+        s.chars()
+            .map(|c| match c {
+                '!'..='~' => char::from_u32(c as u32 - 0x21 + 0xFF01).unwrap_or(c),
+                c => c,
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn normalising_twice_changes_nothing(s in "\\PC{0,40}") {
+            let once = normalize(&s);
+            prop_assert_eq!(normalize(&once), once.clone());
+            prop_assert_eq!(once.trim(), once.as_str());
+        }
+
+        #[test]
+        fn any_input_is_answered_without_panic(s in "\\PC{0,80}") {
+            let _ = UserId::parse(&s).map(|u| u.lookup_key());
+            let _ = MemberSymbol::parse(&s);
+            let _ = MemberNumber::parse(&s);
+            let _ = Branch::parse(&s);
+        }
+
+        #[test]
+        fn full_width_identifiers_are_the_ascii_ones(
+            user in "[A-Za-z0-9._-]{1,32}",
+            symbol in "[0-9]{1,8}",
+            number in "[0-9]{1,10}",
+            branch in "[0-9]{2}",
+            pad in "[ \u{3000}]{0,2}",
+        ) {
+            let typed = |s: &str| format!("{pad}{}{pad}", full_width(s));
+            prop_assert_eq!(UserId::parse(&typed(&user)), UserId::parse(&user));
+            prop_assert_eq!(
+                UserId::parse(&typed(&user)).unwrap().lookup_key(),
+                UserId::parse(&user.to_ascii_uppercase()).unwrap().lookup_key()
+            );
+            let s = MemberSymbol::parse(&typed(&symbol)).unwrap();
+            prop_assert_eq!(s.as_str(), symbol.as_str());
+            let n = MemberNumber::parse(&typed(&number)).unwrap();
+            prop_assert_eq!(n.as_str(), number.as_str());
+            let b = Branch::parse(&typed(&branch)).unwrap();
+            prop_assert_eq!(b.as_str(), branch.as_str());
+        }
+    }
+}

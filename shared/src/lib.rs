@@ -11,6 +11,7 @@ pub mod db;
 pub mod ephemeral;
 pub mod ids;
 pub mod lang;
+pub mod lines;
 pub mod secret;
 pub mod telemetry;
 pub mod web;

@@ -11,7 +11,7 @@ use crate::pages::forms::CsrfForm;
 use crate::pages::i18n::{self};
 use crate::signin::visit::{SignedIn, Visit};
 use crate::state::AppState;
-use crate::store::credentials::{CredentialStore, PasskeyRow};
+use crate::store::credentials::{CredentialStore, FactorRemoval, PasskeyRow, Removed};
 pub use crate::texts::account::factors::*;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -47,16 +47,26 @@ async fn recorded(
     Ok(Redirect::to(&format!("/account?done={done}")).into_response())
 }
 
-/// The refusal to remove the last working factor.
-async fn last_factor(state: &AppState, v: &Visit) -> Result<Response, PageError> {
-    refuse(
-        state,
-        v,
-        "factors",
-        v.ctx.t(LAST_FACTOR),
-        StatusCode::CONFLICT,
-    )
-    .await
+/// Removes a factor, refusing the last one: check and removal are one store transaction
+/// (`CredentialStore::remove_factor`), so two removals at once cannot leave none. `Some` is
+/// the answer when nothing was removed.
+async fn remove(
+    state: &AppState,
+    v: &Visit,
+    what: FactorRemoval<'_>,
+) -> Result<Option<Response>, PageError> {
+    let removed = CredentialStore::new(state.db.clone())
+        .remove_factor(&v.member.id, what, v.now)
+        .await
+        .page(v.lang())?;
+    Ok(match removed {
+        Removed::Done => None,
+        Removed::Last => {
+            let msg = v.ctx.t(LAST_FACTOR);
+            Some(refuse(state, v, "factors", msg, StatusCode::CONFLICT).await?)
+        }
+        Removed::NotFound => Some(Redirect::to("/account").into_response()),
+    })
 }
 
 /// One of the member's own passkeys, by id (another member's is "not found").
@@ -119,18 +129,10 @@ pub async fn delete_passkey(
     CsrfForm(form): CsrfForm<IdForm>,
 ) -> Result<Response, PageError> {
     require_fresh(&v, "/account")?;
-    let lang = v.lang();
     let store = CredentialStore::new(state.db.clone());
     let target = own_passkey(&store, &v, &form.id).await?;
-    if !v.factors.may_remove(Factor::Passkey) {
-        return last_factor(&state, &v).await;
-    }
-    if !store
-        .delete_passkey(&v.member.id, &target.id)
-        .await
-        .page(lang)?
-    {
-        return Err(PageError::NotFound(lang));
+    if let Some(refused) = remove(&state, &v, FactorRemoval::Passkey(&target.id)).await? {
+        return Ok(refused);
     }
     let what = (
         format!("パスキー「{}」が削除されました。", target.label),
@@ -157,13 +159,9 @@ pub async fn delete_totp(
     if !v.factors.totp {
         return Ok(Redirect::to("/account").into_response());
     }
-    if !v.factors.may_remove(Factor::Totp) {
-        return last_factor(&state, &v).await;
+    if let Some(refused) = remove(&state, &v, FactorRemoval::Totp).await? {
+        return Ok(refused);
     }
-    CredentialStore::new(state.db.clone())
-        .delete_totp(&v.member.id)
-        .await
-        .page(v.lang())?;
     let what = (
         "認証アプリ（ワンタイムパスワード）の設定が削除されました。".into(),
         "Your authenticator app was removed.".into(),
@@ -180,14 +178,9 @@ pub async fn email_otp_off(
     if !v.factors.email {
         return Ok(Redirect::to("/account").into_response());
     }
-    if !v.factors.may_remove(Factor::Email) {
-        return last_factor(&state, &v).await;
+    if let Some(refused) = remove(&state, &v, FactorRemoval::EmailOtp).await? {
+        return Ok(refused);
     }
-    state
-        .members()
-        .set_email_otp(&v.member.id, false, v.now)
-        .await
-        .page(v.lang())?;
     let what = (
         "メールでのワンタイムパスワードが無効になりました。".into(),
         "One-time passwords by email were turned off.".into(),

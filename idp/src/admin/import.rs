@@ -76,6 +76,7 @@ pub fn parse(bytes: &[u8], today: time::Date) -> Result<Vec<Row>, Vec<RowError>>
             }]);
         }
     };
+    let lines = kenpo_shared::lines::LineIndex::new(text_all);
     let mut index = HashMap::new();
     let mut errors = Vec::new();
     for col in COLUMNS {
@@ -109,7 +110,7 @@ pub fn parse(bytes: &[u8], today: time::Date) -> Result<Vec<Row>, Vec<RowError>>
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let line = e.position().map(|p| lines.line(p.byte())).unwrap_or(0);
                 errors.push(RowError {
                     line,
                     column: None,
@@ -118,7 +119,7 @@ pub fn parse(bytes: &[u8], today: time::Date) -> Result<Vec<Row>, Vec<RowError>>
                 continue;
             }
         };
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let line = record.position().map(|p| lines.line(p.byte())).unwrap_or(0);
         if record.len() != header.len() {
             errors.push(RowError {
                 line,
@@ -274,6 +275,31 @@ mod tests {
     }
 
     #[test]
+    fn crlf_and_mixed_line_ends_report_the_same_lines() {
+        let rows = [
+            "user_id,symbol,number,birthdate,name,name_kana,email",
+            "taro,12,3456789,1980-12-01,山田 太郎,ヤマダ タロウ,taro@example.jp",
+            "jiro,1a,3456780,1980-12-01,山田 次郎,ヤマダ ジロウ,",
+            "saburo,12,3456781,1980-12-01,山田 三郎,ヤマダ サブロウ,",
+            "shiro,12,3456782,1980-13-01,山田 四郎,ヤマダ シロウ,",
+        ];
+        for end in ["\n", "\r\n", "mixed"] {
+            let mut csv = String::new();
+            for (i, r) in rows.iter().enumerate() {
+                csv.push_str(r);
+                csv.push_str(match end {
+                    "mixed" if i % 2 == 0 => "\r\n",
+                    "mixed" => "\n",
+                    e => e,
+                });
+            }
+            let errors = parse(csv.as_bytes(), TODAY).unwrap_err();
+            let lines: Vec<u64> = errors.iter().map(|e| e.line).collect();
+            assert_eq!(lines, vec![3, 5], "{end:?}: {errors:?}");
+        }
+    }
+
+    #[test]
     fn header_and_encoding_problems() {
         let e = parse(b"user_id,symbol,number,birthdate,name,email\n", TODAY).unwrap_err();
         assert_eq!(e[0].column, Some("name_kana"));
@@ -286,5 +312,56 @@ mod tests {
             )
             .is_err()
         );
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    //! The member file is untrusted input: no panic whatever the bytes, and lines that exist;
+    //! generated files read back row for row with either line end.
+    use super::*;
+    use proptest::prelude::*;
+    use time::macros::date;
+
+    const TODAY: time::Date = date!(2026 - 11 - 25);
+    const HEADER: &str = "user_id,symbol,number,birthdate,name,name_kana,email";
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn any_bytes_are_answered_without_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+            let lines = bytes.iter().filter(|b| **b == b'\n').count() as u64 + 1;
+            if let Err(errors) = parse(&bytes, TODAY) {
+                for e in errors {
+                    prop_assert!((1..=lines).contains(&e.line), "{e}");
+                }
+            }
+            let with_header = [HEADER.as_bytes(), b"\n", &bytes].concat();
+            let _ = parse(&with_header, TODAY);
+        }
+
+        #[test]
+        fn generated_files_read_back(
+            rows in prop::collection::vec(("[1-9][0-9]{0,7}", 1i64..20_000, "[a-z]{1,6}"), 1..10),
+            crlf in any::<bool>(),
+        ) {
+            let end = if crlf { "\r\n" } else { "\n" };
+            let mut csv = format!("{HEADER}{end}");
+            for (i, (symbol, days, mail)) in rows.iter().enumerate() {
+                let born = date!(1950 - 01 - 01) + time::Duration::days(*days);
+                csv.push_str(&format!(
+                    "user{i},{symbol},{},{born},組合 {i}郎,クミアイ,{mail}@example.jp{end}",
+                    1000 + i
+                ));
+            }
+            let parsed = parse(csv.as_bytes(), TODAY).unwrap();
+            prop_assert_eq!(parsed.len(), rows.len());
+            for (i, (row, (symbol, days, _))) in parsed.iter().zip(&rows).enumerate() {
+                prop_assert_eq!(row.line, i as u64 + 2);
+                prop_assert_eq!(row.member.symbol.as_str(), symbol.as_str());
+                prop_assert_eq!(row.member.birthdate, date!(1950 - 01 - 01) + time::Duration::days(*days));
+            }
+        }
     }
 }

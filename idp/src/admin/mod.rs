@@ -107,6 +107,9 @@ pub struct AddClient {
     /// ES256, EdDSA or RS256.
     #[arg(long)]
     pub alg: Option<String>,
+    /// A legacy confidential client that cannot send PKCE (S256 is required otherwise).
+    #[arg(long)]
+    pub pkce_optional: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -423,6 +426,7 @@ async fn clients(config: &Config, cmd: ClientsCmd, now: i64) -> anyhow::Result<(
                 third_party: a.third_party,
                 id_token_alg,
                 scopes: Vec::new(),
+                pkce_optional: a.pkce_optional,
             }
             .validate()
             .map_err(anyhow::Error::msg)?;
@@ -437,11 +441,12 @@ async fn clients(config: &Config, cmd: ClientsCmd, now: i64) -> anyhow::Result<(
         ClientsCmd::List => {
             for c in store.list().await? {
                 println!(
-                    "{:<24} {:<20} {:<8} {:<6} {}",
+                    "{:<24} {:<20} {:<8} {:<6} {:<10} {}",
                     c.client_id,
                     c.auth_method.as_str(),
                     c.source,
                     if c.third_party { "3rd" } else { "union" },
+                    if c.pkce_optional { "pkce-opt" } else { "pkce" },
                     c.redirect_uris.join(" ")
                 );
             }

@@ -221,3 +221,41 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Typed one-time codes: no panic on any input; a six-digit code reads back however it is
+    //! typed (full-width digits, spaces, hyphens), and nothing else reads as a code.
+    use super::normalize_code;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_input_is_answered_without_panic(s in "\\PC{0,30}") {
+            if let Some(code) = normalize_code(&s) {
+                prop_assert!(code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()));
+            }
+        }
+
+        #[test]
+        fn a_code_reads_back_however_it_is_typed(
+            code in "[0-9]{6}",
+            wide in prop::collection::vec(any::<bool>(), 6),
+            gap in prop::sample::select(vec!["", " ", "-", "　", "ー", "−"]),
+        ) {
+            let typed: String = code
+                .chars()
+                .zip(&wide)
+                .enumerate()
+                .map(|(i, (c, w))| {
+                    let c = if *w { char::from_u32(c as u32 - '0' as u32 + 0xFF10).unwrap() } else { c };
+                    if i == 3 { format!("{gap}{c}") } else { c.to_string() }
+                })
+                .collect();
+            prop_assert_eq!(normalize_code(&typed), Some(code.clone()));
+            prop_assert_eq!(normalize_code(&format!("{typed}7")), None, "seven digits are no code");
+        }
+    }
+}

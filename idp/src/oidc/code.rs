@@ -1,7 +1,8 @@
 //! Authorization codes: 256 random bits, kept only as a hash in the ephemeral store, valid for
-//! `tokens.code_ttl_secs`, redeemed once by an atomic take. A redeemed code leaves a tombstone
-//! naming the grant it produced, so a second redemption (a stolen code) revokes that grant
-//! (RFC 6749 §4.1.2, §10.5).
+//! `tokens.code_ttl_secs`, read and checked against the calling client first ([`peek`]), then
+//! redeemed once by an atomic take ([`take`]). A redeemed code leaves a tombstone naming the
+//! grant it produced and its client, so a second redemption by that client (a stolen code)
+//! revokes that grant (RFC 6749 §4.1.2, §10.5).
 
 use crate::oidc::request::AuthRequest;
 use crate::security::tokens::{new_token, token_hash};
@@ -68,25 +69,63 @@ pub async fn issue(
 /// What presenting a code found.
 pub enum Redeemed {
     Fresh(Box<CodeRecord>),
-    /// Already redeemed: the grant it produced must be revoked.
+    /// Already redeemed: the grant it produced must be revoked (by the client it was for).
     Replayed {
         grant_id: String,
+        /// `None` for tombstones written before the client was recorded in them.
+        client_id: Option<String>,
     },
     Unknown,
 }
 
-/// Takes a code (once); a second attempt finds the tombstone.
-pub async fn redeem(eph: &Ephemeral, code: &str, tombstone_ttl: i64) -> EphResult<Redeemed> {
-    let hash = token_hash(code);
-    match eph.take_json::<CodeRecord>(&key(&hash)).await? {
-        Some(record) => {
-            eph.put(&tombstone(&hash), &record.grant_id, secs(tombstone_ttl))
-                .await?;
-            Ok(Redeemed::Fresh(Box::new(record)))
-        }
-        None => Ok(match eph.get(&tombstone(&hash)).await? {
-            Some(grant_id) => Redeemed::Replayed { grant_id },
-            None => Redeemed::Unknown,
-        }),
+/// What a tombstone remembers of a redeemed code.
+#[derive(Serialize, Deserialize)]
+struct Tombstone {
+    grant_id: String,
+    client_id: String,
+}
+
+/// Reads a code without spending it, so it can be checked against the caller first.
+pub async fn peek(eph: &Ephemeral, code: &str) -> EphResult<Redeemed> {
+    if code.len() > 128 {
+        return Ok(Redeemed::Unknown);
     }
+    let hash = token_hash(code);
+    if let Some(record) = eph.get_json::<CodeRecord>(&key(&hash)).await? {
+        return Ok(Redeemed::Fresh(Box::new(record)));
+    }
+    Ok(match eph.get(&tombstone(&hash)).await? {
+        Some(raw) => match serde_json::from_str::<Tombstone>(&raw) {
+            Ok(t) => Redeemed::Replayed {
+                grant_id: t.grant_id,
+                client_id: Some(t.client_id),
+            },
+            Err(_) => Redeemed::Replayed {
+                grant_id: raw,
+                client_id: None,
+            },
+        },
+        None => Redeemed::Unknown,
+    })
+}
+
+/// Spends a code (once, atomically) after its record passed the checks, leaving a tombstone
+/// for replays; false when another request took it first.
+pub async fn take(
+    eph: &Ephemeral,
+    code: &str,
+    record: &CodeRecord,
+    tombstone_ttl: i64,
+) -> EphResult<bool> {
+    let hash = token_hash(code);
+    if eph.take(&key(&hash)).await?.is_none() {
+        return Ok(false);
+    }
+    let t = Tombstone {
+        grant_id: record.grant_id.clone(),
+        client_id: record.client_id.clone(),
+    };
+    eph.put_json(&tombstone(&hash), &t, secs(tombstone_ttl))
+        .await?;
+    Ok(true)
 }

@@ -83,11 +83,12 @@ impl Grants {
         self.store.purge(now, keep_secs).await
     }
 
-    /// Revokes one grant; true if it was active.
+    /// Revokes one grant; true if it was active. The marker goes first: a grant being created
+    /// at the same moment (a code redeemed twice at once) checks it after its insert, so one of
+    /// the two always sees the other.
     pub async fn revoke(&self, id: &str, reason: &str, now: i64) -> GrantResult<bool> {
-        let was_active = self.store.revoke(id, reason, now).await?;
         self.mark(&[id.to_string()]).await?;
-        Ok(was_active)
+        Ok(self.store.revoke(id, reason, now).await?)
     }
 
     /// Revokes the grants tied to an IdP session (sign-out).
@@ -118,7 +119,7 @@ impl Grants {
         now: i64,
     ) -> GrantResult<Rotation> {
         let r = self.store.rotate(old_hash, new_hash, new_ttl, now).await?;
-        if let Rotation::Reused { grant_id, .. } = &r {
+        if let Rotation::Reused { grant_id, .. } | Rotation::Concurrent { grant_id, .. } = &r {
             self.mark(std::slice::from_ref(grant_id)).await?;
         }
         Ok(r)

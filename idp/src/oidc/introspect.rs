@@ -2,7 +2,7 @@
 //! to themselves: anything else is simply `{"active": false}`.
 
 use crate::error::OAuthError;
-use crate::oidc::{access, client_auth, token::form_params};
+use crate::oidc::{access, client_auth, params::form_params};
 use crate::security::tokens::token_hash;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -11,7 +11,15 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = crate::oidc::client_auth::query_free(uri.query()) {
+        return e.into_response();
+    }
     match introspect(&state, &headers, &body).await {
         Ok(v) => {
             let mut res = axum::Json(v).into_response();

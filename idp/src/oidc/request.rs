@@ -184,10 +184,12 @@ pub fn validate(
         challenge.as_deref(),
         params.get("code_challenge_method").map(String::as_str),
     ) {
-        (None, None) if client.is_public() => {
+        // OAuth 2.1, RFC 9700 §2.1.1, FAPI 2.0: PKCE for every client, confidential ones too,
+        // unless a legacy client was registered with `pkce_optional`.
+        (None, None) if client.requires_pkce() => {
             return Err(fail(
                 "invalid_request",
-                "PKCE (code_challenge with S256) is required for public clients",
+                "PKCE (code_challenge with code_challenge_method=S256) is required",
             ));
         }
         (None, None) => {}
@@ -244,24 +246,20 @@ pub fn validate(
     }
     let max_age = match params.get("max_age") {
         None => None,
-        Some(v) => match v.parse::<i64>() {
-            Ok(n) if n >= 0 => Some(n),
-            _ => {
-                return Err(fail(
-                    "invalid_request",
-                    "max_age must be a non-negative integer",
-                ));
-            }
-        },
+        Some(v) => Some(parse_max_age(v).ok_or_else(|| {
+            fail(
+                "invalid_request",
+                "max_age must be a non-negative integer in decimal digits (0 or 1–9 followed by digits)",
+            )
+        })?),
     };
     let claims = match params.get("claims") {
         None => None,
-        Some(c) => match serde_json::from_str::<Value>(c) {
-            Ok(v) if v.is_object() => Some(v),
-            _ => return Err(fail("invalid_request", "claims must be a JSON object")),
-        },
+        Some(c) => Some(
+            parse_claims(c).map_err(|why| fail("invalid_request", &format!("claims: {why}")))?,
+        ),
     };
-    let hint_subject = match params.get("id_token_hint") {
+    let hinted = match params.get("id_token_hint") {
         None => None,
         Some(h) => Some(verify_hint(h).ok_or_else(|| {
             fail(
@@ -269,6 +267,18 @@ pub fn validate(
                 "id_token_hint is not a token issued by this provider",
             )
         })?),
+    };
+    // OIDC Core 5.5.1: a `sub` asked for with a value gets a positive answer only for that
+    // subject; it is honoured like an id_token_hint's (the member signs in as that subject).
+    let asked = claims.as_ref().and_then(requested_subject);
+    let hint_subject = match (hinted, asked) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(fail(
+                "invalid_request",
+                "the claims parameter asks for another sub than the id_token_hint",
+            ));
+        }
+        (a, b) => a.or(b),
     };
     let acr_values = params
         .get("acr_values")
@@ -296,6 +306,79 @@ pub fn validate(
         hint_subject,
         created_at: now,
     })
+}
+
+/// `max_age` as OIDC Core 3.1.2.1 means it, a number of seconds: `0|[1-9][0-9]*` (no sign, no
+/// leading zero, no white space), at most 10 digits.
+pub fn parse_max_age(v: &str) -> Option<i64> {
+    let digits = v.len() <= 10 && v.bytes().all(|b| b.is_ascii_digit());
+    if !digits || v.is_empty() || (v.len() > 1 && v.starts_with('0')) {
+        return None;
+    }
+    v.parse().ok()
+}
+
+/// The claim names whose `value` / `values` must be strings (everything we would compare).
+const STRING_VALUED: [&str; 3] = ["sub", "acr", "email"];
+
+/// Parses and checks a `claims` parameter as OIDC Core 5.5 defines it: a JSON object whose
+/// `userinfo` and `id_token` members, when present, are objects; each requested claim is
+/// `null` or an object whose `essential` is a boolean, `value` not null, `values` an array (of
+/// strings for `sub`, `acr`, `email`); `sub` at most one value. Unknown members are ignored.
+pub fn parse_claims(raw: &str) -> Result<Value, String> {
+    let v: Value = serde_json::from_str(raw).map_err(|_| "not valid JSON".to_string())?;
+    let obj = v.as_object().ok_or("must be a JSON object")?;
+    for section in ["userinfo", "id_token"] {
+        let Some(s) = obj.get(section) else { continue };
+        let claims = s
+            .as_object()
+            .ok_or_else(|| format!("`{section}` must be a JSON object"))?;
+        for (name, request) in claims {
+            let req = match request {
+                Value::Null => continue,
+                Value::Object(o) => o,
+                _ => return Err(format!("`{section}.{name}` must be null or an object")),
+            };
+            if req.get("essential").is_some_and(|e| !e.is_boolean()) {
+                return Err(format!(
+                    "`{section}.{name}.essential` must be true or false"
+                ));
+            }
+            let strings = STRING_VALUED.contains(&name.as_str());
+            if let Some(value) = req.get("value")
+                && (value.is_null() || (strings && !value.is_string()))
+            {
+                return Err(format!("`{section}.{name}.value` has the wrong type"));
+            }
+            if let Some(values) = req.get("values") {
+                let list = values
+                    .as_array()
+                    .ok_or_else(|| format!("`{section}.{name}.values` must be an array"))?;
+                if strings && !list.iter().all(Value::is_string) {
+                    return Err(format!("`{section}.{name}.values` must hold strings"));
+                }
+                if name == "sub" {
+                    return Err("`sub` may be asked for with one `value`, not `values`".into());
+                }
+            }
+        }
+    }
+    let subs: Vec<&str> = ["userinfo", "id_token"]
+        .iter()
+        .filter_map(|s| v[s]["sub"]["value"].as_str())
+        .collect();
+    if subs.windows(2).any(|w| w[0] != w[1]) {
+        return Err("`userinfo.sub` and `id_token.sub` ask for different subjects".into());
+    }
+    Ok(v)
+}
+
+/// The subject a checked `claims` parameter asks for (`sub` with a `value`), if any.
+pub fn requested_subject(claims: &Value) -> Option<String> {
+    ["id_token", "userinfo"]
+        .iter()
+        .find_map(|s| claims[s]["sub"]["value"].as_str())
+        .map(String::from)
 }
 
 /// The redirect back to the relying party: `code` or `error`, with `state` and `iss`.
@@ -344,6 +427,7 @@ mod tests {
             id_token_alg: None,
             scopes: vec![],
             source: "test".into(),
+            pkce_optional: false,
         }
     }
 
@@ -354,6 +438,11 @@ mod tests {
             ("response_type", "code"),
             ("scope", "openid profile bogus"),
             ("state", "s1"),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -417,8 +506,29 @@ mod tests {
             "invalid_request"
         );
         assert_eq!(
-            code_of(v(&[("code_challenge", "a".repeat(43).as_str())])),
+            code_of(v(&[
+                ("code_challenge", "a".repeat(43).as_str()),
+                ("code_challenge_method", "")
+            ])),
             "invalid_request"
+        );
+        assert_eq!(
+            code_of(v(&[("code_challenge", ""), ("code_challenge_method", "")])),
+            "invalid_request",
+            "confidential clients need PKCE too"
+        );
+        let mut legacy = client(false);
+        legacy.pkce_optional = true;
+        assert_eq!(
+            code_of(validate(
+                &params(&[("code_challenge", ""), ("code_challenge_method", "")]),
+                Some(&legacy),
+                None,
+                |_| None,
+                0
+            )),
+            "ok",
+            "a legacy client registered with pkce_optional"
         );
         assert_eq!(
             code_of(v(&[
@@ -445,9 +555,107 @@ mod tests {
         );
         let public = client(true);
         assert_eq!(
-            code_of(validate(&params(&[]), Some(&public), None, |_| None, 0)),
+            code_of(validate(
+                &params(&[("code_challenge", ""), ("code_challenge_method", "")]),
+                Some(&public),
+                None,
+                |_| None,
+                0
+            )),
             "invalid_request",
             "public clients need PKCE"
+        );
+    }
+
+    #[test]
+    fn max_age_is_digits_only() {
+        for ok in ["0", "1", "60", "3600", "9999999999"] {
+            assert!(parse_max_age(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "",
+            "+0",
+            "-0",
+            "-1",
+            "00",
+            "01",
+            " 1",
+            "1 ",
+            "1.0",
+            "1e3",
+            "0x10",
+            "１",
+            "99999999999",
+        ] {
+            assert_eq!(parse_max_age(bad), None, "{bad:?}");
+        }
+        let c = client(false);
+        let v = |m: &str| validate(&params(&[("max_age", m)]), Some(&c), None, |_| None, 0);
+        assert_eq!(v("0").unwrap().max_age, Some(0));
+        assert_eq!(code_of(v("+0")), "invalid_request");
+        assert_eq!(code_of(v("-0")), "invalid_request");
+    }
+
+    #[test]
+    fn claims_follow_oidc_core_5_5() {
+        for ok in [
+            r#"{}"#,
+            r#"{"userinfo":{"email":null,"name":{"essential":true}}}"#,
+            r#"{"id_token":{"acr":{"essential":true,"values":["urn:kenpo:loa:2"]}}}"#,
+            r#"{"id_token":{"auth_time":{"essential":true}},"future_member":1}"#,
+            r#"{"id_token":{"email_verified":{"value":true}}}"#,
+            r#"{"id_token":{"sub":{"value":"s1"}},"userinfo":{"sub":{"value":"s1"}}}"#,
+            r#"{"userinfo":{"name":{"essential":false,"x-unknown":[1]}}}"#,
+        ] {
+            assert!(parse_claims(ok).is_ok(), "{ok}: {:?}", parse_claims(ok));
+        }
+        for bad in [
+            r#"[1]"#,
+            r#""claims""#,
+            r#"{"userinfo":[]}"#,
+            r#"{"userinfo":"email"}"#,
+            r#"{"id_token":null}"#,
+            r#"{"id_token":{"email":true}}"#,
+            r#"{"id_token":{"email":"yes"}}"#,
+            r#"{"id_token":{"email":{"essential":"true"}}}"#,
+            r#"{"id_token":{"acr":{"values":"urn:kenpo:loa:2"}}}"#,
+            r#"{"id_token":{"acr":{"values":[2]}}}"#,
+            r#"{"id_token":{"sub":{"value":42}}}"#,
+            r#"{"id_token":{"sub":{"value":null}}}"#,
+            r#"{"id_token":{"sub":{"values":["a","b"]}}}"#,
+            r#"{"id_token":{"sub":{"value":"a"}},"userinfo":{"sub":{"value":"b"}}}"#,
+            r#"{"id_token":"#,
+        ] {
+            assert!(parse_claims(bad).is_err(), "{bad} must be refused");
+        }
+    }
+
+    #[test]
+    fn a_sub_value_becomes_the_subject_to_sign_in() {
+        let c = client(false);
+        let claims = r#"{"id_token":{"sub":{"value":"s-42"}}}"#;
+        let r = validate(&params(&[("claims", claims)]), Some(&c), None, |_| None, 0).unwrap();
+        assert_eq!(r.hint_subject.as_deref(), Some("s-42"));
+        let hint = |_: &str| Some("s-42".to_string());
+        let r = validate(
+            &params(&[("claims", claims), ("id_token_hint", "t")]),
+            Some(&c),
+            None,
+            hint,
+            0,
+        )
+        .unwrap();
+        assert_eq!(r.hint_subject.as_deref(), Some("s-42"));
+        let other = |_: &str| Some("s-7".to_string());
+        assert_eq!(
+            code_of(validate(
+                &params(&[("claims", claims), ("id_token_hint", "t")]),
+                Some(&c),
+                None,
+                other,
+                0
+            )),
+            "invalid_request"
         );
     }
 

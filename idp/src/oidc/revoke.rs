@@ -3,7 +3,7 @@
 //! of other clients get the same empty 200, as the RFC asks.
 
 use crate::error::OAuthError;
-use crate::oidc::{access, client_auth, token::form_params};
+use crate::oidc::{access, client_auth, params::form_params};
 use crate::security::tokens::token_hash;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -11,7 +11,15 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = crate::oidc::client_auth::query_free(uri.query()) {
+        return e.into_response();
+    }
     match revoke(&state, &headers, &body).await {
         Ok(()) => {
             let mut res = StatusCode::OK.into_response();

@@ -1,22 +1,31 @@
 //! The UserInfo endpoint (OIDC Core 5.3), GET or POST, with the access token in the
-//! `Authorization: Bearer` header or (POST) the form body; errors per RFC 6750.
+//! `Authorization: Bearer` header or (POST) the form body, never both and never in the query;
+//! errors per RFC 6750.
 
 use crate::error::OAuthError;
 use crate::oidc::access;
-use crate::oidc::token::form_params;
+use crate::oidc::params::{form_params, query_has};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-/// The bearer token of a request: header or (POST) form body, never both.
+/// The bearer token of a request: the `Authorization` header or (POST) the form body — exactly
+/// one method (RFC 6750 §2). A token in the URI query (§2.3, which leaks into logs and
+/// histories) is not accepted, alone or beside another one.
 pub fn bearer(
     method: &Method,
     headers: &HeaderMap,
+    query: Option<&str>,
     body: &[u8],
 ) -> Result<Option<String>, OAuthError> {
+    if query_has(query, &["access_token"]) {
+        return Err(OAuthError::invalid_request(
+            "the access token must not be sent in the URI query",
+        ));
+    }
     let from_header = match headers.get(header::AUTHORIZATION) {
         None => None,
         Some(v) => {
@@ -53,10 +62,11 @@ pub fn bearer(
 pub async fn handle(
     State(state): State<AppState>,
     method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match userinfo(&state, &method, &headers, &body).await {
+    match userinfo(&state, &method, uri.query(), &headers, &body).await {
         Ok(Some(v)) => {
             let mut res = axum::Json(v).into_response();
             res.headers_mut()
@@ -79,11 +89,12 @@ pub async fn handle(
 async fn userinfo(
     state: &AppState,
     method: &Method,
+    query: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Option<Value>, OAuthError> {
     let now = state.now();
-    let Some(token) = bearer(method, headers, body)? else {
+    let Some(token) = bearer(method, headers, query, body)? else {
         return Ok(None);
     };
     let record = access::lookup(&state.eph, &token, now)

@@ -1,9 +1,9 @@
 //! `GET /signin/verify-email?token=…`: the link of a verification mail. It marks the address
 //! verified — only if it is still the member's address, so a link for an address they
 //! replaced confirms nothing — and then either continues the sign-in directly (same browser,
-//! same member) or tells the member to go back to the first tab. Opening the link again is
-//! harmless (the address stays verified); mail scanners that fetch links do no more than the
-//! member would.
+//! same member) or tells the member to go back to the first tab. A link works once (it is
+//! taken atomically); a mail scanner that fetches it first verifies the address as the member
+//! would, and the waiting tab moves on by itself.
 
 use super::email::VerifyLink;
 use crate::error::{PageError, PageResultExt};
@@ -63,7 +63,7 @@ pub async fn get(
     let ctx = browser.ctx.clone();
     let now = state.now();
     let lang = ctx.lang;
-    let link = links::peek::<VerifyLink>(&state.eph, LinkKind::VerifyEmail, &q.token, now)
+    let link = links::take::<VerifyLink>(&state.eph, LinkKind::VerifyEmail, &q.token, now)
         .await
         .page(lang)?;
     let Some(link) = link else {

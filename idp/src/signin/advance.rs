@@ -205,7 +205,17 @@ pub async fn issue_code(
     {
         return Err(PageError::BadRequest(lang, i18n::SIGNIN_EXPIRED));
     }
-    let session = &v.current.session;
+    // The client joins the session's back-channel list before its code exists; a session that
+    // ended meanwhile (sign-out in another tab) issues no code.
+    let mut current = v.current.clone();
+    if !Sessions::new(state)
+        .add_client(&mut current, &flow.client_id, v.now)
+        .await
+        .page(lang)?
+    {
+        return Err(PageError::BadRequest(lang, i18n::SIGNIN_EXPIRED));
+    }
+    let session = &current.session;
     let acr = if session.has_mfa() {
         ACR_MFA
     } else {
@@ -221,14 +231,6 @@ pub async fn issue_code(
     )
     .await
     .page(lang)?;
-    if !session.clients.contains(&flow.client_id) {
-        let mut current = v.current.clone();
-        current.session.clients.push(flow.client_id.clone());
-        Sessions::new(state)
-            .save(&current, v.now)
-            .await
-            .page(lang)?;
-    }
     Ok(Next::RelyingParty(request::response_url(
         &flow.redirect_uri,
         &state.issuer,

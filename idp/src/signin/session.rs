@@ -7,6 +7,19 @@
 //! latest after `session.absolute_secs` (or `remember_secs` when the member ticked "remember"),
 //! at sign-out, or when the member or staff end them; ending one queues back-channel logout to
 //! every client that received tokens in it.
+//!
+//! Concurrency: the session record (`sess:<hash>`) is written once, when the session starts,
+//! and never rewritten, so no request can write back an older copy of it (a sign-out followed
+//! by a late write cannot bring a session back either). What changes later lives beside it,
+//! each change one atomic operation of the short-lived store: the clients that received tokens
+//! in a set per `sid` (`SADD`), completed factors in a set per cookie hash (`amr:<value>`,
+//! `mfa:<time>`), the idle timer in its own key. Every field only grows (sets) or moves forward
+//! (times), so two sign-ins to two services at the same moment both land, and a second factor
+//! completed in one tab is not lost to a page load in another.
+//!
+//! Freshness: a session records the authorization request (`auth_flow`) its primary sign-in
+//! was made for, so `prompt=login` and `max_age=0` are satisfied by that sign-in only, never by
+//! one that merely happened in the same second.
 
 use crate::security::tokens::{new_id, new_token, token_hash};
 use crate::state::AppState;
@@ -29,8 +42,13 @@ pub struct IdpSession {
     pub last_seen: i64,
     pub user_agent: String,
     pub ip: String,
-    /// Clients that received tokens in this session (back-channel logout goes to them).
+    /// Clients that received tokens in this session (back-channel logout goes to them). Kept
+    /// in a set of the short-lived store, filled in when the session is loaded.
+    #[serde(default)]
     pub clients: Vec<String>,
+    /// The authorization request this session's primary sign-in was made for, if any.
+    #[serde(default)]
+    pub auth_flow: Option<String>,
 }
 
 impl IdpSession {
@@ -48,6 +66,15 @@ fn sid_key(sid: &str) -> String {
 fn member_key(member_id: &str) -> String {
     format!("msess:{member_id}")
 }
+fn updates_key(hash: &str) -> String {
+    format!("sessup:{hash}")
+}
+fn seen_key(hash: &str) -> String {
+    format!("sessseen:{hash}")
+}
+fn clients_key(sid: &str) -> String {
+    format!("sessclients:{sid}")
+}
 
 /// What a new session starts with.
 pub struct NewSession<'a> {
@@ -59,6 +86,8 @@ pub struct NewSession<'a> {
     pub remember: bool,
     pub user_agent: &'a str,
     pub ip: &'a str,
+    /// The authorization request being signed in for (see `auth_flow`).
+    pub flow: Option<&'a str>,
 }
 
 /// A loaded session with the hash of the cookie that found it.
@@ -104,8 +133,9 @@ impl<'a> Sessions<'a> {
             user_agent: new.user_agent.to_string(),
             ip: new.ip.to_string(),
             clients: Vec::new(),
+            auth_flow: new.flow.map(String::from),
         };
-        self.store(&hash, &session, now).await?;
+        self.write_record(&hash, &session, now).await?;
         let eph = &self.state.eph;
         eph.put(
             &sid_key(&session.sid),
@@ -122,21 +152,56 @@ impl<'a> Sessions<'a> {
         Ok((token, session))
     }
 
-    async fn store(&self, hash: &str, s: &IdpSession, now: i64) -> EphResult<()> {
-        let ttl = (s.expires_at - now).min(if s.remember {
-            s.expires_at - now
-        } else {
-            self.state.config.session.idle_secs
-        });
-        self.state.eph.put_json(&key(hash), s, secs(ttl)).await
+    /// Writes the session record: only for a session nobody holds a cookie of yet (`create`,
+    /// `adopt`). Housekeeping lifetime is the absolute one; idleness is checked on load.
+    async fn write_record(&self, hash: &str, s: &IdpSession, now: i64) -> EphResult<()> {
+        let mut record = s.clone();
+        record.clients = Vec::new();
+        self.state
+            .eph
+            .put_json(&key(hash), &record, secs(s.expires_at - now))
+            .await
+    }
+
+    /// The record with what changed since it was written: factors, the idle timer, clients.
+    async fn assemble(&self, hash: &str, mut s: IdpSession) -> EphResult<IdpSession> {
+        let eph = &self.state.eph;
+        let mut extra_amr = Vec::new();
+        for u in eph.set_members(&updates_key(hash)).await? {
+            if let Some(a) = u.strip_prefix("amr:") {
+                if !s.amr.iter().any(|x| x == a) {
+                    extra_amr.push(a.to_string());
+                }
+            } else if let Some(t) = u.strip_prefix("mfa:").and_then(|t| t.parse::<i64>().ok()) {
+                s.mfa_time = Some(s.mfa_time.map_or(t, |m| m.max(t)));
+            }
+        }
+        extra_amr.sort();
+        s.amr.extend(extra_amr);
+        if let Some(seen) = eph
+            .get(&seen_key(hash))
+            .await?
+            .and_then(|v| v.parse::<i64>().ok())
+        {
+            s.last_seen = s.last_seen.max(seen);
+        }
+        let mut clients = eph.set_members(&clients_key(&s.sid)).await?;
+        clients.sort();
+        for c in clients {
+            if !s.clients.contains(&c) {
+                s.clients.push(c);
+            }
+        }
+        Ok(s)
     }
 
     /// The session behind a cookie value, if alive; refreshes its idle timer.
     pub async fn load(&self, cookie: &str, now: i64) -> EphResult<Option<Current>> {
         let hash = token_hash(cookie);
-        let Some(mut s) = self.state.eph.get_json::<IdpSession>(&key(&hash)).await? else {
+        let Some(s) = self.state.eph.get_json::<IdpSession>(&key(&hash)).await? else {
             return Ok(None);
         };
+        let mut s = self.assemble(&hash, s).await?;
         let idle = self.state.config.session.idle_secs;
         if now >= s.expires_at || (!s.remember && now - s.last_seen >= idle) {
             self.end(&s.sid, now).await?;
@@ -145,25 +210,68 @@ impl<'a> Sessions<'a> {
         // Writing on every request would be wasteful; a minute's precision is enough.
         if now - s.last_seen >= 60 {
             s.last_seen = now;
-            self.store(&hash, &s, now).await?;
+            self.state
+                .eph
+                .put(&seen_key(&hash), &now.to_string(), secs(s.expires_at - now))
+                .await?;
         }
         Ok(Some(Current { hash, session: s }))
     }
 
+    /// Stores what a request added to a session: factors (`amr`, `mfa_time`), clients and the
+    /// idle timer. A merge, never a rewrite: values already there stay, so two requests saving
+    /// at once both keep their additions. Nothing is ever removed this way.
     pub async fn save(&self, current: &Current, now: i64) -> EphResult<()> {
-        self.store(&current.hash, &current.session, now).await
+        let eph = &self.state.eph;
+        let s = &current.session;
+        let ttl = secs(s.expires_at - now);
+        for a in &s.amr {
+            eph.set_add(&updates_key(&current.hash), &format!("amr:{a}"), ttl)
+                .await?;
+        }
+        if let Some(t) = s.mfa_time {
+            eph.set_add(&updates_key(&current.hash), &format!("mfa:{t}"), ttl)
+                .await?;
+        }
+        for c in &s.clients {
+            eph.set_add(&clients_key(&s.sid), c, ttl).await?;
+        }
+        eph.put(&seen_key(&current.hash), &s.last_seen.to_string(), ttl)
+            .await
+    }
+
+    /// Records that `client_id` receives tokens in this session (so it gets the back-channel
+    /// logout); false when the session ended meanwhile (then no code may be issued in it). The
+    /// client is added before the session is checked, and ending a session removes its `sid`
+    /// before reading the clients, so a sign-out and a sign-in at the same moment cannot miss
+    /// each other.
+    pub async fn add_client(
+        &self,
+        current: &mut Current,
+        client_id: &str,
+        now: i64,
+    ) -> EphResult<bool> {
+        let s = &current.session;
+        self.state
+            .eph
+            .set_add(&clients_key(&s.sid), client_id, secs(s.expires_at - now))
+            .await?;
+        let alive = self.state.eph.get(&sid_key(&s.sid)).await?.as_deref() == Some(&current.hash);
+        if alive && !current.session.clients.iter().any(|c| c == client_id) {
+            current.session.clients.push(client_id.to_string());
+        }
+        Ok(alive)
     }
 
     pub async fn by_sid(&self, sid: &str) -> EphResult<Option<Current>> {
         let Some(hash) = self.state.eph.get(&sid_key(sid)).await? else {
             return Ok(None);
         };
-        Ok(self
-            .state
-            .eph
-            .get_json::<IdpSession>(&key(&hash))
-            .await?
-            .map(|session| Current { hash, session }))
+        let Some(s) = self.state.eph.get_json::<IdpSession>(&key(&hash)).await? else {
+            return Ok(None);
+        };
+        let session = self.assemble(&hash, s).await?;
+        Ok(Some(Current { hash, session }))
     }
 
     /// A member's live sessions (account page).
@@ -200,10 +308,23 @@ impl<'a> Sessions<'a> {
         )
         .await?;
         current.session.sid = previous.sid.clone();
-        current.session.clients = previous.clients.clone();
         current.session.created_at = previous.created_at;
-        self.store(&current.hash, &current.session, now).await?;
+        self.write_record(&current.hash, &current.session, now)
+            .await?;
         let ttl = secs(current.session.expires_at - now);
+        // The clients set stays under the sid; adding its members again stretches its life to
+        // the renewed session's.
+        let mut clients = eph.set_members(&clients_key(&previous.sid)).await?;
+        for c in &previous.clients {
+            if !clients.contains(c) {
+                clients.push(c.clone());
+            }
+        }
+        for c in &clients {
+            eph.set_add(&clients_key(&previous.sid), c, ttl).await?;
+        }
+        clients.sort();
+        current.session.clients = clients;
         eph.put(&sid_key(&current.session.sid), &current.hash, ttl)
             .await?;
         eph.set_add(
@@ -216,17 +337,20 @@ impl<'a> Sessions<'a> {
     }
 
     /// Ends a session: deletes it and returns it (for back-channel logout), if it existed.
+    /// The `sid` goes first (see `add_client`); the clients set is left to expire, since a
+    /// repeated sign-in in the same browser (`adopt`) carries it on.
     pub async fn end(&self, sid: &str, _now: i64) -> EphResult<Option<IdpSession>> {
-        let Some(hash) = self.state.eph.take(&sid_key(sid)).await? else {
+        let eph = &self.state.eph;
+        let Some(hash) = eph.take(&sid_key(sid)).await? else {
             return Ok(None);
         };
-        let session = self.state.eph.take_json::<IdpSession>(&key(&hash)).await?;
-        if let Some(s) = &session {
-            self.state
-                .eph
-                .set_remove(&member_key(&s.member_id), sid)
-                .await?;
-        }
-        Ok(session)
+        let Some(record) = eph.take_json::<IdpSession>(&key(&hash)).await? else {
+            return Ok(None);
+        };
+        let session = self.assemble(&hash, record).await?;
+        eph.delete(&updates_key(&hash)).await?;
+        eph.delete(&seen_key(&hash)).await?;
+        eph.set_remove(&member_key(&session.member_id), sid).await?;
+        Ok(Some(session))
     }
 }

@@ -89,9 +89,9 @@ pub async fn authenticate(
                 .hasher
                 .verify(&secret, m.password_hash.as_deref())
                 .await?;
-            if v.needs_rehash {
+            if let (true, Some(old)) = (v.needs_rehash, m.password_hash.as_deref()) {
                 let hash = state.hasher.hash(&secret).await?;
-                state.members().rehash(&m.id, hash).await?;
+                state.members().rehash(&m.id, old, hash).await?;
             }
             v.ok
         }
@@ -157,6 +157,7 @@ pub async fn start_session(
                 remember,
                 user_agent: &requester.user_agent,
                 ip: &ip,
+                flow: flow_id,
             },
             now,
         )

@@ -104,16 +104,19 @@ pub fn login_needed(
     now: i64,
 ) -> bool {
     let Some(f) = flow else { return false };
-    // A sign-in made during this very request satisfies prompt=login and any max_age, however
-    // long the member then took over the second factor.
-    let fresh = session.auth_time >= f.created_at;
+    // Only a sign-in made for this very request satisfies prompt=login and max_age=0 (however
+    // long the member then took over the second factor): the session names the flow it was
+    // made for. Comparing times cannot tell a sign-in in the same second from an older one.
+    let fresh = session.auth_flow.as_deref() == Some(f.id.as_str());
     // select_account: one account per browser here, so the member confirms (or changes) it at
     // the login page, like prompt=login.
     if (f.has_prompt(Prompt::Login) || f.has_prompt(Prompt::SelectAccount)) && !fresh {
         return true;
     }
+    // max_age=0 is prompt=login (OIDC Core 3.1.2.1); otherwise the last sign-in may be that
+    // many seconds old.
     if f.max_age
-        .is_some_and(|max_age| !fresh && now - session.auth_time > max_age)
+        .is_some_and(|max_age| !fresh && (max_age == 0 || now - session.auth_time > max_age))
     {
         return true;
     }
@@ -206,6 +209,7 @@ mod tests {
             user_agent: String::new(),
             ip: String::new(),
             clients: vec![],
+            auth_flow: None,
         }
     }
 
@@ -328,7 +332,24 @@ mod tests {
             created_at: 250,
         };
         assert!(login_needed(&s, &m, Some(&flow), 300));
+        // A sign-in in the very second the request was made is not one made for it.
+        let mut same_second = s.clone();
+        same_second.auth_time = flow.created_at;
+        assert!(login_needed(&same_second, &m, Some(&flow), flow.created_at));
+        flow.max_age = Some(0);
         flow.prompt.clear();
+        assert!(login_needed(&same_second, &m, Some(&flow), flow.created_at));
+        // The sign-in made for this flow satisfies both, however long the second factor took.
+        let mut fresh = s.clone();
+        fresh.auth_flow = Some("f".into());
+        assert!(!login_needed(&fresh, &m, Some(&flow), 5_000));
+        flow.prompt = vec![Prompt::Login];
+        assert!(!login_needed(&fresh, &m, Some(&flow), 5_000));
+        let mut other_flow = fresh.clone();
+        other_flow.auth_flow = Some("g".into());
+        assert!(login_needed(&other_flow, &m, Some(&flow), 300));
+        flow.prompt.clear();
+        flow.max_age = None;
         assert!(!login_needed(&s, &m, Some(&flow), 300));
         flow.max_age = Some(50);
         assert!(login_needed(&s, &m, Some(&flow), 300));
@@ -336,5 +357,7 @@ mod tests {
         assert!(!login_needed(&s, &m, Some(&flow), 300));
         flow.hint_subject = Some("someone else".into());
         assert!(login_needed(&s, &m, Some(&flow), 300));
+        flow.hint_subject = Some(m.subject.clone());
+        assert!(!login_needed(&s, &m, Some(&flow), 300));
     }
 }

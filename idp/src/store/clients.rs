@@ -63,6 +63,7 @@ pub struct ClientRow {
     pub source: String,
     pub created_at: i64,
     pub updated_at: i64,
+    pub pkce_optional: bool,
 }
 
 /// A registered relying party, decoded.
@@ -80,11 +81,19 @@ pub struct Client {
     pub id_token_alg: Option<Alg>,
     pub scopes: Vec<String>,
     pub source: String,
+    /// A legacy relying party that cannot send PKCE (confidential clients only; default off).
+    pub pkce_optional: bool,
 }
 
 impl Client {
     pub fn is_public(&self) -> bool {
         self.auth_method == AuthMethod::None
+    }
+
+    /// Whether an authorization request must carry a PKCE S256 challenge: always, except for a
+    /// confidential legacy client registered with `pkce_optional`.
+    pub fn requires_pkce(&self) -> bool {
+        self.is_public() || !self.pkce_optional
     }
 
     pub fn check_secret(&self, secret: &str) -> bool {
@@ -121,6 +130,7 @@ impl Client {
             backchannel_logout_uri: r.backchannel_logout_uri,
             third_party: r.third_party,
             source: r.source,
+            pkce_optional: r.pkce_optional,
         }
     }
 }
@@ -140,6 +150,8 @@ pub struct NewClient {
     pub third_party: bool,
     pub id_token_alg: Option<Alg>,
     pub scopes: Vec<String>,
+    /// See [`Client::pkce_optional`].
+    pub pkce_optional: bool,
 }
 
 /// A redirect URI must be absolute, without a fragment, and https (http only on loopback hosts,
@@ -200,6 +212,11 @@ impl NewClient {
                 if self.secret.is_some() {
                     return Err("a public client (auth method none) has no secret".into());
                 }
+                if self.pkce_optional {
+                    return Err(
+                        "a public client (auth method none) must use PKCE: pkce_optional is for confidential legacy clients only".into(),
+                    );
+                }
             }
         }
         for s in &self.scopes {
@@ -246,6 +263,7 @@ impl NewClient {
             third_party: c.third_party,
             id_token_alg,
             scopes: c.scopes.clone(),
+            pkce_optional: c.pkce_optional,
         }
         .validate()
     }
@@ -267,6 +285,7 @@ impl NewClient {
             source: source.into(),
             created_at: now,
             updated_at: now,
+            pkce_optional: self.pkce_optional,
         }
     }
 }
@@ -397,6 +416,7 @@ impl ClientStore {
                                 cl::source.eq(&row.source),
                                 cl::created_at.eq(created_at),
                                 cl::updated_at.eq(row.updated_at),
+                                cl::pkce_optional.eq(row.pkce_optional),
                             ))
                             .execute(c)?;
                     }

@@ -31,6 +31,26 @@ pub struct TotpRow {
     pub created_at: i64,
 }
 
+/// A factor to remove (account page).
+#[derive(Debug, Clone, Copy)]
+pub enum FactorRemoval<'a> {
+    /// One passkey, by its row id.
+    Passkey(&'a str),
+    Totp,
+    /// Email one-time passwords turned off.
+    EmailOtp,
+}
+
+/// What a removal did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removed {
+    Done,
+    /// Refused: it is the member's last working factor.
+    Last,
+    /// The member has no such factor (any more).
+    NotFound,
+}
+
 /// A passkey's state after an assertion.
 #[derive(Debug, Clone)]
 pub struct PasskeyUse {
@@ -289,6 +309,74 @@ impl CredentialStore {
                     diesel::delete(pk::passkeys.find(id).filter(pk::member_id.eq(m))).execute(c)?
                         == 1,
                 )
+            })
+            .await
+    }
+
+    /// Removes one factor unless it is the member's last one: the check and the removal in one
+    /// transaction that first locks the member row (an UPDATE of it), so two removals at once
+    /// (two tabs, two devices) run one after the other and the second sees what the first left.
+    /// On SQLite the write transaction itself serialises them.
+    pub async fn remove_factor(
+        &self,
+        member_id: &str,
+        what: FactorRemoval<'_>,
+        now: i64,
+    ) -> StoreResult<Removed> {
+        use super::schema::members::dsl as m;
+        use crate::mfa::factors::Factor;
+        let id = member_id.to_string();
+        let passkey = match what {
+            FactorRemoval::Passkey(p) => Some(p.to_string()),
+            _ => None,
+        };
+        let factor = match what {
+            FactorRemoval::Passkey(_) => Factor::Passkey,
+            FactorRemoval::Totp => Factor::Totp,
+            FactorRemoval::EmailOtp => Factor::Email,
+        };
+        self.db
+            .tx(move |c| {
+                let locked = diesel::update(m::members.find(&id))
+                    .set(m::updated_at.eq(now))
+                    .execute(c)?;
+                let Some(member) = crate::store::members::find(c, &id)?.filter(|_| locked == 1)
+                else {
+                    return Ok(Removed::NotFound);
+                };
+                let factors = count_factors(c, &member)?;
+                let present = match &passkey {
+                    Some(p) => {
+                        pk::passkeys
+                            .find(p)
+                            .filter(pk::member_id.eq(&id))
+                            .count()
+                            .get_result::<i64>(c)?
+                            == 1
+                    }
+                    None => factors.has(factor),
+                };
+                if !present {
+                    return Ok(Removed::NotFound);
+                }
+                if !factors.may_remove(factor) {
+                    return Ok(Removed::Last);
+                }
+                match &passkey {
+                    Some(p) => {
+                        diesel::delete(pk::passkeys.find(p).filter(pk::member_id.eq(&id)))
+                            .execute(c)?;
+                    }
+                    None if factor == Factor::Totp => {
+                        diesel::delete(tc::totp_credentials.find(&id)).execute(c)?;
+                    }
+                    None => {
+                        diesel::update(m::members.find(&id))
+                            .set(m::email_otp_enabled.eq(false))
+                            .execute(c)?;
+                    }
+                }
+                Ok(Removed::Done)
             })
             .await
     }

@@ -5,7 +5,7 @@
 
 use super::schema::grants::dsl as g;
 use super::schema::refresh_tokens::dsl as rt;
-use super::{Db, StoreError, StoreResult};
+use super::{Db, StoreResult};
 use crate::store::members::Member;
 use diesel::prelude::*;
 
@@ -54,6 +54,9 @@ pub enum Rotation {
     Rotated(Box<Grant>),
     /// The token had been rotated already: the family is now revoked.
     Reused { grant_id: String, client_id: String },
+    /// Another request rotated the same token while this one was checking it (two parallel
+    /// uses of one refresh token): a reuse like any other, the family is now revoked.
+    Concurrent { grant_id: String, client_id: String },
     /// Unknown, expired, or its grant is revoked.
     Invalid,
 }
@@ -177,6 +180,11 @@ impl GrantStore {
     }
 
     /// Spends `old_hash` and stores `new` in its family, in one transaction.
+    ///
+    /// The spend is a compare-and-set (`UPDATE … WHERE rotated_at IS NULL`): on PostgreSQL a
+    /// second transaction presenting the same token waits for the first one's row lock and then
+    /// changes nothing, on SQLite the write transactions queue and the second one reads the
+    /// token as rotated. Either way the loser revokes the family in its own transaction.
     pub async fn rotate(
         &self,
         old_hash: &str,
@@ -199,23 +207,24 @@ impl GrantStore {
                     .find(&tok.grant_id)
                     .select(Grant::as_select())
                     .first(c)?;
-                if tok.rotated_at.is_some() {
+                let revoke_family = |c: &mut super::DbConn| {
                     diesel::update(g::grants.find(&grant.id).filter(g::revoked_at.is_null()))
                         .set((
                             g::revoked_at.eq(Some(now)),
                             g::revoked_reason.eq(Some("refresh token reuse")),
                         ))
-                        .execute(c)?;
+                        .execute(c)
+                };
+                if tok.rotated_at.is_some() {
+                    revoke_family(c)?;
                     return Ok(Rotation::Reused {
-                        grant_id: grant.id,
-                        client_id: grant.client_id,
+                        grant_id: grant.id.clone(),
+                        client_id: grant.client_id.clone(),
                     });
                 }
                 if tok.expires_at <= now || !grant.is_active(now) {
                     return Ok(Rotation::Invalid);
                 }
-                // The conditional update is the lock: of two concurrent rotations only one
-                // changes a row; the other sees a reuse.
                 let n = diesel::update(
                     rt::refresh_tokens
                         .find(&old_hash)
@@ -224,9 +233,11 @@ impl GrantStore {
                 .set(rt::rotated_at.eq(Some(now)))
                 .execute(c)?;
                 if n == 0 {
-                    return Err(StoreError::Corrupt(
-                        "refresh token rotated concurrently".into(),
-                    ));
+                    revoke_family(c)?;
+                    return Ok(Rotation::Concurrent {
+                        grant_id: grant.id.clone(),
+                        client_id: grant.client_id.clone(),
+                    });
                 }
                 let expires_at = (now + new_ttl).min(grant.expires_at);
                 diesel::insert_into(rt::refresh_tokens)

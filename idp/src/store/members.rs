@@ -292,15 +292,19 @@ impl MemberStore {
             .await
     }
 
-    /// Replaces a hash made with weaker parameters (same password, no other change).
-    pub async fn rehash(&self, id: &str, hash: String) -> StoreResult<()> {
-        let id = id.to_string();
+    /// Replaces a hash made with weaker parameters (same password, no other change), only if
+    /// the stored hash is still `old`: a password change or reset that happened while the
+    /// sign-in was verifying is never undone. True when replaced.
+    pub async fn rehash(&self, id: &str, old: &str, hash: String) -> StoreResult<bool> {
+        let (id, old) = (id.to_string(), old.to_string());
         self.db
             .run(move |c| {
-                Ok(diesel::update(m::members.find(id))
-                    .set(m::password_hash.eq(Some(hash)))
-                    .execute(c)
-                    .map(|_| ())?)
+                Ok(
+                    diesel::update(m::members.find(id).filter(m::password_hash.eq(Some(old))))
+                        .set(m::password_hash.eq(Some(hash)))
+                        .execute(c)?
+                        == 1,
+                )
             })
             .await
     }

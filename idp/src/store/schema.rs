@@ -79,6 +79,7 @@ diesel::table! {
         source -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        pkce_optional -> Bool,
     }
 }
 

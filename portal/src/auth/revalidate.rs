@@ -5,7 +5,7 @@
 //! the check is retried a minute later.
 
 use super::SignedIn;
-use super::session::PortalSession;
+use super::session::{Claim, PortalSession};
 use super::tokens::{IdTokenError, verify_id_token};
 use crate::state::AppState;
 use kenpo_shared::ephemeral::EphemeralError;
@@ -25,23 +25,39 @@ pub async fn current(
     let Some((id, mut s)) = sessions.load(token, now).await? else {
         return Ok(None);
     };
-    if sessions.claim_revalidation(&id, &s, now).await? {
-        let outcome = refresh(state, &s, now).await;
-        sessions.release_revalidation(&id).await?;
-        match outcome {
-            Outcome::Renewed(renewed) => {
-                s = *renewed;
-                sessions.save(&id, &s, now).await?;
-            }
-            Outcome::Ended(reason) => {
-                tracing::info!(sub = %s.sub, reason, "portal session ended: the IdP refused to renew it");
-                sessions.end(&id).await?;
+    match sessions.claim_revalidation(&id, &s, now).await? {
+        Claim::NotDue => {}
+        Claim::Newer(newer) => s = *newer,
+        Claim::Gone => return Ok(None),
+        Claim::Claimed(fresh) => {
+            s = *fresh;
+            let presented = s.refresh_token.clone();
+            let outcome = refresh(state, &s, now).await;
+            // The record is written before the lock goes, so the next holder reads it.
+            let result = match outcome {
+                Outcome::Renewed(renewed) => {
+                    let stored = sessions
+                        .renew(&id, presented.as_deref(), &renewed, now)
+                        .await;
+                    s = *renewed;
+                    stored.map(|_| true)
+                }
+                Outcome::Ended(reason) => {
+                    tracing::info!(sub = %s.sub, reason, "portal session ended: the IdP refused to renew it");
+                    sessions.end(&id).await.map(|_| false)
+                }
+                Outcome::Unreachable(error) => {
+                    tracing::warn!(%error, "session revalidation postponed: IdP unreachable");
+                    s.checked_at = now - state.config.session.revalidate_secs + RETRY_SECS;
+                    sessions
+                        .renew(&id, presented.as_deref(), &s, now)
+                        .await
+                        .map(|_| true)
+                }
+            };
+            sessions.release_revalidation(&id).await?;
+            if !result? {
                 return Ok(None);
-            }
-            Outcome::Unreachable(error) => {
-                tracing::warn!(%error, "session revalidation postponed: IdP unreachable");
-                s.checked_at = now - state.config.session.revalidate_secs + RETRY_SECS;
-                sessions.save(&id, &s, now).await?;
             }
         }
     }

@@ -10,6 +10,12 @@
 //! remembered (`ended:sid`) so the late session is refused; two replicas revalidating one
 //! session at once would present the same refresh token twice and make the IdP revoke the
 //! family, so one takes a short lock and the other carries on with the current state.
+//!
+//! Writes: the session record is written at sign-in and, after that, only by the holder of the
+//! revalidation lock, and only if it still holds the refresh token that holder presented (a
+//! compare before the set, under the lock; the lock is kept until the record is written). The
+//! idle timer is a key of its own (`seen:<id>`), so a request that merely renews it can never
+//! write back an older refresh token.
 
 use kenpo_shared::ephemeral::{EphResult, Ephemeral, secs};
 use kenpo_shared::ids::{MemberKey, MemberNumber, MemberSymbol};
@@ -73,6 +79,19 @@ const TOUCH_EVERY: i64 = 60;
 /// A revalidation lock outlives one refresh request.
 const REVALIDATE_LOCK: Duration = Duration::from_secs(30);
 
+/// The outcome of asking to revalidate a session.
+#[derive(Debug)]
+pub enum Claim {
+    /// Not due, or another request holds the lock: carry on with the session as loaded.
+    NotDue,
+    /// The lock is ours; the record as it is now.
+    Claimed(Box<PortalSession>),
+    /// Another request revalidated meanwhile: the newer record.
+    Newer(Box<PortalSession>),
+    /// The session ended meanwhile.
+    Gone,
+}
+
 #[derive(Clone, Debug)]
 pub struct Sessions {
     eph: Ephemeral,
@@ -90,6 +109,12 @@ fn sub_key(sub: &str) -> String {
 }
 fn ended_key(sid: &str) -> String {
     format!("ended:{sid}")
+}
+fn seen_key(id: &str) -> String {
+    format!("seen:{id}")
+}
+fn lock_key(id: &str) -> String {
+    format!("revalidating:{id}")
 }
 
 impl Sessions {
@@ -111,7 +136,8 @@ impl Sessions {
         }
         let token = random_token();
         let id = digest(&token);
-        let ttl = secs(self.life.idle_secs.min(self.life.absolute_secs));
+        // Housekeeping lifetime is the absolute one: idleness is checked on load (`seen:`).
+        let ttl = secs(self.life.absolute_secs);
         self.eph.put_json(&session_key(&id), s, ttl).await?;
         let index_ttl = secs(self.life.absolute_secs);
         if let Some(sid) = &s.sid {
@@ -124,11 +150,7 @@ impl Sessions {
     /// The session of a cookie value if it is still valid at `now`.
     pub async fn load(&self, token: &str, now: i64) -> EphResult<Option<(String, PortalSession)>> {
         let id = digest(token);
-        let Some(s) = self
-            .eph
-            .get_json::<PortalSession>(&session_key(&id))
-            .await?
-        else {
+        let Some(s) = self.read(&id).await? else {
             return Ok(None);
         };
         if now - s.last_seen_at > self.life.idle_secs
@@ -140,42 +162,98 @@ impl Sessions {
         Ok(Some((id, s)))
     }
 
-    /// Renews the idle timer (when due) and stores changes.
+    /// The stored record with its idle timer.
+    async fn read(&self, id: &str) -> EphResult<Option<PortalSession>> {
+        let Some(mut s) = self.eph.get_json::<PortalSession>(&session_key(id)).await? else {
+            return Ok(None);
+        };
+        if let Some(seen) = self
+            .eph
+            .get(&seen_key(id))
+            .await?
+            .and_then(|v| v.parse::<i64>().ok())
+        {
+            s.last_seen_at = s.last_seen_at.max(seen);
+        }
+        Ok(Some(s))
+    }
+
+    /// Renews the idle timer (when due). Only the timer's own key is written: the record, and
+    /// the refresh token in it, are left as they are.
     pub async fn touch(&self, id: &str, s: &mut PortalSession, now: i64) -> EphResult<()> {
         if now - s.last_seen_at >= TOUCH_EVERY {
             s.last_seen_at = now;
-            self.save(id, s, now).await?;
+            let remaining = self.life.absolute_secs - (now - s.created_at);
+            self.eph
+                .put(&seen_key(id), &now.to_string(), secs(remaining))
+                .await?;
         }
         Ok(())
     }
 
-    pub async fn save(&self, id: &str, s: &PortalSession, now: i64) -> EphResult<()> {
-        let remaining = self.life.absolute_secs - (now - s.created_at);
-        let ttl = secs(self.life.idle_secs.min(remaining));
-        self.eph.put_json(&session_key(id), s, ttl).await
+    /// Stores what a revalidation learnt, if the record still holds `presented` (the refresh
+    /// token the revalidation used): a compare-and-set under the revalidation lock, so an older
+    /// refresh token is never written over a newer one. False when the record changed (or is
+    /// gone) and nothing was written.
+    pub async fn renew(
+        &self,
+        id: &str,
+        presented: Option<&str>,
+        renewed: &PortalSession,
+        now: i64,
+    ) -> EphResult<bool> {
+        match self.read(id).await? {
+            Some(current) if current.refresh_token.as_deref() == presented => {
+                let remaining = self.life.absolute_secs - (now - renewed.created_at);
+                self.eph
+                    .put_json(&session_key(id), renewed, secs(remaining))
+                    .await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
-    /// Whether this request should revalidate with the IdP, and if so takes the lock.
+    /// Whether this request should revalidate with the IdP. If so, takes the lock and returns
+    /// the record as it is now (another request may have revalidated since `s` was read: then
+    /// no revalidation is due any more, and `Some` carries the newer record with `false`).
     pub async fn claim_revalidation(
         &self,
         id: &str,
         s: &PortalSession,
         now: i64,
-    ) -> EphResult<bool> {
-        if now - s.checked_at < self.life.revalidate_secs || s.refresh_token.is_none() {
-            return Ok(false);
+    ) -> EphResult<Claim> {
+        let due = |s: &PortalSession| {
+            now - s.checked_at >= self.life.revalidate_secs && s.refresh_token.is_some()
+        };
+        if !due(s)
+            || !self
+                .eph
+                .put_new(&lock_key(id), "1", REVALIDATE_LOCK)
+                .await?
+        {
+            return Ok(Claim::NotDue);
         }
-        self.eph
-            .put_new(&format!("revalidating:{id}"), "1", REVALIDATE_LOCK)
-            .await
+        match self.read(id).await? {
+            Some(fresh) if due(&fresh) => Ok(Claim::Claimed(Box::new(fresh))),
+            Some(fresh) => {
+                self.release_revalidation(id).await?;
+                Ok(Claim::Newer(Box::new(fresh)))
+            }
+            None => {
+                self.release_revalidation(id).await?;
+                Ok(Claim::Gone)
+            }
+        }
     }
 
     pub async fn release_revalidation(&self, id: &str) -> EphResult<()> {
-        self.eph.delete(&format!("revalidating:{id}")).await
+        self.eph.delete(&lock_key(id)).await
     }
 
     /// Ends one session (by its stored id).
     pub async fn end(&self, id: &str) -> EphResult<()> {
+        self.eph.delete(&seen_key(id)).await?;
         if let Some(s) = self
             .eph
             .take_json::<PortalSession>(&session_key(id))

@@ -293,3 +293,48 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Months as union files write them: no panic on any input; every month reads back from
+    //! each way of writing it, era forms included.
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_input_is_answered_without_panic(s in "\\PC{0,24}") {
+            let _ = parse_month(&s);
+        }
+
+        #[test]
+        fn every_way_of_writing_a_month_reads_back(year in 1990i32..2030, month in 1u8..=12) {
+            let want = Month::new(year, month);
+            prop_assert!(want.is_some());
+            for f in [
+                format!("{year}{month:02}"),
+                format!("{year}-{month:02}"),
+                format!("{year}/{month}"),
+                format!("{year}年{month}月"),
+            ] {
+                prop_assert_eq!(parse_month(&f), want, "{}", f);
+            }
+            // 令和 from May 2019, 平成 before it.
+            let (letter, name, code, first) = if (year, month) >= (2019, 5) {
+                ("R", "令和", '5', 2019)
+            } else {
+                ("H", "平成", '4', 1989)
+            };
+            let ey = year - first + 1;
+            for f in [
+                format!("{letter}{ey}.{month}"),
+                format!("{name}{ey}年{month}月"),
+                format!("{code}{ey:02}{month:02}"),
+            ] {
+                prop_assert_eq!(parse_month(&f), want, "{}", f);
+            }
+        }
+    }
+}

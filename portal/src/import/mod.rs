@@ -162,6 +162,7 @@ pub(crate) fn read_rows<R>(
             }]);
         }
     };
+    let lines = kenpo_shared::lines::LineIndex::new(text);
     let mut errors = Vec::new();
     let index = header_index(&header, columns)?;
     let mut rows = Vec::new();
@@ -170,7 +171,7 @@ pub(crate) fn read_rows<R>(
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, csv::Position::line);
+                let line = e.position().map(|p| lines.line(p.byte())).unwrap_or(0);
                 errors.push(RowError {
                     line,
                     column: None,
@@ -179,7 +180,7 @@ pub(crate) fn read_rows<R>(
                 continue;
             }
         };
-        let line = record.position().map_or(0, csv::Position::line);
+        let line = record.position().map(|p| lines.line(p.byte())).unwrap_or(0);
         if record.iter().all(|f| f.trim().is_empty()) {
             continue; // blank lines (a trailing empty line, Excel's ",,,,") are not rows
         }
@@ -338,4 +339,171 @@ pub async fn run(
         months,
         dry_run: opts.dry_run,
     })
+}
+
+#[cfg(test)]
+mod properties {
+    //! The import files are untrusted input: whatever the bytes, decoding and checking answer
+    //! without panicking and name lines that exist; a generated file reads back row for row,
+    //! whatever its line ends and encoding, and a bad row is reported on its own line.
+    use super::*;
+    use proptest::prelude::*;
+    use time::macros::date;
+
+    const TODAY: Date = date!(2025 - 12 - 01);
+
+    #[derive(Debug, Clone)]
+    struct Gen {
+        symbol: String,
+        number: String,
+        branch: u8,
+        month: (i32, u8),
+        category: &'static str,
+        name: &'static str,
+        days: u8,
+        insurer: u32,
+        public: u32,
+        own: u32,
+    }
+
+    fn row() -> impl Strategy<Value = Gen> {
+        (
+            "[1-9][0-9]{0,7}",
+            "[1-9][0-9]{0,9}",
+            0u8..100,
+            (1990i32..=2025, 1u8..=11),
+            prop::sample::select(vec!["医科外来", "医科入院", "歯科外来", "調剤", "訪問看護"]),
+            prop::sample::select(vec!["健保 花子", "山田 太郎", "髙橋 一郎", "ｹﾝﾎﾟ"]),
+            0u8..=31,
+            (0u32..10_000_000, 0u32..1_000_000, 0u32..10_000_000),
+        )
+            .prop_map(
+                |(symbol, number, branch, month, category, name, days, (insurer, public, own))| {
+                    Gen {
+                        symbol,
+                        number,
+                        branch,
+                        month,
+                        category,
+                        name,
+                        days,
+                        insurer,
+                        public,
+                        own,
+                    }
+                },
+            )
+    }
+
+    fn line(g: &Gen, i: usize) -> String {
+        let total = u64::from(g.insurer) + u64::from(g.public) + u64::from(g.own);
+        format!(
+            "{},{},{:02},{},{}-{:02},{},医院{i},{},{},{},{},{}",
+            g.symbol,
+            g.number,
+            g.branch,
+            g.name,
+            g.month.0,
+            g.month.1,
+            g.category,
+            g.days,
+            total,
+            g.insurer,
+            g.public,
+            g.own
+        )
+    }
+
+    /// Joins lines with the chosen ends (0 LF, 1 CRLF) and encodes (0 UTF-8, 1 BOM, 2 SJIS).
+    fn file(lines: &[String], ends: &[u8], encoding: u8) -> Vec<u8> {
+        let mut text = String::new();
+        for (i, l) in lines.iter().enumerate() {
+            text.push_str(l);
+            text.push_str(if ends[i % ends.len()] == 1 {
+                "\r\n"
+            } else {
+                "\n"
+            });
+        }
+        match encoding {
+            0 => text.into_bytes(),
+            1 => [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat(),
+            _ => encoding_rs::SHIFT_JIS.encode(&text).0.into_owned(),
+        }
+    }
+
+    const HEADER: &str = "記号,番号,枝番,受診者氏名,診療年月,区分,医療機関名,日数,医療費総額,保険者負担額,公費負担額,自己負担額";
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn any_bytes_are_answered_without_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+            let lines = bytes.iter().filter(|b| **b == b'\n').count() as u64 + 1;
+            if let Ok((text, _)) = decode::decode(&bytes, EncodingChoice::Auto) {
+                let results = [
+                    medical::parse(&text, TODAY, "i", 0).err(),
+                    benefits::parse(&text, TODAY, "i", 0).err(),
+                    eligibility::parse(&text, TODAY, "i", 0).err(),
+                ];
+                for errors in results.into_iter().flatten() {
+                    for e in errors {
+                        prop_assert!((1..=lines).contains(&e.line), "{e} of {lines} lines");
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn csv_like_text_is_answered_without_panic(
+            cells in prop::collection::vec("[0-9a-z,\"\r\n 記号番号枝番-]{0,12}", 0..30)
+        ) {
+            let text = format!("{HEADER}\n{}", cells.join(","));
+            let _ = medical::parse(&text, TODAY, "i", 0);
+        }
+
+        #[test]
+        fn a_generated_file_reads_back_row_for_row(
+            rows in prop::collection::vec(row(), 1..12),
+            ends in prop::collection::vec(0u8..2, 1..4),
+            encoding in 0u8..3,
+        ) {
+            let mut lines = vec![HEADER.to_string()];
+            lines.extend(rows.iter().enumerate().map(|(i, g)| line(g, i)));
+            let bytes = file(&lines, &ends, encoding);
+            let (text, _) = decode::decode(&bytes, EncodingChoice::Auto).unwrap();
+            let parsed = medical::parse(&text, TODAY, "i", 0).unwrap();
+            prop_assert_eq!(parsed.rows.len(), rows.len());
+            for (got, want) in parsed.rows.iter().zip(&rows) {
+                prop_assert_eq!(&got.symbol, &want.symbol);
+                prop_assert_eq!(&got.number, &want.number);
+                prop_assert_eq!(got.branch.clone(), format!("{:02}", want.branch));
+                prop_assert_eq!(got.treatment_month, want.month.0 * 100 + i32::from(want.month.1));
+                prop_assert_eq!(got.own_share, i64::from(want.own));
+                prop_assert_eq!(got.days, i32::from(want.days));
+                prop_assert_eq!(got.patient_name.as_str(), want.name);
+            }
+        }
+
+        #[test]
+        fn a_bad_row_is_reported_on_its_own_line(
+            rows in prop::collection::vec(row(), 1..12),
+            bad in any::<prop::sample::Index>(),
+            ends in prop::collection::vec(0u8..2, 1..4),
+            encoding in 0u8..3,
+        ) {
+            let k = bad.index(rows.len());
+            let mut lines = vec![HEADER.to_string()];
+            lines.extend(rows.iter().enumerate().map(|(i, g)| {
+                let l = line(g, i);
+                // A 番号 with a letter in it.
+                if i == k { l.replacen(&format!(",{},", g.number), ",12X4,", 1) } else { l }
+            }));
+            let bytes = file(&lines, &ends, encoding);
+            let (text, _) = decode::decode(&bytes, EncodingChoice::Auto).unwrap();
+            let errors = medical::parse(&text, TODAY, "i", 0).err().unwrap_or_default();
+            let on: Vec<u64> = errors.iter().map(|e| e.line).collect();
+            prop_assert_eq!(on, vec![k as u64 + 2], "{:?}", errors);
+        }
+    }
 }

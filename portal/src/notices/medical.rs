@@ -256,8 +256,23 @@ pub const CSV_COLUMNS: [&str; 8] = [
     "保険者等の名称",
 ];
 
+/// A text cell as a spreadsheet may safely read it (OWASP "CSV Injection"): a value starting
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return (or their full-width forms, which
+/// Japanese spreadsheets may take as the same) would be read as a formula, so it gets a leading
+/// `'`, which spreadsheets show as text and do not display. Other values are left exactly as
+/// they are. Amounts are not text cells: they are written from integers, so a negative amount
+/// stays the number `-1200` (and sums), never text.
+pub fn csv_text(v: &str) -> std::borrow::Cow<'_, str> {
+    const FORMULA: [char; 10] = ['=', '+', '-', '@', '\t', '\r', '＝', '＋', '－', '＠'];
+    match v.chars().next() {
+        Some(c) if FORMULA.contains(&c) => std::borrow::Cow::Owned(format!("'{v}")),
+        _ => std::borrow::Cow::Borrowed(v),
+    }
+}
+
 /// The statement as CSV: UTF-8 with a byte-order mark (so Excel opens it as UTF-8), CRLF line
-/// ends, a header row, one row per line and a final 合計 row. Amounts are plain integers.
+/// ends, a header row, one row per line and a final 合計 row. Amounts are plain integers; text
+/// cells go through [`csv_text`].
 pub fn deduction_csv(d: &Deduction) -> Vec<u8> {
     let mut out = Vec::from(&b"\xEF\xBB\xBF"[..]);
     {
@@ -268,14 +283,14 @@ pub fn deduction_csv(d: &Deduction) -> Vec<u8> {
         let _ = w.write_record(CSV_COLUMNS);
         for l in &d.lines {
             let _ = w.write_record([
-                d.insured_name.as_str(),
-                &l.month.label(Lang::Ja),
-                &l.patient_name,
-                &l.institution,
-                l.category.nta_class(Lang::Ja),
+                csv_text(&d.insured_name).as_ref(),
+                &csv_text(&l.month.label(Lang::Ja)),
+                &csv_text(&l.patient_name),
+                &csv_text(&l.institution),
+                &csv_text(l.category.nta_class(Lang::Ja)),
                 &l.days.to_string(),
                 &l.own_share.to_string(),
-                &d.insurer_name,
+                &csv_text(&d.insurer_name),
             ]);
         }
         let _ = w.write_record([
@@ -296,4 +311,28 @@ pub fn deduction_csv(d: &Deduction) -> Vec<u8> {
 /// File name of the CSV download.
 pub fn csv_file_name(year: i32) -> String {
     format!("iryouhi-{year}.csv")
+}
+
+#[cfg(test)]
+mod csv_tests {
+    use super::csv_text;
+
+    #[test]
+    fn formula_prefixes_get_a_quote_and_nothing_else_changes() {
+        for (v, want) in [
+            ("=1+2", "'=1+2"),
+            ("+81", "'+81"),
+            ("-1", "'-1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("＝式", "'＝式"),
+            ("健保 花子", "健保 花子"),
+            ("A=B", "A=B"),
+            ("", ""),
+            ("'quoted", "'quoted"),
+        ] {
+            assert_eq!(csv_text(v), want, "{v:?}");
+        }
+    }
 }

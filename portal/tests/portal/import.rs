@@ -392,3 +392,52 @@ async fn months_in_the_future_are_refused() {
     );
     assert_eq!(errors.len(), 1, "令和7年12月 is this month: {errors:?}");
 }
+
+/// Item of issue 10: line numbers are the file's own for LF, CRLF and a mix of both, in UTF-8,
+/// UTF-8 with a byte-order mark and Shift_JIS (Excel writes CRLF; the csv reader's own count
+/// called the first data row of such a file line 1).
+#[tokio::test]
+async fn bad_rows_are_reported_on_their_own_line_whatever_the_line_ends_and_encoding() {
+    let p = TestPortal::start().await;
+    let rows = [
+        MEDICAL_HEADER,
+        "34,1234567,00,健保 花子,2025-01,医科外来,けんぽ内科クリニック,2,12340,8640,0,3700",
+        "34,ABC,00,健保 花子,2025-01,医科外来,けんぽ内科クリニック,2,12340,8640,0,3700",
+        // A quoted field spanning lines 4 and 5 (refused: a line break in a name); the next
+        // record starts on line 6.
+        "34,1234567,01,健保 一郎,2025-03,医科入院,\"市立総合病院\n東棟\",9,852300,596610,0,255690",
+        "34,1234567,02,健保 さくら,2025-13,歯科外来,あおば歯科医院,3,21000,14700,0,6300",
+    ];
+    type Ends = fn(usize) -> &'static str;
+    let endings: [(&str, Ends); 3] = [
+        ("LF", |_| "\n"),
+        ("CRLF", |_| "\r\n"),
+        ("mixed", |i| if i % 2 == 0 { "\r\n" } else { "\n" }),
+    ];
+    for (name, end) in endings {
+        let mut text = String::new();
+        for (i, r) in rows.iter().enumerate() {
+            text.push_str(r);
+            text.push_str(end(i));
+        }
+        let mut bom = b"\xEF\xBB\xBF".to_vec();
+        bom.extend_from_slice(text.as_bytes());
+        let sjis = encoding_rs::SHIFT_JIS.encode(&text).0.into_owned();
+        for (enc, bytes) in [
+            ("UTF-8", text.as_bytes().to_vec()),
+            ("UTF-8 with BOM", bom),
+            ("Shift_JIS", sjis),
+        ] {
+            let errors = invalid(
+                p.import_bytes(Kind::Medical, &bytes, EncodingChoice::Auto)
+                    .await,
+            );
+            let lines: Vec<u64> = errors.iter().map(|e| e.line).collect();
+            assert_eq!(lines, vec![3, 4, 6], "{name} {enc}: {errors:?}");
+            assert!(
+                has(&errors, 3, Some("number"), ""),
+                "{name} {enc}: {errors:?}"
+            );
+        }
+    }
+}

@@ -233,3 +233,54 @@ async fn the_home_page_digest_follows_the_last_visit() {
     assert!(later.new_medical.is_empty() && later.new_payments.is_empty());
     assert_eq!(later.deduction_year, Some(2025));
 }
+
+/// Item of issue 10 (OWASP CSV injection): names and institutions that a spreadsheet would run
+/// as formulas get a leading `'`; everything else, amounts included, is written as it is.
+#[tokio::test]
+async fn the_deduction_csv_neutralises_formulas_and_keeps_numbers() {
+    let p = TestPortal::start().await;
+    let hostile = "記号,番号,枝番,受診者氏名,診療年月,区分,医療機関名,日数,医療費総額,保険者負担額,公費負担額,自己負担額
+56,7654321,00,=HYPERLINK(\"https://evil.example\";\"x\"),2025-01,医科外来,+81 クリニック,1,1000,700,0,300
+56,7654321,00,@SUM(1+1),2025-02,医科外来,-2+3 薬局,1,2000,1400,0,600
+56,7654321,00,＝全角 太郎,2025-03,医科外来,普通の医院 =1,1,3000,2100,0,900
+";
+    p.import(Kind::Medical, hostile).await.unwrap();
+    let cookie = p.session("56", "7654321").await;
+    let csv = p.get("/medical/deduction.csv?year=2025", &cookie).await;
+    assert_eq!(csv.status, 200);
+    let text = String::from_utf8(csv.bytes).unwrap();
+    let mut rows = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let rows: Vec<Vec<String>> = rows
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    let cells = |i: usize| (rows[i][2].clone(), rows[i][3].clone(), rows[i][6].clone());
+    assert_eq!(
+        cells(0),
+        (
+            "'=HYPERLINK(\"https://evil.example\";\"x\")".into(),
+            "'+81 クリニック".into(),
+            "300".into()
+        )
+    );
+    assert_eq!(
+        cells(1),
+        ("'@SUM(1+1)".into(), "'-2+3 薬局".into(), "600".into())
+    );
+    assert_eq!(
+        cells(2),
+        ("'＝全角 太郎".into(), "普通の医院 =1".into(), "900".into()),
+        "only a leading formula character matters"
+    );
+    for row in &rows {
+        for cell in row {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "no cell starts a formula: {row:?}"
+            );
+        }
+    }
+    assert_eq!(rows.last().unwrap()[6], "1800", "the total is a number");
+}

@@ -270,11 +270,16 @@ async fn staff_resets_unlock_clients_and_keys() {
             jwks: None,
             third_party: false,
             alg: Some("EdDSA".into()),
+            pkce_optional: true,
         })),
     )
     .await
     .unwrap();
-    assert!(idp.state.clients().get("cli-rp").await.unwrap().is_some());
+    let stored = idp.state.clients().get("cli-rp").await.unwrap().unwrap();
+    assert!(
+        stored.pkce_optional && !stored.requires_pkce(),
+        "--pkce-optional is stored"
+    );
     let bad = admin::run(
         cfg.clone(),
         Command::Clients(ClientsCmd::Add(admin::AddClient {
@@ -287,6 +292,7 @@ async fn staff_resets_unlock_clients_and_keys() {
             jwks: None,
             third_party: false,
             alg: None,
+            pkce_optional: false,
         })),
     )
     .await;

@@ -14,5 +14,7 @@ mod factors;
 mod oidc;
 mod onboarding;
 mod portal;
+mod races;
 mod reads;
 mod recovery;
+mod strict;

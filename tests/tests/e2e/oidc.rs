@@ -232,7 +232,11 @@ async fn authorization_request_refusals() {
     .await;
     let b = Browser::new();
     let auth = |q: &str| idp.url(&format!("/authorize?{q}"));
-    let base = "client_id=rp&redirect_uri=https%3A%2F%2Frp.example%2Fcb&scope=openid&state=xyz";
+    // PKCE (S256) is required of every client, so the base request carries a challenge.
+    let bare = "client_id=rp&redirect_uri=https%3A%2F%2Frp.example%2Fcb&scope=openid&state=xyz";
+    let base = &format!(
+        "{bare}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+    );
     let err_of = |p: &Page| -> (String, String) {
         assert!(
             p.status.is_redirection(),
@@ -285,7 +289,7 @@ async fn authorization_request_refusals() {
     assert_eq!(
         err_of(
             &b.get(&auth(&format!(
-                "{base}&response_type=code&code_challenge={}&code_challenge_method=plain",
+                "{bare}&response_type=code&code_challenge={}&code_challenge_method=plain",
                 "a".repeat(43)
             )))
             .await

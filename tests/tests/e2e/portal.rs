@@ -25,15 +25,15 @@ const ELIGIBILITY: &str =
 06139999,12,3456789,00,山田 太郎,ヤマダ タロウ,1980-12-01,2010-04-01,3,2025-11-01
 ";
 
-struct TestPortal {
-    state: kenpo_portal::AppState,
-    base: String,
+pub(crate) struct TestPortal {
+    pub(crate) state: kenpo_portal::AppState,
+    pub(crate) base: String,
 }
 
 impl TestPortal {
     /// A portal on a random port, registered at `idp` as `kenpo-portal` with `alg`; with a
     /// back-channel logout URI unless `backchannel` is false. Shares the IdP's clock.
-    async fn start(idp: &TestIdp, alg: &str, backchannel: bool) -> TestPortal {
+    pub(crate) async fn start(idp: &TestIdp, alg: &str, backchannel: bool) -> TestPortal {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -91,12 +91,12 @@ impl TestPortal {
         .expect("import");
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
     /// Signs `member` in from the portal's sign-in link; returns the first portal page.
-    async fn sign_in(
+    pub(crate) async fn sign_in(
         &self,
         idp: &TestIdp,
         browser: &Browser,

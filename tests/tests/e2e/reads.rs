@@ -40,6 +40,10 @@ impl Instrumentation for Counter {
             InstrumentationEvent::StartQuery { query, .. } => {
                 if let Some(c) = &self.0 {
                     let sql = query.to_string().trim_start().to_ascii_uppercase();
+                    // r2d2's health check of a PostgreSQL connection at checkout is not a read.
+                    if sql.trim_end_matches(';') == "SELECT 1" {
+                        return;
+                    }
                     if sql.starts_with("SELECT") {
                         c.selects.fetch_add(1, Ordering::SeqCst);
                     } else if ["INSERT", "UPDATE", "DELETE"]
