@@ -7,6 +7,16 @@ use crate::pages::i18n::{self, Text};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use kenpo_shared::Lang;
+use kenpo_shared::scope;
+
+/// Seconds a member is asked to wait while a backend or the IdP cannot be reached.
+pub const RETRY_AFTER_SECS: u64 = 10;
+
+pub const UNAVAILABLE_TITLE: Text = Text("一時的にご利用いただけません", "Temporarily unavailable");
+pub const UNAVAILABLE_BODY: Text = Text(
+    "ただいまシステムの一部に接続できないため、一時的にご利用いただけません。しばらく（1分ほど）待ってから、もう一度お試しください。",
+    "Part of the system cannot be reached, so this service is temporarily unavailable. Please wait a minute and try again.",
+);
 
 #[derive(Debug)]
 pub enum PageError {
@@ -20,13 +30,21 @@ pub enum PageError {
     Forbidden(Lang),
     /// The IdP cannot be reached.
     Unavailable(Lang),
+    /// The portal's own database or Redis cannot be reached.
+    BackendUnavailable(Lang),
     /// Something broke; logged with this reference.
     Internal(Lang, String),
 }
 
 impl PageError {
+    /// An internal failure, or [`PageError::BackendUnavailable`] when the request found Redis
+    /// or the database unreachable (see `kenpo_shared::scope`).
     pub fn internal(lang: Lang, cause: impl std::fmt::Display) -> Self {
         let reference = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+        if let Some(backend) = scope::outage() {
+            tracing::warn!(reference, backend = backend.as_str(), error = %cause, "backend unavailable on a portal page");
+            return PageError::BackendUnavailable(lang);
+        }
         tracing::error!(reference, error = %cause, "internal error on a portal page");
         PageError::Internal(lang, reference)
     }
@@ -65,12 +83,21 @@ impl IntoResponse for PageError {
                 i18n::ERROR_TITLE.get(*l),
                 i18n::STALE_FORM.get(*l).to_string(),
             ),
-            PageError::Unavailable(l) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                *l,
-                i18n::ERROR_TITLE.get(*l),
-                i18n::IDP_UNAVAILABLE.get(*l).to_string(),
-            ),
+            PageError::Unavailable(l) | PageError::BackendUnavailable(l) => {
+                let body = match self {
+                    PageError::Unavailable(_) => i18n::IDP_UNAVAILABLE,
+                    _ => UNAVAILABLE_BODY,
+                };
+                let mut res = crate::pages::error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    *l,
+                    UNAVAILABLE_TITLE.get(*l),
+                    body.get(*l),
+                );
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+                return res;
+            }
             PageError::Internal(l, r) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 *l,
