@@ -162,7 +162,15 @@ async fn register_config_clients(state: &AppState) -> anyhow::Result<()> {
         let client = NewClient::from_config(c)
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("clients ({})", c.client_id))?;
-        state.clients().upsert(client, "config", now).await?;
+        // Replicas starting together upsert the same rows: the loser of the insert race finds
+        // the row on its second try and updates it.
+        match state.clients().upsert(client.clone(), "config", now).await {
+            Err(crate::store::StoreError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ))) => state.clients().upsert(client, "config", now).await?,
+            other => other?,
+        }
     }
     Ok(())
 }

@@ -259,17 +259,30 @@ impl Db {
         self.backend
     }
 
-    /// Applies pending migrations (start-up and the `migrate` commands).
+    /// Applies pending migrations (start-up and the `migrate` commands). On PostgreSQL under a
+    /// session advisory lock: replicas started together on an empty database would otherwise
+    /// run the same migration at once, and all but one fail (`duplicate key … pg_type`); the
+    /// others wait, then find nothing pending. SQLite serialises writers by itself.
     pub fn migrate(&self, migrations: &Migrations) -> StoreResult<Vec<String>> {
+        const MIGRATION_LOCK: i64 = 0x6b_656e_706f_6d69; // "kenpomi"
         let mut conn = self.pool.get()?;
         let applied = match &mut *conn {
-            DbConn::Sqlite(c) => {
-                c.run_pending_migrations(EmbeddedMigrationsRef(&migrations.sqlite))
+            DbConn::Sqlite(c) => c
+                .run_pending_migrations(EmbeddedMigrationsRef(&migrations.sqlite))
+                .map(|v| v.iter().map(|m| m.to_string()).collect::<Vec<_>>())
+                .map_err(|e| StoreError::Migration(e.to_string())),
+            DbConn::Pg(c) => {
+                c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+                let r = c
+                    .run_pending_migrations(EmbeddedMigrationsRef(&migrations.postgres))
+                    .map(|v| v.iter().map(|m| m.to_string()).collect::<Vec<_>>())
+                    .map_err(|e| StoreError::Migration(e.to_string()));
+                // Released with the session too, should this fail.
+                let _ = c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"));
+                r
             }
-            DbConn::Pg(c) => c.run_pending_migrations(EmbeddedMigrationsRef(&migrations.postgres)),
-        }
-        .map_err(|e| StoreError::Migration(e.to_string()))?;
-        Ok(applied.iter().map(|m| m.to_string()).collect())
+        }?;
+        Ok(applied)
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool.
