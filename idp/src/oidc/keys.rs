@@ -398,7 +398,13 @@ impl KeyRing {
                     {
                         KeyStore::retire_row(c, &old.kid, now, now + policy.retire_grace_secs)?;
                     }
-                    created.push(create_key(c, &sbox, alg, now, now)?);
+                    created.push(create_key(
+                        c,
+                        &sbox,
+                        alg,
+                        now,
+                        now - CLOCK_SKEW_TOLERANCE_SECS,
+                    )?);
                 }
                 Ok(created)
             })
@@ -450,6 +456,12 @@ impl KeyRing {
     }
 }
 
+/// Keys that must sign at once (the first of an algorithm, `keys rotate`) are dated this far
+/// back: a replica whose clock is behind the one that created the key would otherwise find
+/// no active key (and stop being ready) until its own clock caught up. Activation times only
+/// order keys, so dating one back costs nothing.
+pub const CLOCK_SKEW_TOLERANCE_SECS: i64 = 300;
+
 /// A change to the stored keys decided by [`plan`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyAction {
@@ -482,7 +494,7 @@ pub fn plan(rows: &[KeyRow], policy: RotationPolicy, now: i64) -> Vec<KeyAction>
         match newest {
             None if !pending => actions.push(KeyAction::Create {
                 alg,
-                activates_at: now,
+                activates_at: now - CLOCK_SKEW_TOLERANCE_SECS,
             }),
             Some(active) => {
                 for old in live.iter().filter(|r| r.kid != active.kid) {

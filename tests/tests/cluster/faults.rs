@@ -198,8 +198,11 @@ pub async fn kill9_under_load(c: &mut Cluster, r: &mut Report, secs: u64) -> Res
     if served_after == 0 {
         return Err("the restarted replica served nothing".into());
     }
-    if t.counts.get("signin.ok").copied().unwrap_or(0) < 8 {
-        return Err(format!("too little work done: {:?}", t.counts));
+    if t.counts.get("signin.ok").copied().unwrap_or(0) < 8
+        || changes == 0
+        || completed.len() == changes
+    {
+        return Err(format!("too little work done: {:?} {:?}", t.counts, t.errors));
     }
     Ok(())
 }

@@ -223,7 +223,7 @@ async fn account_round(
         return;
     };
     if round % 2 == 1 {
-        let new = format!("Kawaru-{}-{round}!A", m.user_id);
+        let new = format!("Kawaru-Pass-{round}!A");
         let r = b
             .post(
                 &env.idp_url("/account/password"),
