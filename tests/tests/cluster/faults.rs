@@ -202,7 +202,10 @@ pub async fn kill9_under_load(c: &mut Cluster, r: &mut Report, secs: u64) -> Res
         || changes == 0
         || completed.len() == changes
     {
-        return Err(format!("too little work done: {:?} {:?}", t.counts, t.errors));
+        return Err(format!(
+            "too little work done: {:?} {:?}",
+            t.counts, t.errors
+        ));
     }
     Ok(())
 }

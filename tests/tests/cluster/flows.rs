@@ -68,6 +68,11 @@ impl Rp {
     /// Fetches the JWKS once, from whichever replica the load balancer picks, as a relying
     /// party caching it would.
     pub async fn new(c: &Env, id: &str) -> Rp {
+        Self::with_jwks_from(c, id, &c.idp_url("/jwks")).await
+    }
+
+    /// Like [`Rp::new`], with the JWKS fetched from `jwks_url` (one replica directly).
+    pub async fn with_jwks_from(c: &Env, id: &str, jwks_url: &str) -> Rp {
         let (id, alg, redirect) = RPS
             .iter()
             .copied()
@@ -79,7 +84,7 @@ impl Rp {
             .build()
             .expect("client");
         let jwks = http
-            .get(c.idp_url("/jwks"))
+            .get(jwks_url)
             .send()
             .await
             .expect("JWKS")
