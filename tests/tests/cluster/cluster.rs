@@ -24,7 +24,7 @@ pub const RPS: [(&str, &str, &str); 3] = [
 pub struct Env {
     pub idp_proxy: Arc<Proxy>,
     pub portal_proxy: Arc<Proxy>,
-    pub smtp: Smtp,
+    pub smtp: Arc<Smtp>,
     /// The IdP as the staff CLI and tests see its database (members, factors, keys); it
     /// serves nothing. Built after the replicas made the signing keys (building it first
     /// would create them from the test process).
@@ -42,6 +42,16 @@ impl Env {
 
     pub fn staff(&self) -> &AppState {
         self.staff.get().expect("built at start")
+    }
+
+    /// The same members' view through another IdP load balancer (a restored copy).
+    pub fn with_idp(&self, idp_proxy: Arc<Proxy>) -> Env {
+        Env {
+            idp_proxy,
+            portal_proxy: self.portal_proxy.clone(),
+            smtp: self.smtp.clone(),
+            staff: Default::default(),
+        }
     }
 }
 
@@ -81,7 +91,7 @@ impl Cluster {
         let portal_db = PgDb::create("portal");
         let idp_relay = Relay::start(pg_port()).await;
         let portal_relay = Relay::start(pg_port()).await;
-        let smtp = Smtp::start().await;
+        let smtp = Arc::new(Smtp::start().await);
         let secret_key = kenpo_idp::security::secretbox::generate_key("k1");
         let idp_ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
         let portal_ports: Vec<(u16, u16)> = (0..2).map(|_| (free_port(), free_port())).collect();

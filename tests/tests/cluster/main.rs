@@ -17,6 +17,7 @@
 mod support;
 
 mod cluster;
+mod drill;
 mod faults;
 mod flows;
 mod journeys;
@@ -49,7 +50,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-const SCENARIOS: [&str; 13] = [
+const SCENARIOS: [&str; 14] = [
     "keys_decided_once",
     "every_journey_across_replicas",
     "metrics_on_their_own_listener",
@@ -62,6 +63,7 @@ const SCENARIOS: [&str; 13] = [
     "refresh_during_outage",
     "database_unreachable",
     "backends_terminated",
+    "backup_and_restore",
     "throughput",
 ];
 
@@ -106,6 +108,7 @@ async fn run(only: Vec<String>) -> (usize, usize) {
                 "refresh_during_outage" => faults::refresh_during_outage(c, r).await,
                 "database_unreachable" => faults::database_unreachable(c, r).await,
                 "backends_terminated" => faults::backends_terminated(c, r).await,
+                "backup_and_restore" => drill::backup_and_restore(c, r).await,
                 "throughput" => faults::throughput(c, r, bench_secs, bench_workers).await,
                 _ => Err("unknown scenario".to_string()),
             }
