@@ -20,11 +20,7 @@ use serde_json::json;
 /// Seconds a client is asked to wait before retrying while a backend is unreachable.
 pub const RETRY_AFTER_SECS: u64 = 10;
 
-pub const UNAVAILABLE_TITLE: Text = Text("一時的にご利用いただけません", "Temporarily unavailable");
-pub const UNAVAILABLE_BODY: Text = Text(
-    "ただいまシステムの一部に接続できないため、一時的にご利用いただけません。入力した内容は保存されていません。しばらく（1分ほど）待ってから、もう一度お試しください。",
-    "Part of the system cannot be reached, so this service is temporarily unavailable. What you entered has not been saved. Please wait a minute and try again.",
-);
+use crate::texts::error::{UNAVAILABLE_BODY, UNAVAILABLE_TITLE};
 
 /// An error of a protocol endpoint (token, userinfo, introspection, revocation, …).
 #[derive(Debug, Clone)]
@@ -136,15 +132,27 @@ impl From<StoreError> for OAuthError {
     }
 }
 
+impl From<crate::oidc::grants::GrantError> for OAuthError {
+    fn from(e: crate::oidc::grants::GrantError) -> Self {
+        OAuthError::server_error(e)
+    }
+}
+
 impl From<EphemeralError> for OAuthError {
     fn from(e: EphemeralError) -> Self {
         OAuthError::server_error(e)
     }
 }
 
-/// An error shown to a person on a hosted page.
+/// Why a hosted page does not show: an error for the person, or the page they belong on.
+///
+/// Guards and extractors reject with it, so handlers return `Result<Response, PageError>` and
+/// use `?` throughout.
 #[derive(Debug)]
 pub enum PageError {
+    /// Not an error: the member belongs on another page (the login page without a session,
+    /// the step they owe, or back at the relying party). Answered with a 303 there.
+    Redirect(String),
     /// The page or the thing it names does not exist (or is not the member's).
     NotFound(Lang),
     /// A request the page cannot act on, with a message for the member.
@@ -174,6 +182,7 @@ impl PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, lang, title, message) = match &self {
+            PageError::Redirect(to) => return axum::response::Redirect::to(to).into_response(),
             PageError::NotFound(l) => (
                 StatusCode::NOT_FOUND,
                 *l,

@@ -19,6 +19,11 @@ pub mod security;
 pub mod signin;
 pub mod startup;
 pub mod state;
+/// Every page text, from `texts.toml` (see build.rs).
+#[allow(clippy::all)]
+pub mod texts {
+    include!(concat!(env!("OUT_DIR"), "/texts.rs"));
+}
 pub mod store;
 
 pub use routes::app;

@@ -1,8 +1,14 @@
 //! The one route table of the IdP, grouped by capability.
 
+use crate::account::{factors, page as account_page, profile, sessions};
+use crate::enroll::{self, email as enroll_email, passkey as enroll_passkey, totp as enroll_totp};
 use crate::oidc::{self, authorize, introspect, logout, revoke, token, userinfo};
+use crate::onboarding::{
+    birthdate, email, email_sent, method, new_password, terms, texts, verify_email,
+};
+use crate::recovery::{password as recovery_password, user_id as recovery_user_id};
 use crate::security::{csrf, request::TrustedProxies};
-use crate::signin::{self, consent, login, mfa};
+use crate::signin::{consent, done, login, mfa_email, mfa_passkey, mfa_totp, passkey_login, visit};
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
@@ -40,18 +46,107 @@ pub fn app(state: AppState) -> Router {
     // may send their last form's answer back to it (CSP form-action).
     let hosted = Router::new()
         .route("/", get(home))
-        .route("/authorize", get(authorize::get).post(authorize::post))
+        .route("/authorize", get(authorize::handle).post(authorize::handle))
+        // Sign-in: password or passkey, then the steps a member owes (signin::steps).
         .route("/login", get(login::get).post(login::post))
+        .route("/login/passkey/options", post(passkey_login::options))
+        .route("/login/passkey/finish", post(passkey_login::finish))
+        .route("/signin/mfa-totp", get(mfa_totp::get).post(mfa_totp::post))
+        .route(
+            "/signin/mfa-email",
+            get(mfa_email::get).post(mfa_email::post),
+        )
+        .route("/signin/mfa-passkey", get(mfa_passkey::get))
+        .route("/signin/mfa-passkey/options", post(mfa_passkey::options))
+        .route("/signin/mfa-passkey/finish", post(mfa_passkey::finish))
         .route("/signin/consent", get(consent::get).post(consent::post))
-        .route("/signin/done", get(login::done))
-        .merge(mfa::routes())
-        .merge(signin::passkey_login::routes())
-        .merge(crate::enroll::routes())
-        .merge(crate::onboarding::routes())
-        .merge(crate::recovery::routes())
-        .merge(crate::account::routes())
-        .route("/logout", get(logout::get).post(logout::post))
+        .route("/signin/done", get(done::get))
+        // First login (onboarding), in the SPEC's order.
+        .route(
+            "/signin/birthdate",
+            get(birthdate::get).post(birthdate::post),
+        )
+        .route("/signin/terms", get(terms::get).post(terms::post))
+        .route("/signin/email", get(email::get).post(email::post))
+        .route(
+            "/signin/email-sent",
+            get(email_sent::get).post(email_sent::post),
+        )
+        .route("/signin/email-sent/status", get(email_sent::status))
+        .route("/signin/verify-email", get(verify_email::get))
+        .route("/signin/method", get(method::get).post(method::post))
+        .route(
+            "/signin/new-password",
+            get(new_password::get).post(new_password::post),
+        )
+        // Enrolment: the same handlers serve first login (/signin) and the account (/account).
+        .route(
+            "/signin/enroll-totp",
+            get(enroll_totp::get).post(enroll_totp::post),
+        )
+        .route("/signin/enroll-totp/qr.png", get(enroll_totp::qr_png))
+        .route(
+            "/signin/enroll-email",
+            get(enroll_email::get).post(enroll_email::post),
+        )
+        .route("/signin/enroll-passkey", get(enroll_passkey::get))
+        .route(
+            "/signin/enroll-passkey/options",
+            post(enroll_passkey::options),
+        )
+        .route(
+            "/signin/enroll-passkey/finish",
+            post(enroll_passkey::finish),
+        )
+        .route("/signin/enroll-other", post(enroll::choose_another_method))
+        .route(
+            "/account/enroll-totp",
+            get(enroll_totp::get).post(enroll_totp::post),
+        )
+        .route("/account/enroll-totp/qr.png", get(enroll_totp::qr_png))
+        .route(
+            "/account/enroll-email",
+            get(enroll_email::get).post(enroll_email::post),
+        )
+        .route("/account/enroll-passkey", get(enroll_passkey::get))
+        .route(
+            "/account/enroll-passkey/options",
+            post(enroll_passkey::options),
+        )
+        .route(
+            "/account/enroll-passkey/finish",
+            post(enroll_passkey::finish),
+        )
+        // The account page and its actions.
+        .route("/account", get(account_page::get))
+        .route("/account/passkeys/rename", post(factors::rename_passkey))
+        .route("/account/passkeys/delete", post(factors::delete_passkey))
+        .route("/account/totp/delete", post(factors::delete_totp))
+        .route("/account/email-otp/off", post(factors::email_otp_off))
+        .route("/account/preferred", post(factors::set_preferred))
+        .route("/account/email", post(profile::email_start))
+        .route("/account/email/confirm", post(profile::email_confirm))
+        .route("/account/password", post(profile::change_password))
+        .route("/account/sessions/end", post(sessions::end_one))
+        .route("/account/sessions/end-all", post(sessions::end_all))
+        // Recovery.
+        .route(
+            "/recovery/password",
+            get(recovery_password::forgot_get).post(recovery_password::forgot_post),
+        )
+        .route(
+            "/recovery/reset",
+            get(recovery_password::reset_get).post(recovery_password::reset_post),
+        )
+        .route(
+            "/recovery/user-id",
+            get(recovery_user_id::get).post(recovery_user_id::post),
+        )
+        // Sign-out (RP-initiated logout) and the public texts.
+        .route("/logout", get(logout::handle).post(logout::handle))
         .route("/logout/confirm", post(logout::confirm))
+        .route("/terms", get(texts::terms_page))
+        .route("/privacy", get(texts::privacy_page))
         .layer(from_fn_with_state(state.clone(), csrf::ensure_cookie))
         .layer(from_fn_with_state(
             state.clone(),
@@ -100,7 +195,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 async fn home(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
-    match signin::current_session(&state, &headers, state.now()).await {
+    match visit::current_session(&state, &headers, state.now()).await {
         Ok(Some(_)) => Redirect::to("/account").into_response(),
         _ => Redirect::to("/login").into_response(),
     }

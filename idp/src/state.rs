@@ -148,6 +148,14 @@ impl AppState {
         }
     }
 
+    /// Sends a notice whose failure must not undo what it reports (the change stands; the
+    /// failure is logged by [`AppState::send_mail`]).
+    pub async fn send_notice(&self, mail: Mail) {
+        if self.send_mail(mail).await.is_err() {
+            tracing::warn!("notice not delivered; the change it reports stands");
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
     }

@@ -8,15 +8,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use kenpo_shared::Lang;
 use kenpo_shared::scope;
+use kenpo_shared::web::Page;
+use maud::html;
 
 /// Seconds a member is asked to wait while a backend or the IdP cannot be reached.
 pub const RETRY_AFTER_SECS: u64 = 10;
 
-pub const UNAVAILABLE_TITLE: Text = Text("一時的にご利用いただけません", "Temporarily unavailable");
-pub const UNAVAILABLE_BODY: Text = Text(
-    "ただいまシステムの一部に接続できないため、一時的にご利用いただけません。しばらく（1分ほど）待ってから、もう一度お試しください。",
-    "Part of the system cannot be reached, so this service is temporarily unavailable. Please wait a minute and try again.",
-);
+use crate::texts::error::{UNAVAILABLE_BODY, UNAVAILABLE_TITLE};
 
 #[derive(Debug)]
 pub enum PageError {
@@ -88,7 +86,7 @@ impl IntoResponse for PageError {
                     PageError::Unavailable(_) => i18n::IDP_UNAVAILABLE,
                     _ => UNAVAILABLE_BODY,
                 };
-                let mut res = crate::pages::error_page(
+                let mut res = error_page(
                     StatusCode::SERVICE_UNAVAILABLE,
                     *l,
                     UNAVAILABLE_TITLE.get(*l),
@@ -109,7 +107,7 @@ impl IntoResponse for PageError {
                 ),
             ),
         };
-        crate::pages::error_page(status, lang, title, &message)
+        error_page(status, lang, title, &message)
     }
 }
 
@@ -128,4 +126,27 @@ impl<T, E: std::fmt::Display> PageResultExt<T> for Result<T, E> {
     fn page(self, lang: Lang) -> Result<T, PageError> {
         self.map_err(|e| PageError::internal(lang, e))
     }
+}
+
+/// A standalone error page (no request context needed).
+pub fn error_page(status: StatusCode, lang: Lang, title: &str, message: &str) -> Response {
+    let page = Page {
+        lang,
+        title,
+        service_name: lang.pick("けんぽWeb お知らせ", "Kenpo Web notices"),
+        nonce: "",
+        step: Some("portal-error"),
+        progress: None,
+        nav: Vec::new(),
+        lang_switch: None,
+        scripts: Vec::new(),
+    };
+    let body = html! {
+        h1 { (title) }
+        (kenpo_shared::web::alert(message))
+        p { a href="/" { (i18n::BACK_HOME.get(lang)) } }
+    };
+    let mut res = (status, page.render(body)).into_response();
+    no_store(&mut res);
+    res
 }

@@ -15,6 +15,11 @@ pub mod pages;
 pub mod routes;
 pub mod startup;
 pub mod state;
+/// Every page text, from `texts.toml` (see build.rs).
+#[allow(clippy::all)]
+pub mod texts {
+    include!(concat!(env!("OUT_DIR"), "/texts.rs"));
+}
 pub mod store;
 
 pub use routes::app;

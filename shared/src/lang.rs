@@ -81,3 +81,14 @@ mod tests {
         assert_eq!(Lang::from_accept_language("en;q=0"), None);
     }
 }
+
+/// A page text in both languages: `Text(japanese, english)`. The services keep their texts
+/// in a catalog (`texts.toml`) that their build scripts turn into `Text` constants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Text(pub &'static str, pub &'static str);
+
+impl Text {
+    pub fn get(self, lang: Lang) -> &'static str {
+        lang.pick(self.0, self.1)
+    }
+}

@@ -21,5 +21,5 @@ pub mod web;
 pub use birthdate::{BirthdateError, parse_birthdate};
 pub use clock::Clock;
 pub use ids::{Branch, MemberKey, MemberNumber, MemberSymbol, UserId, normalize};
-pub use lang::Lang;
+pub use lang::{Lang, Text};
 pub use secret::Secret;

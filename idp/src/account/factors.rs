@@ -2,38 +2,25 @@
 //! app, turn email OTP off, choose the preferred factor. (Adding and re-enrolling are the
 //! enrolment pages, `crate::enroll`.) Removing the last working factor is refused.
 
-use super::page::{Flash, with_error};
-use super::{Account, require_fresh};
-use crate::enroll::notify;
-use crate::error::PageError;
+use super::page::refuse;
+use super::{notify, require_fresh};
+use crate::error::{PageError, PageResultExt};
 use crate::mfa::passkey::clean_label;
 use crate::mfa::{Factor, factor_name};
-use crate::pages::Ctx;
-use crate::pages::forms::PageForm;
-use crate::pages::i18n::Text;
-use crate::security::request::Requester;
+use crate::pages::forms::CsrfForm;
+use crate::pages::i18n::{self};
+use crate::signin::visit::{SignedIn, Visit};
 use crate::state::AppState;
-use crate::store::audit::Actor;
-use crate::store::credentials::CredentialStore;
+use crate::store::credentials::{CredentialStore, PasskeyRow};
+pub use crate::texts::account::factors::*;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub const LAST_FACTOR: Text = Text(
-    "最後の本人確認の方法は削除できません。先に別の方法（パスキー、認証アプリ、メール）を追加してください。",
-    "You cannot remove your last way of confirming it is you. Add another method first (passkey, app or email).",
-);
-const LABEL_EMPTY: Text = Text(
-    "端末の名前を入力してください。",
-    "Enter a name for the device.",
-);
-
 #[derive(Deserialize)]
 pub struct IdForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     id: String,
     #[serde(default)]
@@ -43,287 +30,199 @@ pub struct IdForm {
 #[derive(Deserialize)]
 pub struct PlainForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     factor: String,
 }
 
-/// Checks the form and the session: a fresh second factor is needed for every change.
-async fn authorised(
+/// Audit and mail of a change, then back to the account page with its notice.
+async fn recorded(
     state: &AppState,
-    ctx: &Ctx,
-    headers: &HeaderMap,
-    csrf: &str,
-    now: i64,
-) -> Result<Account, Response> {
-    if !ctx.csrf.verify(csrf) {
-        return Err(PageError::Forbidden(ctx.lang).into_response());
-    }
-    require_fresh(state, headers, "/account", now).await
-}
-
-/// Audit and mail of a change.
-#[allow(clippy::too_many_arguments)]
-async fn record(
-    state: &AppState,
-    ctx: &Ctx,
-    acc: &Account,
-    requester: &Requester,
+    v: &Visit,
     kind: &str,
     detail: Value,
     what: (String, String),
-    now: i64,
-) {
-    let _ = state
-        .audit()
-        .record(
-            Some(&acc.member.id),
-            Actor::Member,
-            kind,
-            detail,
-            Some(&requester.ip.to_string()),
-            now,
-        )
-        .await;
-    notify(state, &acc.member, ctx.lang, what.0, what.1).await;
+    done: &str,
+) -> Result<Response, PageError> {
+    v.audit(state, kind, detail).await;
+    notify(state, &v.member, v.lang(), what.0, what.1).await;
+    Ok(Redirect::to(&format!("/account?done={done}")).into_response())
 }
 
-async fn refuse(state: &AppState, ctx: &Ctx, acc: &Account, text: Text, now: i64) -> Response {
-    with_error(
+/// The refusal to remove the last working factor.
+async fn last_factor(state: &AppState, v: &Visit) -> Result<Response, PageError> {
+    refuse(
         state,
-        ctx,
-        acc,
-        Flash::error("factors", ctx.t(text)),
+        v,
+        "factors",
+        v.ctx.t(LAST_FACTOR),
         StatusCode::CONFLICT,
-        now,
     )
     .await
 }
 
+/// One of the member's own passkeys, by id (another member's is "not found").
+async fn own_passkey(
+    store: &CredentialStore,
+    v: &Visit,
+    id: &str,
+) -> Result<PasskeyRow, PageError> {
+    store
+        .passkeys(&v.member.id)
+        .await
+        .page(v.lang())?
+        .into_iter()
+        .find(|p| p.id == id)
+        .ok_or(PageError::NotFound(v.lang()))
+}
+
 pub async fn rename_passkey(
     State(state): State<AppState>,
-    ctx: Ctx,
-    requester: Requester,
-    headers: HeaderMap,
-    PageForm(form): PageForm<IdForm>,
-) -> Response {
-    let now = state.now();
-    let acc = match authorised(&state, &ctx, &headers, &form.csrf, now).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    SignedIn(v): SignedIn,
+    CsrfForm(form): CsrfForm<IdForm>,
+) -> Result<Response, PageError> {
+    require_fresh(&v, "/account")?;
+    let lang = v.lang();
     let Some(label) = clean_label(&form.label) else {
-        return with_error(
-            &state,
-            &ctx,
-            &acc,
-            Flash::error("factors", ctx.t(LABEL_EMPTY)),
-            StatusCode::BAD_REQUEST,
-            now,
-        )
-        .await;
+        let msg = v.ctx.t(LABEL_EMPTY);
+        return refuse(&state, &v, "factors", msg, StatusCode::BAD_REQUEST).await;
     };
     let store = CredentialStore::new(state.db.clone());
-    let old = match store.passkeys(&acc.member.id).await {
-        Ok(list) => list.into_iter().find(|p| p.id == form.id),
-        Err(e) => return PageError::internal(ctx.lang, e).into_response(),
-    };
-    let Some(old) = old else {
-        return PageError::NotFound(ctx.lang).into_response();
-    };
-    match store.rename_passkey(&acc.member.id, &old.id, &label).await {
-        Ok(true) => {}
-        Ok(false) => return PageError::NotFound(ctx.lang).into_response(),
-        Err(e) => return PageError::internal(ctx.lang, e).into_response(),
+    let old = own_passkey(&store, &v, &form.id).await?;
+    if !store
+        .rename_passkey(&v.member.id, &old.id, &label)
+        .await
+        .page(lang)?
+    {
+        return Err(PageError::NotFound(lang));
     }
-    record(
-        &state,
-        &ctx,
-        &acc,
-        &requester,
-        "passkey.renamed",
-        json!({"passkey": old.id, "from": old.label, "to": label}),
-        (
-            format!(
-                "パスキー「{}」の名前が「{label}」に変更されました。",
-                old.label
-            ),
-            format!("The passkey “{}” was renamed “{label}”.", old.label),
+    let what = (
+        format!(
+            "パスキー「{}」の名前が「{label}」に変更されました。",
+            old.label
         ),
-        now,
+        format!("The passkey “{}” was renamed “{label}”.", old.label),
+    );
+    let detail = json!({"passkey": old.id, "from": old.label, "to": label});
+    recorded(
+        &state,
+        &v,
+        "passkey.renamed",
+        detail,
+        what,
+        "passkey-renamed",
     )
-    .await;
-    Redirect::to("/account?done=passkey-renamed").into_response()
+    .await
 }
 
 pub async fn delete_passkey(
     State(state): State<AppState>,
-    ctx: Ctx,
-    requester: Requester,
-    headers: HeaderMap,
-    PageForm(form): PageForm<IdForm>,
-) -> Response {
-    let now = state.now();
-    let acc = match authorised(&state, &ctx, &headers, &form.csrf, now).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    SignedIn(v): SignedIn,
+    CsrfForm(form): CsrfForm<IdForm>,
+) -> Result<Response, PageError> {
+    require_fresh(&v, "/account")?;
+    let lang = v.lang();
     let store = CredentialStore::new(state.db.clone());
-    let target = match store.passkeys(&acc.member.id).await {
-        Ok(list) => list.into_iter().find(|p| p.id == form.id),
-        Err(e) => return PageError::internal(ctx.lang, e).into_response(),
-    };
-    let Some(target) = target else {
-        return PageError::NotFound(ctx.lang).into_response();
-    };
-    if !acc.factors.may_remove(Factor::Passkey) {
-        return refuse(&state, &ctx, &acc, LAST_FACTOR, now).await;
+    let target = own_passkey(&store, &v, &form.id).await?;
+    if !v.factors.may_remove(Factor::Passkey) {
+        return last_factor(&state, &v).await;
     }
-    match store.delete_passkey(&acc.member.id, &target.id).await {
-        Ok(true) => {}
-        Ok(false) => return PageError::NotFound(ctx.lang).into_response(),
-        Err(e) => return PageError::internal(ctx.lang, e).into_response(),
+    if !store
+        .delete_passkey(&v.member.id, &target.id)
+        .await
+        .page(lang)?
+    {
+        return Err(PageError::NotFound(lang));
     }
-    record(
+    let what = (
+        format!("パスキー「{}」が削除されました。", target.label),
+        format!("The passkey “{}” was removed.", target.label),
+    );
+    let detail = json!({"passkey": target.id, "label": target.label});
+    recorded(
         &state,
-        &ctx,
-        &acc,
-        &requester,
+        &v,
         "passkey.removed",
-        json!({"passkey": target.id, "label": target.label}),
-        (
-            format!("パスキー「{}」が削除されました。", target.label),
-            format!("The passkey “{}” was removed.", target.label),
-        ),
-        now,
+        detail,
+        what,
+        "passkey-removed",
     )
-    .await;
-    Redirect::to("/account?done=passkey-removed").into_response()
+    .await
 }
 
 pub async fn delete_totp(
     State(state): State<AppState>,
-    ctx: Ctx,
-    requester: Requester,
-    headers: HeaderMap,
-    PageForm(form): PageForm<PlainForm>,
-) -> Response {
-    let now = state.now();
-    let acc = match authorised(&state, &ctx, &headers, &form.csrf, now).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    if !acc.factors.totp {
-        return Redirect::to("/account").into_response();
+    SignedIn(v): SignedIn,
+    CsrfForm(_): CsrfForm<PlainForm>,
+) -> Result<Response, PageError> {
+    require_fresh(&v, "/account")?;
+    if !v.factors.totp {
+        return Ok(Redirect::to("/account").into_response());
     }
-    if !acc.factors.may_remove(Factor::Totp) {
-        return refuse(&state, &ctx, &acc, LAST_FACTOR, now).await;
+    if !v.factors.may_remove(Factor::Totp) {
+        return last_factor(&state, &v).await;
     }
-    if let Err(e) = CredentialStore::new(state.db.clone())
-        .delete_totp(&acc.member.id)
+    CredentialStore::new(state.db.clone())
+        .delete_totp(&v.member.id)
         .await
-    {
-        return PageError::internal(ctx.lang, e).into_response();
-    }
-    record(
-        &state,
-        &ctx,
-        &acc,
-        &requester,
-        "totp.removed",
-        json!({}),
-        (
-            "認証アプリ（ワンタイムパスワード）の設定が削除されました。".into(),
-            "Your authenticator app was removed.".into(),
-        ),
-        now,
-    )
-    .await;
-    Redirect::to("/account?done=totp-removed").into_response()
+        .page(v.lang())?;
+    let what = (
+        "認証アプリ（ワンタイムパスワード）の設定が削除されました。".into(),
+        "Your authenticator app was removed.".into(),
+    );
+    recorded(&state, &v, "totp.removed", json!({}), what, "totp-removed").await
 }
 
 pub async fn email_otp_off(
     State(state): State<AppState>,
-    ctx: Ctx,
-    requester: Requester,
-    headers: HeaderMap,
-    PageForm(form): PageForm<PlainForm>,
-) -> Response {
-    let now = state.now();
-    let acc = match authorised(&state, &ctx, &headers, &form.csrf, now).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    if !acc.factors.email {
-        return Redirect::to("/account").into_response();
+    SignedIn(v): SignedIn,
+    CsrfForm(_): CsrfForm<PlainForm>,
+) -> Result<Response, PageError> {
+    require_fresh(&v, "/account")?;
+    if !v.factors.email {
+        return Ok(Redirect::to("/account").into_response());
     }
-    if !acc.factors.may_remove(Factor::Email) {
-        return refuse(&state, &ctx, &acc, LAST_FACTOR, now).await;
+    if !v.factors.may_remove(Factor::Email) {
+        return last_factor(&state, &v).await;
     }
-    if let Err(e) = state
+    state
         .members()
-        .set_email_otp(&acc.member.id, false, now)
+        .set_email_otp(&v.member.id, false, v.now)
         .await
-    {
-        return PageError::internal(ctx.lang, e).into_response();
-    }
-    record(
+        .page(v.lang())?;
+    let what = (
+        "メールでのワンタイムパスワードが無効になりました。".into(),
+        "One-time passwords by email were turned off.".into(),
+    );
+    recorded(
         &state,
-        &ctx,
-        &acc,
-        &requester,
+        &v,
         "email_otp.disabled",
         json!({}),
-        (
-            "メールでのワンタイムパスワードが無効になりました。".into(),
-            "One-time passwords by email were turned off.".into(),
-        ),
-        now,
+        what,
+        "email-off",
     )
-    .await;
-    Redirect::to("/account?done=email-off").into_response()
+    .await
 }
 
 pub async fn set_preferred(
     State(state): State<AppState>,
-    ctx: Ctx,
-    requester: Requester,
-    headers: HeaderMap,
-    PageForm(form): PageForm<PlainForm>,
-) -> Response {
-    let now = state.now();
-    if !ctx.csrf.verify(&form.csrf) {
-        return PageError::Forbidden(ctx.lang).into_response();
-    }
+    SignedIn(v): SignedIn,
+    CsrfForm(form): CsrfForm<PlainForm>,
+) -> Result<Response, PageError> {
     // Choosing which enrolled factor is asked first weakens nothing: no re-confirmation.
-    let acc = match super::require_account(&state, &headers, now).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let Some(f) = Factor::parse(&form.factor).filter(|f| acc.factors.has(*f)) else {
-        return PageError::BadRequest(ctx.lang, crate::pages::i18n::BAD_REQUEST).into_response();
-    };
-    if let Err(e) = state
+    let lang = v.lang();
+    let f = Factor::parse(&form.factor)
+        .filter(|f| v.factors.has(*f))
+        .ok_or(PageError::BadRequest(lang, i18n::BAD_REQUEST))?;
+    state
         .members()
-        .set_preferred_factor(&acc.member.id, f.as_str(), now)
+        .set_preferred_factor(&v.member.id, f.as_str(), v.now)
         .await
-    {
-        return PageError::internal(ctx.lang, e).into_response();
-    }
+        .page(lang)?;
     let name = factor_name(f);
-    record(
-        &state,
-        &ctx,
-        &acc,
-        &requester,
-        "mfa.preferred",
-        json!({"factor": f.as_str()}),
-        (
-            format!("ログイン時にまず使う方法が「{}」に変更されました。", name.0),
-            format!("The method asked for first at sign-in is now “{}”.", name.1),
-        ),
-        now,
-    )
-    .await;
-    Redirect::to("/account?done=preferred").into_response()
+    let what = (
+        format!("ログイン時にまず使う方法が「{}」に変更されました。", name.0),
+        format!("The method asked for first at sign-in is now “{}”.", name.1),
+    );
+    let detail = json!({"factor": f.as_str()});
+    recorded(&state, &v, "mfa.preferred", detail, what, "preferred").await
 }

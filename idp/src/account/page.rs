@@ -1,102 +1,25 @@
 //! Rendering of the account page.
 
-use super::{Account, require_account};
-use crate::error::PageResultExt;
+use crate::error::{PageError, PageResultExt};
+use crate::mail::masked;
 use crate::mfa::email_otp::{self, Purpose as OtpPurpose};
 use crate::mfa::factor_name;
 use crate::pages::forms::{self, Field};
 use crate::pages::i18n::Text;
 use crate::pages::{Ctx, Frame};
 use crate::security::request::device_label;
-use crate::signin::mfa::masked;
+use crate::signin::mfa_email::RESEND;
 use crate::signin::session::Sessions;
+use crate::signin::visit::{SignedIn, Visit};
 use crate::state::AppState;
 use crate::store::credentials::{CredentialStore, PasskeyRow};
+pub use crate::texts::account::page::*;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use kenpo_shared::Lang;
 use maud::{Markup, html};
 use serde::Deserialize;
-
-const TITLE: Text = Text("アカウント設定", "Your account");
-const FACTORS: Text = Text("ログイン時の本人確認", "How you confirm it is you");
-const FACTORS_HELP: Text = Text(
-    "パスワードの次に使う本人確認の方法です。複数登録しておくと、スマートフォンをなくしたときなども安心です。",
-    "The second step after your password. Having more than one helps if you lose a phone.",
-);
-const PASSKEYS: Text = Text("パスキー（生体認証）", "Passkeys (face or fingerprint)");
-const NO_PASSKEYS: Text = Text(
-    "登録されているパスキーはありません。",
-    "No passkeys registered.",
-);
-const ADD_PASSKEY: Text = Text("パスキーを追加", "Add a passkey");
-const REGISTERED: Text = Text("登録", "Added");
-const LAST_USED: Text = Text("最終利用", "Last used");
-const NEVER: Text = Text("未使用", "never");
-const SYNCED: Text = Text(
-    "バックアップ済み（同じアカウントの他の端末でも使えます）",
-    "Backed up (works on your other devices with the same account)",
-);
-const RENAME: Text = Text("名前を変更", "Rename");
-const DEVICE_NAME: Text = Text("端末の名前", "Device name");
-const SAVE: Text = Text("保存する", "Save");
-const DELETE: Text = Text("削除する", "Remove");
-const TOTP: Text = Text(
-    "認証アプリ（ワンタイムパスワード）",
-    "Authenticator app (one-time passwords)",
-);
-const SET_UP: Text = Text("設定済み", "Set up");
-const NOT_SET_UP: Text = Text("未設定", "Not set up");
-const TOTP_SETUP: Text = Text("設定する", "Set up");
-const TOTP_REDO: Text = Text(
-    "設定し直す（スマートフォンを替えたとき）",
-    "Set up again (new phone)",
-);
-const EMAIL_OTP: Text = Text(
-    "メールのワンタイムパスワード",
-    "One-time passwords by email",
-);
-const ON: Text = Text("有効", "On");
-const OFF: Text = Text("無効", "Off");
-const TURN_ON: Text = Text("有効にする", "Turn on");
-const TURN_OFF: Text = Text("無効にする", "Turn off");
-const PREFERRED: Text = Text("いつも使う方法", "Method to ask for first");
-const PREFERRED_SAVE: Text = Text("この方法にする", "Use this method");
-const EMAIL: Text = Text("メールアドレス", "Email address");
-const CURRENT_EMAIL: Text = Text("現在のアドレス", "Current address");
-const NEW_EMAIL: Text = Text("新しいメールアドレス", "New email address");
-const SEND_CODE: Text = Text("確認コードを送る", "Send a confirmation code");
-const CODE_SENT: Text = Text(
-    "次のアドレスに確認コードを送信しました。メールに記載の6桁の数字を入力すると変更が完了します：",
-    "We sent a confirmation code to this address. Enter its 6 digits to finish the change:",
-);
-const CODE: Text = Text("確認コード（6桁）", "Confirmation code (6 digits)");
-const CONFIRM_CHANGE: Text = Text("変更する", "Change");
-const CANCEL_CHANGE: Text = Text("変更をやめる", "Cancel the change");
-const PASSWORD: Text = Text("パスワード", "Password");
-const CURRENT_PASSWORD: Text = Text("現在のパスワード", "Current password");
-const NEW_PASSWORD: Text = Text("新しいパスワード", "New password");
-const NEW_PASSWORD_CONFIRM: Text = Text(
-    "新しいパスワード（確認のためもう一度）",
-    "New password again",
-);
-const PASSWORD_RULES: Text = Text(
-    "8〜64文字で、英大文字・英小文字・数字・記号をそれぞれ1文字以上入れてください。変更すると、ほかの端末はログアウトされます。",
-    "8 to 64 characters with at least one capital, one small letter, one digit and one symbol. Other devices are signed out when you change it.",
-);
-const CHANGE_PASSWORD: Text = Text("パスワードを変更する", "Change password");
-const SESSIONS: Text = Text("ログイン中の端末", "Where you are signed in");
-const THIS_DEVICE: Text = Text("この端末", "this device");
-const SIGNED_IN_AT: Text = Text("ログイン", "Signed in");
-const SEEN_AT: Text = Text("最終利用", "Last active");
-const END_SESSION: Text = Text("ログアウトさせる", "Sign out");
-const END_ALL: Text = Text("すべての端末からログアウト", "Sign out everywhere");
-const END_ALL_HELP: Text = Text(
-    "心当たりのない端末があるときは、すべての端末からログアウトしてパスワードを変更してください。",
-    "If you see a device you do not know, sign out everywhere and change your password.",
-);
-const SIGN_OUT: Text = Text("ログアウト", "Sign out");
 
 /// A message to show at the top of the page (after an action), or beside a section's form.
 #[derive(Default)]
@@ -181,24 +104,18 @@ pub struct PageQuery {
 
 pub async fn get(
     State(state): State<AppState>,
-    ctx: Ctx,
-    headers: HeaderMap,
+    SignedIn(v): SignedIn,
     Query(q): Query<PageQuery>,
-) -> Response {
-    let now = state.now();
-    let acc = match require_account(&state, &headers, now).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+) -> Result<Response, PageError> {
     let flash = Flash {
         notice: q
             .done
             .as_deref()
             .and_then(done_text)
-            .map(|t| ctx.t(t).to_string()),
+            .map(|t| v.ctx.t(t).to_string()),
         ..Flash::default()
     };
-    render(&state, &ctx, &acc, flash, StatusCode::OK, now).await
+    render(&state, &v, flash, StatusCode::OK).await
 }
 
 /// A time as the member reads it: Japan time, to the minute.
@@ -262,34 +179,25 @@ fn passkey_item(ctx: &Ctx, p: &PasskeyRow) -> Markup {
 /// Renders the account page, with a notice or a section's error.
 pub async fn render(
     state: &AppState,
-    ctx: &Ctx,
-    acc: &Account,
+    v: &Visit,
     flash: Flash,
     status: StatusCode,
-    now: i64,
-) -> Response {
+) -> Result<Response, PageError> {
+    let (ctx, now) = (&v.ctx, v.now);
     let lang = ctx.lang;
-    let m = &acc.member;
-    let passkeys = match CredentialStore::new(state.db.clone())
+    let m = &v.member;
+    let passkeys = CredentialStore::new(state.db.clone())
         .passkeys(&m.id)
         .await
-        .page(lang)
-    {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let sessions = match Sessions::new(state).for_member(&m.id, now).await.page(lang) {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
-    let pending_email = match email_otp::live(state, &m.id, OtpPurpose::NewAddress, now)
+        .page(lang)?;
+    let sessions = Sessions::new(state)
+        .for_member(&m.id, now)
         .await
-        .page(lang)
-    {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let f = &acc.factors;
+        .page(lang)?;
+    let pending_email = email_otp::live(state, &m.id, OtpPurpose::NewAddress, now)
+        .await
+        .page(lang)?;
+    let f = &v.factors;
     let preferred = f.preferred(m);
     let enrolled = f.list();
     let email_verified = m.email_verified && m.email.is_some();
@@ -369,7 +277,7 @@ pub async fn render(
                     form method="post" action="/account/email" {
                         (forms::csrf(&ctx.csrf))
                         input type="hidden" name="email" value=(new);
-                        button.secondary type="submit" name="resend" value="yes" { (ctx.t(crate::signin::mfa::RESEND)) }
+                        button.secondary type="submit" name="resend" value="yes" { (ctx.t(RESEND)) }
                     }
                     form method="post" action="/account/email/confirm" {
                         (forms::csrf(&ctx.csrf))
@@ -404,7 +312,7 @@ pub async fn render(
                 @for s in &sessions {
                     li.card {
                         strong { (device_label(&s.user_agent)) }
-                        @if s.sid == acc.current.session.sid { " (" (ctx.t(THIS_DEVICE)) ")" }
+                        @if s.sid == v.current.session.sid { " (" (ctx.t(THIS_DEVICE)) ")" }
                         p.small.muted {
                             (ctx.t(SIGNED_IN_AT)) ": " (when(lang, s.auth_time)) " · "
                             (ctx.t(SEEN_AT)) ": " (when(lang, s.last_seen))
@@ -414,7 +322,7 @@ pub async fn render(
                             (forms::csrf(&ctx.csrf))
                             input type="hidden" name="sid" value=(s.sid);
                             button.secondary type="submit" {
-                                (ctx.t(if s.sid == acc.current.session.sid { SIGN_OUT } else { END_SESSION }))
+                                (ctx.t(if s.sid == v.current.session.sid { SIGN_OUT } else { END_SESSION }))
                             }
                         }
                     }
@@ -427,7 +335,7 @@ pub async fn render(
             }
         }
     };
-    ctx.render_status(
+    Ok(ctx.render_status(
         state,
         status,
         Frame {
@@ -437,17 +345,16 @@ pub async fn render(
             ..Frame::default()
         },
         body,
-    )
+    ))
 }
 
-/// The account page as the answer to a failed action.
-pub async fn with_error(
+/// The account page as the answer to a failed action: the message beside `section`'s form.
+pub async fn refuse(
     state: &AppState,
-    ctx: &Ctx,
-    acc: &Account,
-    flash: Flash,
+    v: &Visit,
+    section: &'static str,
+    message: impl Into<String>,
     status: StatusCode,
-    now: i64,
-) -> Response {
-    render(state, ctx, acc, flash, status, now).await
+) -> Result<Response, PageError> {
+    render(state, v, Flash::error(section, message), status).await
 }

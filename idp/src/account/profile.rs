@@ -4,53 +4,35 @@
 //! it replaces the old one; the old address is told. A new password needs the current one
 //! (drawing on the account's brute-force budget) and signs out every other session.
 
-use super::page::{Flash, with_error};
-use super::require_fresh;
-use crate::enroll::notify;
-use crate::error::PageError;
+use super::page::refuse;
+use super::{Flash, notify, require_fresh};
+use crate::error::{PageError, PageResultExt};
 use crate::mail::{Mail, MailKind};
-use crate::mfa::email_otp::{self, Check, Issue, Purpose as OtpPurpose};
-use crate::pages::Ctx;
-use crate::pages::forms::PageForm;
-use crate::pages::i18n::Text;
+use crate::mfa::email_otp::{self, Issue, Purpose as OtpPurpose};
+use crate::oidc::logout::end_session;
+use crate::pages::forms::CsrfForm;
 use crate::security::password_rules;
-use crate::security::request::Requester;
-use crate::signin::mfa::{MAIL_FAILED, attempt, code_failure, resend_wait};
+use crate::signin::mfa_email::{MAIL_FAILED, check_code, resend_wait};
+use crate::signin::second_factor::attempt;
 use crate::signin::session::Sessions;
+use crate::signin::visit::SignedIn;
 use crate::state::AppState;
-use crate::store::audit::Actor;
+pub use crate::texts::account::profile::*;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use kenpo_shared::Secret;
 use serde::Deserialize;
 use serde_json::json;
 
-const BAD_ADDRESS: Text = Text(
-    "メールアドレスの形式が正しくありません（例：taro@example.jp）。",
-    "That is not an email address (example: taro@example.jp).",
-);
-const SAME_ADDRESS: Text = Text(
-    "現在と同じメールアドレスです。",
-    "That is your current address.",
-);
-const WRONG_PASSWORD: Text = Text(
-    "現在のパスワードが正しくありません。",
-    "Your current password is not correct.",
-);
-
 #[derive(Deserialize)]
 pub struct EmailForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     email: String,
 }
 
 #[derive(Deserialize)]
 pub struct ConfirmForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     otp: String,
     #[serde(default)]
@@ -59,8 +41,6 @@ pub struct ConfirmForm {
 
 #[derive(Deserialize)]
 pub struct PasswordForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     current_password: String,
     #[serde(default)]
@@ -83,94 +63,43 @@ pub fn clean_address(input: &str) -> Option<String> {
 /// Mails a code to the new address (also the "resend" of a pending change).
 pub async fn email_start(
     State(state): State<AppState>,
-    ctx: Ctx,
-    requester: Requester,
-    headers: HeaderMap,
-    PageForm(form): PageForm<EmailForm>,
-) -> Response {
-    let now = state.now();
-    if !ctx.csrf.verify(&form.csrf) {
-        return PageError::Forbidden(ctx.lang).into_response();
-    }
-    let acc = match require_fresh(&state, &headers, "/account#email", now).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let fail = |text: String| Flash {
-        email: form.email.clone(),
-        ..Flash::error("email", text)
+    SignedIn(v): SignedIn,
+    CsrfForm(form): CsrfForm<EmailForm>,
+) -> Result<Response, PageError> {
+    require_fresh(&v, "/account#email")?;
+    let ctx = &v.ctx;
+    let refused = |text: String, status: StatusCode| {
+        let flash = Flash {
+            email: form.email.clone(),
+            ..Flash::error("email", text)
+        };
+        super::page::render(&state, &v, flash, status)
     };
     let Some(address) = clean_address(&form.email) else {
-        return with_error(
-            &state,
-            &ctx,
-            &acc,
-            fail(ctx.t(BAD_ADDRESS).into()),
-            StatusCode::BAD_REQUEST,
-            now,
-        )
-        .await;
+        return refused(ctx.t(BAD_ADDRESS).into(), StatusCode::BAD_REQUEST).await;
     };
-    if acc.member.email.as_deref() == Some(address.as_str()) && acc.member.email_verified {
-        return with_error(
-            &state,
-            &ctx,
-            &acc,
-            fail(ctx.t(SAME_ADDRESS).into()),
-            StatusCode::BAD_REQUEST,
-            now,
-        )
-        .await;
+    if v.member.email.as_deref() == Some(address.as_str()) && v.member.email_verified {
+        return refused(ctx.t(SAME_ADDRESS).into(), StatusCode::BAD_REQUEST).await;
     }
-    let issued = match email_otp::issue(
+    let issued = email_otp::issue(
         &state,
-        &acc.member.id,
+        &v.member.id,
         OtpPurpose::NewAddress,
         &address,
         ctx.lang,
-        now,
+        v.now,
     )
     .await
-    {
-        Ok(i) => i,
-        Err(e) => return PageError::internal(ctx.lang, e).into_response(),
-    };
+    .page(ctx.lang)?;
     match issued {
         Issue::Sent { .. } => {
-            let _ = state
-                .audit()
-                .record(
-                    Some(&acc.member.id),
-                    Actor::Member,
-                    "email.change_requested",
-                    json!({"to": address}),
-                    Some(&requester.ip.to_string()),
-                    now,
-                )
+            v.audit(&state, "email.change_requested", json!({"to": address}))
                 .await;
-            Redirect::to("/account?done=email-code-sent#email").into_response()
+            Ok(Redirect::to("/account?done=email-code-sent#email").into_response())
         }
-        Issue::Wait(w) => {
-            with_error(
-                &state,
-                &ctx,
-                &acc,
-                fail(resend_wait(ctx.lang, w)),
-                StatusCode::TOO_MANY_REQUESTS,
-                now,
-            )
-            .await
-        }
+        Issue::Wait(w) => refused(resend_wait(ctx.lang, w), StatusCode::TOO_MANY_REQUESTS).await,
         Issue::MailFailed => {
-            with_error(
-                &state,
-                &ctx,
-                &acc,
-                fail(ctx.t(MAIL_FAILED).into()),
-                StatusCode::SERVICE_UNAVAILABLE,
-                now,
-            )
-            .await
+            refused(ctx.t(MAIL_FAILED).into(), StatusCode::SERVICE_UNAVAILABLE).await
         }
     }
 }
@@ -178,225 +107,130 @@ pub async fn email_start(
 /// Confirms (or cancels) a pending address change with the mailed code.
 pub async fn email_confirm(
     State(state): State<AppState>,
-    ctx: Ctx,
-    requester: Requester,
-    headers: HeaderMap,
-    PageForm(form): PageForm<ConfirmForm>,
-) -> Response {
-    let now = state.now();
-    if !ctx.csrf.verify(&form.csrf) {
-        return PageError::Forbidden(ctx.lang).into_response();
-    }
-    let acc = match require_fresh(&state, &headers, "/account#email", now).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    SignedIn(v): SignedIn,
+    CsrfForm(form): CsrfForm<ConfirmForm>,
+) -> Result<Response, PageError> {
+    require_fresh(&v, "/account#email")?;
+    let lang = v.lang();
     if form.cancel.is_some() {
-        if let Err(e) = email_otp::cancel(&state, &acc.member.id, OtpPurpose::NewAddress).await {
-            return PageError::internal(ctx.lang, e).into_response();
-        }
-        return Redirect::to("/account?done=email-cancelled#email").into_response();
+        email_otp::cancel(&state, &v.member.id, OtpPurpose::NewAddress)
+            .await
+            .page(lang)?;
+        return Ok(Redirect::to("/account?done=email-cancelled#email").into_response());
     }
-    match attempt(&state, &ctx, &acc.member).await {
-        Ok(None) => {}
-        Ok(Some(msg)) => {
-            return with_error(
-                &state,
-                &ctx,
-                &acc,
-                Flash::error("email", msg),
-                StatusCode::TOO_MANY_REQUESTS,
-                now,
-            )
-            .await;
-        }
-        Err(e) => return e.into_response(),
-    }
-    let check = match email_otp::verify(
-        &state,
-        &acc.member.id,
-        OtpPurpose::NewAddress,
-        &form.otp,
-        now,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(e) => return PageError::internal(ctx.lang, e).into_response(),
+    let address = match check_code(&state, &v, OtpPurpose::NewAddress, &form.otp).await? {
+        Ok(address) => address,
+        Err((msg, status)) => return refuse(&state, &v, "email", msg, status).await,
     };
-    let Check::Accepted { address } = check else {
-        return with_error(
-            &state,
-            &ctx,
-            &acc,
-            Flash::error("email", code_failure(&ctx, &check)),
-            StatusCode::UNAUTHORIZED,
-            now,
-        )
-        .await;
-    };
-    if let Err(e) = state
+    state
         .members()
-        .set_email(&acc.member.id, &address, true, now)
+        .set_email(&v.member.id, &address, true, v.now)
         .await
-    {
-        return PageError::internal(ctx.lang, e).into_response();
-    }
-    let old = acc.member.email.clone();
-    let _ = state
-        .audit()
-        .record(
-            Some(&acc.member.id),
-            Actor::Member,
-            "email.changed",
-            json!({"from": old, "to": address}),
-            Some(&requester.ip.to_string()),
-            now,
-        )
+        .page(lang)?;
+    let old = v.member.email.clone();
+    v.audit(&state, "email.changed", json!({"from": old, "to": address}))
         .await;
     // The old address is told (someone who took over the session cannot hide the change).
-    if let (Some(old), true) = (old, acc.member.email_verified) {
-        let _ = state
-            .send_mail(Mail {
+    if let (Some(old), true) = (old, v.member.email_verified) {
+        let kind = MailKind::EmailChanged {
+            new_address: address.clone(),
+        };
+        state
+            .send_notice(Mail {
                 to: old,
-                lang: ctx.lang,
-                kind: MailKind::EmailChanged {
-                    new_address: address.clone(),
-                },
+                lang,
+                kind,
             })
             .await;
     }
-    let mut updated = acc.member.clone();
+    let mut updated = v.member.clone();
     updated.email = Some(address);
     updated.email_verified = true;
     notify(
         &state,
         &updated,
-        ctx.lang,
+        lang,
         "このメールアドレスが、ログインのお知らせを受け取るアドレスとして登録されました。".into(),
         "This address is now the one your sign-in notices go to.".into(),
     )
     .await;
-    Redirect::to("/account?done=email-changed#email").into_response()
+    Ok(Redirect::to("/account?done=email-changed#email").into_response())
 }
 
 pub async fn change_password(
     State(state): State<AppState>,
-    ctx: Ctx,
-    requester: Requester,
-    headers: HeaderMap,
-    PageForm(form): PageForm<PasswordForm>,
-) -> Response {
-    let now = state.now();
-    if !ctx.csrf.verify(&form.csrf) {
-        return PageError::Forbidden(ctx.lang).into_response();
-    }
-    let acc = match require_fresh(&state, &headers, "/account#password", now).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    match attempt(&state, &ctx, &acc.member).await {
-        Ok(None) => {}
-        Ok(Some(msg)) => {
-            return with_error(
-                &state,
-                &ctx,
-                &acc,
-                Flash::error("password-current", msg),
-                StatusCode::TOO_MANY_REQUESTS,
-                now,
-            )
-            .await;
-        }
-        Err(e) => return e.into_response(),
+    SignedIn(v): SignedIn,
+    CsrfForm(form): CsrfForm<PasswordForm>,
+) -> Result<Response, PageError> {
+    require_fresh(&v, "/account#password")?;
+    let (ctx, lang, now) = (&v.ctx, v.lang(), v.now);
+    if let Some(msg) = attempt(&state, &v).await? {
+        let status = StatusCode::TOO_MANY_REQUESTS;
+        return refuse(&state, &v, "password-current", msg, status).await;
     }
     let current = Secret::new(form.current_password.clone());
     let ok = !form.current_password.is_empty()
         && form.current_password.len() <= 1024
-        && match state
+        && state
             .hasher
-            .verify(&current, acc.member.password_hash.as_deref())
+            .verify(&current, v.member.password_hash.as_deref())
             .await
-        {
-            Ok(v) => v.ok,
-            Err(e) => return PageError::internal(ctx.lang, e).into_response(),
-        };
+            .page(lang)?
+            .ok;
     if !ok {
-        return with_error(
+        let msg = ctx.t(WRONG_PASSWORD);
+        return refuse(
             &state,
-            &ctx,
-            &acc,
-            Flash::error("password-current", ctx.t(WRONG_PASSWORD)),
+            &v,
+            "password-current",
+            msg,
             StatusCode::UNAUTHORIZED,
-            now,
         )
         .await;
     }
-    let broken = password_rules::check(&form.new_password, &form.new_password_confirm, &acc.member);
+    let broken = password_rules::check(&form.new_password, &form.new_password_confirm, &v.member);
     if !broken.is_empty() {
         let msg = broken
             .iter()
             .map(|r| ctx.t(r.text()))
             .collect::<Vec<_>>()
             .join(" ");
-        return with_error(
-            &state,
-            &ctx,
-            &acc,
-            Flash::error("password", msg),
-            StatusCode::BAD_REQUEST,
-            now,
-        )
-        .await;
+        return refuse(&state, &v, "password", msg, StatusCode::BAD_REQUEST).await;
     }
-    let hash = match state
+    let hash = state
         .hasher
         .hash(&Secret::new(form.new_password.clone()))
         .await
-    {
-        Ok(h) => h,
-        Err(e) => return PageError::internal(ctx.lang, e).into_response(),
-    };
-    if let Err(e) = state
+        .page(lang)?;
+    state
         .members()
-        .set_password(&acc.member.id, hash, now)
+        .set_password(&v.member.id, hash, now)
         .await
-    {
-        return PageError::internal(ctx.lang, e).into_response();
-    }
+        .page(lang)?;
     // Whoever else knew the old password is signed out everywhere (back-channel logout).
     let mut ended = 0;
-    if let Ok(list) = Sessions::new(&state).for_member(&acc.member.id, now).await {
-        for s in list.iter().filter(|s| s.sid != acc.current.session.sid) {
-            if crate::oidc::logout::end_session(&state, &s.sid, now)
-                .await
-                .unwrap_or(false)
-            {
-                ended += 1;
-            }
+    let others = Sessions::new(&state)
+        .for_member(&v.member.id, now)
+        .await
+        .page(lang)?;
+    for s in others.iter().filter(|s| s.sid != v.current.session.sid) {
+        match end_session(&state, &s.sid, now).await {
+            Ok(true) => ended += 1,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "a session did not end after a password change"),
         }
     }
-    let _ = state
-        .audit()
-        .record(
-            Some(&acc.member.id),
-            Actor::Member,
-            "password.changed",
-            json!({"other_sessions_ended": ended}),
-            Some(&requester.ip.to_string()),
-            now,
-        )
-        .await;
-    if let (Some(to), true) = (acc.member.email.clone(), acc.member.email_verified) {
-        let _ = state
-            .send_mail(Mail {
-                to,
-                lang: ctx.lang,
-                kind: MailKind::PasswordChanged,
-            })
-            .await;
+    v.audit(
+        &state,
+        "password.changed",
+        json!({"other_sessions_ended": ended}),
+    )
+    .await;
+    if let (Some(to), true) = (v.member.email.clone(), v.member.email_verified) {
+        let kind = MailKind::PasswordChanged;
+        state.send_notice(Mail { to, lang, kind }).await;
     }
-    Redirect::to("/account?done=password#password").into_response()
+    Ok(Redirect::to("/account?done=password#password").into_response())
 }
 
 #[cfg(test)]

@@ -3,62 +3,29 @@
 //! endpoints (options, finish; see `mfa::passkey`). A failed or cancelled ceremony is simply
 //! tried again: every press of the button starts a new one.
 
-use super::{Enrolling, FlowQuery, Mode, finish, frame, prepare, way_out};
+use super::Enrolling;
+use crate::error::PageError;
 use crate::mfa::Factor;
-use crate::mfa::passkey::{self, LABEL_MAX, Owner, PasskeyError, clean_label};
-use crate::pages::Ctx;
-use crate::pages::forms::{self, Field};
-use crate::pages::i18n::{self, Text};
-use crate::security::request::{Requester, device_label};
-use crate::signin::mfa::{NEEDS_SCRIPT, passkey_failure, phone_help};
-use crate::signin::passkey_login::{JsonBody, json_error, json_ok, json_redirect};
+use crate::mfa::passkey::{self, LABEL_MAX, PasskeyError, clean_label};
+use crate::pages::forms::Field;
+use crate::pages::script::{ScriptError, follow, json_ok};
+use crate::security::request::device_label;
+use crate::signin::mfa_passkey::{NEEDS_SCRIPT, owner, passkey_failure, phone_help};
+use crate::signin::visit::{Visiting, VisitingScript};
 use crate::state::AppState;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
-use axum::routing::{get, post};
+pub use crate::texts::enroll::passkey::*;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::RegisterPublicKeyCredential;
 
-const TITLE: Text = Text("パスキー（生体認証）の登録", "Register a passkey");
-const INTRO: Text = Text(
-    "この端末の顔認証・指紋認証・画面ロック（PIN）を使って、パスワードなしで安全にログインできるようにします。",
-    "Sign in safely without typing a password, using this device's face, fingerprint or screen lock (PIN).",
-);
-const BEFORE: Text = Text(
-    "始める前に、端末の生体認証（顔認証・指紋認証）または画面ロックが設定されていることをご確認ください。",
-    "Before you start, make sure face or fingerprint recognition, or a screen lock, is set up on your device.",
-);
-const LABEL: Text = Text("端末の名前", "Device name");
-const LABEL_HINT: Text = Text(
-    "あとで見分けられる名前を付けてください（例：自宅のパソコン、iPhone）。",
-    "A name to tell it apart later (for example: home PC, iPhone).",
-);
-const BUTTON: Text = Text("パスキーを登録する", "Register passkey");
-const LABEL_EMPTY: Text = Text(
-    "端末の名前を入力してください。",
-    "Enter a name for the device.",
-);
-const DUPLICATE: Text = Text(
-    "この端末のパスキーはすでに登録されています。そのままログインに使えます。",
-    "This device's passkey is already registered. You can use it to sign in.",
-);
-
-pub fn routes() -> axum::Router<AppState> {
-    axum::Router::new()
-        .route("/signin/enroll-passkey", get(first_get))
-        .route("/signin/enroll-passkey/options", post(first_options))
-        .route("/signin/enroll-passkey/finish", post(first_finish))
-        .route("/account/enroll-passkey", get(account_get))
-        .route("/account/enroll-passkey/options", post(account_options))
-        .route("/account/enroll-passkey/finish", post(account_finish))
-}
-
-fn page(state: &AppState, ctx: &Ctx, en: &Enrolling, requester: &Requester) -> Response {
-    let base = en.mode.path(Factor::Passkey);
-    let guess = device_label(&requester.user_agent);
+fn page(state: &AppState, en: &Enrolling) -> Response {
+    let ctx = en.ctx();
+    let base = en.action();
+    let guess = device_label(&en.visit.requester.user_agent);
     let guess = if guess == "?" { String::new() } else { guess };
     let body = html! {
         h1 { (ctx.t(TITLE)) }
@@ -66,68 +33,28 @@ fn page(state: &AppState, ctx: &Ctx, en: &Enrolling, requester: &Requester) -> R
         p.small { (ctx.t(BEFORE)) }
         form.passkey method="post" action=(format!("{base}/finish"))
             data-options=(format!("{base}/options")) data-finish=(format!("{base}/finish")) novalidate {
-            (forms::csrf(&ctx.csrf))
-            (forms::flow(en.flow()))
+            (en.hidden())
             (Field { value: &guess, hint: Some(ctx.t(LABEL_HINT)), maxlength: Some(LABEL_MAX), autofocus: true, ..Field::new("label", ctx.t(LABEL)) }.render())
             div.passkey-status role="alert" aria-live="assertive" {}
             button.primary type="button" data-action="passkey-register" { (ctx.t(BUTTON)) }
         }
         noscript { (kenpo_shared::web::alert(ctx.t(NEEDS_SCRIPT))) }
         (phone_help(ctx))
-        (way_out(ctx, en))
+        (en.way_out())
     };
-    ctx.render(
-        state,
-        frame(
-            ctx,
-            en,
-            Factor::Passkey,
-            TITLE,
-            "enroll-passkey",
-            vec!["/static/passkey.js"],
-        ),
-        body,
-    )
+    ctx.render(state, en.frame(TITLE, vec!["/static/passkey.js"]), body)
 }
 
-async fn show(
-    state: AppState,
-    ctx: Ctx,
-    requester: Requester,
-    headers: HeaderMap,
-    mode: Mode,
-    flow: Option<String>,
-) -> Response {
-    let now = state.now();
-    match prepare(
-        &state,
-        &headers,
-        mode,
-        Factor::Passkey,
-        flow.as_deref(),
-        now,
-    )
-    .await
-    {
-        Ok(en) => page(&state, &ctx, &en, &requester),
-        Err(r) => r,
-    }
+pub async fn get(
+    State(state): State<AppState>,
+    Visiting(v, _): Visiting,
+) -> Result<Response, PageError> {
+    let en = Enrolling::enter(&state, v, Factor::Passkey).await?;
+    Ok(page(&state, &en))
 }
 
 #[derive(Deserialize)]
-struct OptionsRequest {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    flow: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct FinishRequest {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    flow: Option<String>,
+pub struct FinishRequest {
     #[serde(default)]
     label: String,
     #[serde(default)]
@@ -135,151 +62,49 @@ struct FinishRequest {
     credential: RegisterPublicKeyCredential,
 }
 
-fn owner(en: &Enrolling) -> Owner {
-    Owner {
-        member_id: en.member.id.clone(),
-        sid: en.current.session.sid.clone(),
-    }
+pub async fn options(
+    State(state): State<AppState>,
+    VisitingScript(v, _): VisitingScript<serde_json::Value>,
+) -> Result<Response, ScriptError> {
+    let en = Enrolling::enter(&state, v, Factor::Passkey).await?;
+    let v = &en.visit;
+    let (ceremony, options) =
+        passkey::start_registration(&state, &v.member, owner(&v.current), v.now)
+            .await
+            .map_err(|e| passkey_failure(v.lang(), e))?;
+    Ok(json_ok(json!({"ceremony": ceremony, "options": options})))
 }
 
-async fn options(
-    state: AppState,
-    ctx: Ctx,
-    headers: HeaderMap,
-    mode: Mode,
-    req: OptionsRequest,
-) -> Response {
-    let now = state.now();
-    if !ctx.csrf.verify(&req.csrf) {
-        return json_error(StatusCode::FORBIDDEN, ctx.t(i18n::STALE_FORM));
-    }
-    let flow = if mode == Mode::FirstLogin {
-        req.flow
-    } else {
-        None
+pub async fn finish(
+    State(state): State<AppState>,
+    VisitingScript(v, req): VisitingScript<FinishRequest>,
+) -> Result<Response, ScriptError> {
+    let en = Enrolling::enter(&state, v, Factor::Passkey).await?;
+    let (lang, now) = (en.visit.lang(), en.visit.now);
+    let Some(label) = clean_label(&req.body.label) else {
+        return Err(ScriptError::Refused(
+            StatusCode::BAD_REQUEST,
+            LABEL_EMPTY.get(lang).into(),
+        ));
     };
-    let en = match prepare(
+    let body = &req.body;
+    let result = passkey::finish_registration(
         &state,
-        &headers,
-        mode,
-        Factor::Passkey,
-        flow.as_deref(),
-        now,
-    )
-    .await
-    {
-        Ok(en) => en,
-        Err(r) => return json_redirect(r),
-    };
-    match passkey::start_registration(&state, &en.member, owner(&en), now).await {
-        Ok((ceremony, options)) => json_ok(json!({"ceremony": ceremony, "options": options})),
-        Err(e) => passkey_failure(ctx.lang, e),
-    }
-}
-
-async fn complete(
-    state: AppState,
-    ctx: Ctx,
-    requester: Requester,
-    headers: HeaderMap,
-    mode: Mode,
-    req: FinishRequest,
-) -> Response {
-    let now = state.now();
-    if !ctx.csrf.verify(&req.csrf) {
-        return json_error(StatusCode::FORBIDDEN, ctx.t(i18n::STALE_FORM));
-    }
-    let flow = if mode == Mode::FirstLogin {
-        req.flow
-    } else {
-        None
-    };
-    let en = match prepare(
-        &state,
-        &headers,
-        mode,
-        Factor::Passkey,
-        flow.as_deref(),
-        now,
-    )
-    .await
-    {
-        Ok(en) => en,
-        Err(r) => return json_redirect(r),
-    };
-    let Some(label) = clean_label(&req.label) else {
-        return json_error(StatusCode::BAD_REQUEST, ctx.t(LABEL_EMPTY));
-    };
-    match passkey::finish_registration(
-        &state,
-        owner(&en),
-        &req.ceremony,
-        &req.credential,
+        owner(&en.visit.current),
+        &body.ceremony,
+        &body.credential,
         &label,
         now,
     )
-    .await
-    {
-        Ok(_) => json_redirect(
-            finish(
-                &state,
-                &ctx,
-                &requester,
-                en,
-                Factor::Passkey,
-                Some(&label),
-                now,
-            )
-            .await,
-        ),
-        Err(PasskeyError::Duplicate) => json_error(StatusCode::CONFLICT, ctx.t(DUPLICATE)),
-        Err(e) => passkey_failure(ctx.lang, e),
+    .await;
+    match result {
+        Ok(_) => Ok(follow(
+            en.finish(&state, Some(&label)).await?.into_response(),
+        )),
+        Err(PasskeyError::Duplicate) => Err(ScriptError::Refused(
+            StatusCode::CONFLICT,
+            DUPLICATE.get(lang).into(),
+        )),
+        Err(e) => Err(passkey_failure(lang, e)),
     }
-}
-
-async fn first_get(
-    State(s): State<AppState>,
-    ctx: Ctx,
-    r: Requester,
-    h: HeaderMap,
-    Query(q): Query<FlowQuery>,
-) -> Response {
-    show(s, ctx, r, h, Mode::FirstLogin, q.flow).await
-}
-async fn account_get(State(s): State<AppState>, ctx: Ctx, r: Requester, h: HeaderMap) -> Response {
-    show(s, ctx, r, h, Mode::Account, None).await
-}
-async fn first_options(
-    State(s): State<AppState>,
-    ctx: Ctx,
-    h: HeaderMap,
-    JsonBody(req): JsonBody<OptionsRequest>,
-) -> Response {
-    options(s, ctx, h, Mode::FirstLogin, req).await
-}
-async fn account_options(
-    State(s): State<AppState>,
-    ctx: Ctx,
-    h: HeaderMap,
-    JsonBody(req): JsonBody<OptionsRequest>,
-) -> Response {
-    options(s, ctx, h, Mode::Account, req).await
-}
-async fn first_finish(
-    State(s): State<AppState>,
-    ctx: Ctx,
-    r: Requester,
-    h: HeaderMap,
-    JsonBody(req): JsonBody<FinishRequest>,
-) -> Response {
-    complete(s, ctx, r, h, Mode::FirstLogin, req).await
-}
-async fn account_finish(
-    State(s): State<AppState>,
-    ctx: Ctx,
-    r: Requester,
-    h: HeaderMap,
-    JsonBody(req): JsonBody<FinishRequest>,
-) -> Response {
-    complete(s, ctx, r, h, Mode::Account, req).await
 }

@@ -3,105 +3,15 @@
 //! `account`).
 
 pub mod email_otp;
+pub mod factors;
 pub mod passkey;
 pub mod totp;
 
-use crate::pages::i18n::Text;
+pub use factors::{Factor, Factors, factor_name};
+
 use crate::store::credentials::CredentialStore;
 use crate::store::members::{Member, MemberStore};
 use crate::store::{Db, StoreResult};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Factor {
-    Passkey,
-    Totp,
-    Email,
-}
-
-impl Factor {
-    pub const ALL: [Factor; 3] = [Factor::Passkey, Factor::Totp, Factor::Email];
-
-    pub fn parse(s: &str) -> Option<Factor> {
-        match s {
-            "passkey" => Some(Factor::Passkey),
-            "totp" => Some(Factor::Totp),
-            "email" => Some(Factor::Email),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Factor::Passkey => "passkey",
-            Factor::Totp => "totp",
-            Factor::Email => "email",
-        }
-    }
-}
-
-/// How a factor is named to members.
-pub fn factor_name(f: Factor) -> Text {
-    match f {
-        Factor::Passkey => Text("パスキー（生体認証）", "Passkey (face or fingerprint)"),
-        Factor::Totp => Text(
-            "ワンタイムパスワード（認証アプリ）",
-            "One-time password (authenticator app)",
-        ),
-        Factor::Email => Text(
-            "ワンタイムパスワード（メール）",
-            "One-time password (email)",
-        ),
-    }
-}
-
-/// The factors a member has enrolled.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Factors {
-    pub passkeys: usize,
-    pub totp: bool,
-    pub email: bool,
-}
-
-impl Factors {
-    pub fn any(&self) -> bool {
-        self.passkeys > 0 || self.totp || self.email
-    }
-
-    pub fn has(&self, f: Factor) -> bool {
-        match f {
-            Factor::Passkey => self.passkeys > 0,
-            Factor::Totp => self.totp,
-            Factor::Email => self.email,
-        }
-    }
-
-    /// Whether at least one working factor would remain after removing one passkey (`Passkey`)
-    /// or the whole factor (`Totp`, `Email`): removing the last one is refused.
-    pub fn may_remove(&self, f: Factor) -> bool {
-        let mut after = *self;
-        match f {
-            Factor::Passkey => after.passkeys = after.passkeys.saturating_sub(1),
-            Factor::Totp => after.totp = false,
-            Factor::Email => after.email = false,
-        }
-        after.any()
-    }
-
-    pub fn list(&self) -> Vec<Factor> {
-        Factor::ALL.into_iter().filter(|f| self.has(*f)).collect()
-    }
-
-    /// The factor to ask for: the member's preference if still enrolled, else the strongest.
-    pub fn preferred(&self, member: &Member) -> Factor {
-        member
-            .preferred_factor
-            .as_deref()
-            .and_then(Factor::parse)
-            .filter(|f| self.has(*f))
-            .or_else(|| self.list().first().copied())
-            .unwrap_or(Factor::Email)
-    }
-}
 
 /// Staff reset of a member's factors: all removed, the member chooses and enrols again at the
 /// next sign-in (the step sequence sees no factor and no choice).
@@ -112,41 +22,4 @@ pub async fn reset(db: &Db, member: &Member, now: i64) -> StoreResult<()> {
     MemberStore::new(db.clone())
         .clear_factors(&member.id, now)
         .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_last_factor_cannot_be_removed() {
-        let one_passkey = Factors {
-            passkeys: 1,
-            totp: false,
-            email: false,
-        };
-        assert!(!one_passkey.may_remove(Factor::Passkey));
-        let two = Factors {
-            passkeys: 2,
-            ..one_passkey
-        };
-        assert!(two.may_remove(Factor::Passkey));
-        let mixed = Factors {
-            passkeys: 1,
-            totp: true,
-            email: false,
-        };
-        assert!(mixed.may_remove(Factor::Passkey));
-        assert!(mixed.may_remove(Factor::Totp));
-        let totp_only = Factors {
-            passkeys: 0,
-            totp: true,
-            email: false,
-        };
-        assert!(!totp_only.may_remove(Factor::Totp));
-        assert!(
-            totp_only.may_remove(Factor::Email),
-            "not enrolled: nothing is lost"
-        );
-    }
 }

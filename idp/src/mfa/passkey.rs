@@ -432,9 +432,9 @@ async fn regression(
         presented = ?counter,
         "passkey signature counter did not advance: refused (possible cloned authenticator)"
     );
-    let _ = state
+    state
         .audit()
-        .record(
+        .record_or_log(
             Some(&row.member_id),
             Actor::System,
             "passkey.counter_regression",

@@ -1,52 +1,42 @@
-//! The authorization endpoint (GET and POST) and the continuation of a sign-in: once the
-//! member has passed every step, a code goes back to the relying party.
+//! The authorization endpoint (GET and POST): the request is validated (`oidc::request`),
+//! kept as a flow for the sign-in pages, and handed to `signin::advance::resume`, which sends
+//! the member to the step they owe or straight back with a code.
 
-use crate::error::PageError;
-use crate::oidc::code;
-use crate::oidc::request::{self, ACR_MFA, ACR_PASSWORD, AuthRequest, Prompt, RequestError};
-use crate::pages::{self, i18n};
-use crate::signin::session::Current;
-use crate::signin::{self, steps::Step};
+use crate::error::{PageError, PageResultExt};
+use crate::oidc::params::Params;
+use crate::oidc::request::{self, RequestError};
+use crate::pages::{self, Ctx, i18n};
+use crate::security::request::Requester;
+use crate::signin::advance::resume;
+use crate::signin::flow_key;
+use crate::signin::visit::load_with;
 use crate::state::AppState;
 use crate::store::ephemeral::secs;
-use axum::extract::{RawForm, RawQuery, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use kenpo_shared::Lang;
-use kenpo_shared::web::PageLang;
 
-pub fn flow_key(id: &str) -> String {
-    format!("flow:{id}")
-}
-
-pub async fn get(
+/// `GET` or `POST /authorize`.
+pub async fn handle(
     State(state): State<AppState>,
-    PageLang(lang): PageLang,
+    ctx: Ctx,
+    requester: Requester,
     headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> Response {
-    let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(q.as_deref().unwrap_or(""))
-        .unwrap_or_default();
-    start(&state, lang, &headers, pairs).await
-}
-
-pub async fn post(
-    State(state): State<AppState>,
-    PageLang(lang): PageLang,
-    headers: HeaderMap,
-    RawForm(body): RawForm,
-) -> Response {
-    let pairs = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body).unwrap_or_default();
-    start(&state, lang, &headers, pairs).await
+    Params(pairs): Params,
+) -> Result<Response, PageError> {
+    start(&state, ctx, requester, &headers, pairs).await
 }
 
 async fn start(
     state: &AppState,
-    lang: Lang,
+    ctx: Ctx,
+    requester: Requester,
     headers: &HeaderMap,
     pairs: Vec<(String, String)>,
-) -> Response {
+) -> Result<Response, PageError> {
     let now = state.now();
+    let lang = ctx.lang;
     let (params, duplicate) = match request::single_params(pairs.clone()) {
         Ok(p) => (p, None),
         Err(name) => {
@@ -63,10 +53,7 @@ async fn start(
         .and_then(|u| Lang::from_ui_locales(u))
         .unwrap_or(lang);
     let client = match params.get("client_id") {
-        Some(id) if id.len() <= 64 => match state.clients().get(id).await {
-            Ok(c) => c,
-            Err(e) => return PageError::internal(lang, e).into_response(),
-        },
+        Some(id) if id.len() <= 64 => state.clients().get(id).await.page(lang)?,
         _ => None,
     };
     let keys = state.keys.clone();
@@ -90,12 +77,12 @@ async fn start(
                 client_id = params.get("client_id").map(String::as_str),
                 "authorization request refused without redirect"
             );
-            return pages::error_page(
+            return Ok(pages::error_page(
                 axum::http::StatusCode::BAD_REQUEST,
                 lang,
                 i18n::ERROR_TITLE.get(lang),
                 &format!("{} ({detail})", i18n::BAD_CLIENT.get(lang)),
-            );
+            ));
         }
         Err(RequestError::Redirect {
             redirect_uri,
@@ -109,10 +96,10 @@ async fn start(
                 &[("error", code), ("error_description", &description)],
                 st.as_deref(),
             );
-            return Redirect::to(&url).into_response();
+            return Ok(Redirect::to(&url).into_response());
         }
     };
-    if let Err(e) = state
+    state
         .eph
         .put_json(
             &flow_key(&flow.id),
@@ -120,14 +107,10 @@ async fn start(
             secs(state.config.session.flow_ttl_secs),
         )
         .await
-    {
-        return PageError::internal(lang, e).into_response();
-    }
-    let session = signin::current_session(state, headers, now).await;
-    let mut res = match session {
-        Ok(session) => resume(state, &flow, session, lang, now).await,
-        Err(e) => e.into_response(),
-    };
+        .page(lang)?;
+    let ctx = Ctx { lang, ..ctx };
+    let visit = load_with(state, ctx, requester, headers, Some(flow.clone())).await?;
+    let mut res = resume(state, &flow, visit.as_ref()).await?.into_response();
     // ui_locales carries over to every page of the sign-in through the language cookie.
     if flow
         .ui_locales
@@ -144,145 +127,5 @@ async fn start(
             res.headers_mut().append(axum::http::header::SET_COOKIE, v);
         }
     }
-    res
-}
-
-/// An error sent back to the relying party of a flow.
-pub fn error_redirect(
-    state: &AppState,
-    flow: &AuthRequest,
-    code: &str,
-    description: &str,
-) -> Response {
-    let url = request::response_url(
-        &flow.redirect_uri,
-        &state.issuer,
-        &[("error", code), ("error_description", description)],
-        flow.state.as_deref(),
-    );
-    Redirect::to(&url).into_response()
-}
-
-/// Decides what happens next in a flow: a step page, the consent page, or the code.
-pub async fn resume(
-    state: &AppState,
-    flow: &AuthRequest,
-    session: Option<Current>,
-    lang: Lang,
-    now: i64,
-) -> Response {
-    let none = flow.has_prompt(Prompt::None);
-    let Some(current) = session else {
-        if none {
-            return error_redirect(state, flow, "login_required", "the member is not signed in");
-        }
-        return Redirect::to(&signin::step_url(Step::Login, Some(&flow.id))).into_response();
-    };
-    let step = match signin::next_step_for(state, &current.session, Some(flow), now).await {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
-    if step != Step::Done {
-        if none {
-            let code = if step == Step::Login {
-                "login_required"
-            } else {
-                "interaction_required"
-            };
-            return error_redirect(
-                state,
-                flow,
-                code,
-                "the member must interact with the sign-in pages",
-            );
-        }
-        return Redirect::to(&signin::step_url(step, Some(&flow.id))).into_response();
-    }
-    let client = match state.clients().get(&flow.client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return pages::error_page(
-                axum::http::StatusCode::BAD_REQUEST,
-                lang,
-                i18n::ERROR_TITLE.get(lang),
-                i18n::BAD_CLIENT.get(lang),
-            );
-        }
-        Err(e) => return PageError::internal(lang, e).into_response(),
-    };
-    if client.third_party {
-        let remembered = match state
-            .consents()
-            .get(&current.session.member_id, &client.client_id)
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => return PageError::internal(lang, e).into_response(),
-        };
-        let covered =
-            remembered.is_some_and(|granted| flow.scopes.iter().all(|s| granted.contains(s)));
-        if !covered || flow.has_prompt(Prompt::Consent) {
-            if none {
-                return error_redirect(
-                    state,
-                    flow,
-                    "consent_required",
-                    "the member has not consented",
-                );
-            }
-            return Redirect::to(&format!("/signin/consent?flow={}", flow.id)).into_response();
-        }
-    }
-    finish(state, flow, current, now)
-        .await
-        .unwrap_or_else(|e| e.into_response())
-}
-
-/// Issues the code and returns the redirect to the relying party. The flow is consumed, so a
-/// double submission cannot mint a second code.
-pub async fn finish(
-    state: &AppState,
-    flow: &AuthRequest,
-    mut current: Current,
-    now: i64,
-) -> Result<Response, PageError> {
-    let lang = Lang::Ja;
-    if state
-        .eph
-        .take(&flow_key(&flow.id))
-        .await
-        .map_err(|e| PageError::internal(lang, e))?
-        .is_none()
-    {
-        return Err(PageError::BadRequest(lang, i18n::SIGNIN_EXPIRED));
-    }
-    let acr = if current.session.has_mfa() {
-        ACR_MFA
-    } else {
-        ACR_PASSWORD
-    };
-    let code = code::issue(
-        &state.eph,
-        flow,
-        &current.session,
-        acr,
-        state.config.tokens.code_ttl_secs,
-        now,
-    )
-    .await
-    .map_err(|e| PageError::internal(lang, e))?;
-    if !current.session.clients.contains(&flow.client_id) {
-        current.session.clients.push(flow.client_id.clone());
-        signin::session::Sessions::new(state)
-            .save(&current, now)
-            .await
-            .map_err(|e| PageError::internal(lang, e))?;
-    }
-    let url = request::response_url(
-        &flow.redirect_uri,
-        &state.issuer,
-        &[("code", &code)],
-        flow.state.as_deref(),
-    );
-    Ok(Redirect::to(&url).into_response())
+    Ok(res)
 }

@@ -30,12 +30,6 @@ pub enum GrantError {
     Ephemeral(#[from] crate::store::ephemeral::EphemeralError),
 }
 
-impl From<GrantError> for crate::error::OAuthError {
-    fn from(e: GrantError) -> Self {
-        crate::error::OAuthError::server_error(e)
-    }
-}
-
 pub type GrantResult<T> = Result<T, GrantError>;
 
 impl Grants {

@@ -7,16 +7,19 @@
 //! Without a hint that names the current session the member is asked to confirm (a link on
 //! another site must not sign them out silently).
 
-use crate::error::PageError;
+use crate::error::{PageError, PageResultExt};
 use crate::oidc::backchannel;
+use crate::oidc::params::Params;
 use crate::oidc::request::single_params;
-use crate::pages::forms::{self, PageForm};
-use crate::pages::i18n::{self, Text};
+use crate::pages::forms::{self, CsrfForm};
+use crate::pages::i18n::{self};
 use crate::pages::{Ctx, Frame};
-use crate::signin::{self, session::Sessions};
+use crate::signin::session::Sessions;
+use crate::signin::visit::current_session;
 use crate::state::AppState;
 use crate::store::audit::Actor;
-use axum::extract::{RawForm, RawQuery, State};
+pub use crate::texts::oidc::logout::*;
+use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -24,18 +27,6 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
-
-const CONFIRM_TITLE: Text = Text("ログアウトしますか？", "Sign out?");
-const CONFIRM_BODY: Text = Text(
-    "ログアウトすると、このブラウザで利用中の組合のサービスすべてからログアウトします。",
-    "Signing out ends your session with every union service in this browser.",
-);
-const YES: Text = Text("ログアウトする", "Sign out");
-const DONE_TITLE: Text = Text("ログアウトしました", "You are signed out");
-const DONE_BODY: Text = Text(
-    "ご利用ありがとうございました。ブラウザを閉じても大丈夫です。",
-    "Thank you. You can close this window.",
-);
 
 /// Ends a session everywhere: the session itself, its grants, and back-channel logout.
 pub async fn end_session(state: &AppState, sid: &str, now: i64) -> Result<bool, String> {
@@ -61,9 +52,9 @@ pub async fn end_session(state: &AppState, sid: &str, now: i64) -> Result<bool, 
     backchannel::enqueue(state, &session, &subject, now)
         .await
         .map_err(|e| e.to_string())?;
-    let _ = state
+    state
         .audit()
-        .record(
+        .record_or_log(
             Some(&session.member_id),
             Actor::Member,
             "session.end",
@@ -165,24 +156,13 @@ fn after_logout(state: &AppState, ctx: &Ctx, req: &LogoutRequest) -> Response {
     res
 }
 
-pub async fn get(
+/// `GET` or `POST /logout` (OIDC RP-Initiated Logout).
+pub async fn handle(
     State(state): State<AppState>,
     ctx: Ctx,
     headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> Response {
-    let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(q.as_deref().unwrap_or(""))
-        .unwrap_or_default();
-    rp_logout(&state, ctx, &headers, pairs).await
-}
-
-pub async fn post(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    headers: HeaderMap,
-    RawForm(body): RawForm,
-) -> Response {
-    let pairs = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body).unwrap_or_default();
+    Params(pairs): Params,
+) -> Result<Response, PageError> {
     rp_logout(&state, ctx, &headers, pairs).await
 }
 
@@ -191,11 +171,10 @@ async fn rp_logout(
     ctx: Ctx,
     headers: &HeaderMap,
     pairs: Vec<(String, String)>,
-) -> Response {
+) -> Result<Response, PageError> {
     let now = state.now();
-    let Ok(params) = single_params(pairs) else {
-        return PageError::BadRequest(ctx.lang, i18n::BAD_REQUEST).into_response();
-    };
+    let params =
+        single_params(pairs).map_err(|_| PageError::BadRequest(ctx.lang, i18n::BAD_REQUEST))?;
     let lang = params
         .get("ui_locales")
         .and_then(|u| kenpo_shared::Lang::from_ui_locales(u))
@@ -205,37 +184,32 @@ async fn rp_logout(
         Ok(r) => r,
         Err(detail) => {
             tracing::info!(detail, "logout request refused");
-            return crate::pages::error_page(
+            return Ok(crate::pages::error_page(
                 StatusCode::BAD_REQUEST,
                 lang,
                 i18n::ERROR_TITLE.get(lang),
                 &format!("{} ({detail})", i18n::BAD_CLIENT.get(lang)),
-            );
+            ));
         }
     };
-    let current = match signin::current_session(state, headers, now).await {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
-    let Some(current) = current else {
-        return after_logout(state, &ctx, &req);
+    let Some(current) = current_session(state, headers, now).await? else {
+        return Ok(after_logout(state, &ctx, &req));
     };
     let member_sub = state
         .members()
         .by_id(&current.session.member_id)
         .await
-        .ok()
-        .flatten()
+        .page(lang)?
         .map(|m| m.subject);
     let confirmed = req.hint_sid.as_deref() == Some(current.session.sid.as_str())
         || (req.hint_sid.is_none() && req.hint_sub.is_some() && req.hint_sub == member_sub);
     if confirmed {
-        if let Err(e) = end_session(state, &current.session.sid, now).await {
-            return PageError::internal(lang, e).into_response();
-        }
-        return after_logout(state, &ctx, &req);
+        end_session(state, &current.session.sid, now)
+            .await
+            .page(lang)?;
+        return Ok(after_logout(state, &ctx, &req));
     }
-    confirm_page(state, &ctx, &params)
+    Ok(confirm_page(state, &ctx, &params))
 }
 
 fn confirm_page(state: &AppState, ctx: &Ctx, params: &HashMap<String, String>) -> Response {
@@ -273,8 +247,6 @@ fn confirm_page(state: &AppState, ctx: &Ctx, params: &HashMap<String, String>) -
 
 #[derive(Deserialize)]
 pub struct ConfirmForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(flatten)]
     rest: HashMap<String, String>,
 }
@@ -284,17 +256,14 @@ pub async fn confirm(
     State(state): State<AppState>,
     ctx: Ctx,
     headers: HeaderMap,
-    PageForm(form): PageForm<ConfirmForm>,
-) -> Response {
+    CsrfForm(form): CsrfForm<ConfirmForm>,
+) -> Result<Response, PageError> {
     let now = state.now();
-    if !ctx.csrf.verify(&form.csrf) {
-        return PageError::Forbidden(ctx.lang).into_response();
-    }
     let req = check(&state, &form.rest).await.unwrap_or_default();
-    if let Ok(Some(current)) = signin::current_session(&state, &headers, now).await
-        && let Err(e) = end_session(&state, &current.session.sid, now).await
-    {
-        return PageError::internal(ctx.lang, e).into_response();
+    if let Some(current) = current_session(&state, &headers, now).await? {
+        end_session(&state, &current.session.sid, now)
+            .await
+            .page(ctx.lang)?;
     }
-    after_logout(&state, &ctx, &req)
+    Ok(after_logout(&state, &ctx, &req))
 }

@@ -12,6 +12,7 @@ pub mod grants;
 pub mod introspect;
 pub mod keys;
 pub mod logout;
+pub mod params;
 pub mod request;
 pub mod revoke;
 pub mod token;

@@ -220,9 +220,9 @@ async fn refresh(
             client_id,
         }) => {
             tracing::warn!(grant_id, client_id, "refresh token reused: family revoked");
-            let _ = state
+            state
                 .audit()
-                .record(
+                .record_or_log(
                     None,
                     Actor::System,
                     "refresh.reuse",

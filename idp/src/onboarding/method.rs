@@ -6,66 +6,22 @@
 //! another method" on the enrolment page) and choose again; once one is enrolled, changes
 //! belong to the account page.
 
-use super::{FlowQuery, Visit, csrf_refused, visit};
-use crate::error::PageError;
+use crate::error::{PageError, PageResultExt};
 use crate::mfa::Factor;
-use crate::pages::Ctx;
-use crate::pages::forms::{self, PageForm};
-use crate::pages::i18n::Text;
+use crate::pages::forms;
 use crate::signin::steps::Step;
+use crate::signin::visit::{Visit, Visiting};
 use crate::state::AppState;
-use crate::store::credentials::CredentialStore;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+pub use crate::texts::onboarding::method::*;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 use serde_json::json;
 
-const TITLE: Text = Text("認証方法の選択", "Choose how to confirm it is you");
-const LEAD: Text = Text(
-    "ログインのたびに、パスワードに加えて本人確認をもう一つ行います。使いやすい方法を一つ選んでください。あとから「アカウント設定」で追加・変更できます。",
-    "Each time you sign in, you confirm it is you with one more step besides your password. Choose the way that suits you; you can add or change it later under “Account”.",
-);
-const LEGEND: Text = Text("認証方法", "Method");
-const NEXT: Text = Text("次へ", "Next");
-const NONE: Text = Text(
-    "認証方法を一つ選んでください。",
-    "Please choose one method.",
-);
-
-const PASSKEY_NAME: Text = Text("生体認証（パスキー）", "Face or fingerprint (passkey)");
-const PASSKEY_HELP: Text = Text(
-    "お使いのスマートフォンやパソコンの顔認証・指紋認証・画面ロックで確認します。数字の入力がいらず、いちばん簡単で安全です。",
-    "Confirm with the face or fingerprint recognition or screen lock of your phone or computer. No codes to type: the easiest and safest way.",
-);
-const PASSKEY_PC: Text = Text(
-    "パソコンに生体認証がなくても、画面に出る二次元コード（QRコード）をスマートフォンで読み取れば、スマートフォンの生体認証を使えます（パソコンとスマートフォンの Bluetooth をオンにしてください）。",
-    "No face or fingerprint reader on this computer? Scan the QR code it shows with your phone and use your phone instead (turn Bluetooth on on both).",
-);
-const TOTP_NAME: Text = Text(
-    "認証アプリ（ワンタイムパスワード）",
-    "Authenticator app (one-time password)",
-);
-const TOTP_HELP: Text = Text(
-    "スマートフォンのアプリ（Google Authenticator、Microsoft Authenticator など）やブラウザの拡張機能に表示される6桁の数字を入力します。アプリ（無料）を先に入れておいてください。",
-    "Type the 6-digit number shown by an app on your phone (Google Authenticator, Microsoft Authenticator, …) or a browser extension. Install the free app first.",
-);
-const EMAIL_NAME: Text = Text(
-    "メール（ワンタイムパスワード）",
-    "Email (one-time password)",
-);
-const EMAIL_HELP: Text = Text(
-    "ログインのたびに、登録したメールアドレスに6桁の数字をお送りします。アプリの準備はいりません。",
-    "Each time you sign in, we mail a 6-digit number to your address. Nothing to install.",
-);
-
 #[derive(Deserialize)]
 pub struct MethodForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    flow: Option<String>,
     #[serde(default)]
     method: String,
 }
@@ -80,49 +36,22 @@ fn is_mobile(user_agent: &str) -> bool {
 
 /// Entered while the member owes the method, or — with no factor enrolled yet — a later
 /// onboarding step (they came back to choose again).
-async fn enter(
-    state: &AppState,
-    ctx: Ctx,
-    headers: &HeaderMap,
-    flow: Option<&str>,
-    now: i64,
-) -> Result<Visit, Response> {
-    let v = visit(
-        state,
-        ctx,
-        headers,
-        flow,
-        |s| matches!(s, Step::Method | Step::NewPassword | Step::Enroll(_)),
-        now,
-    )
-    .await?;
-    if v.owed == Step::Method {
-        return Ok(v);
-    }
-    let factors = CredentialStore::new(state.db.clone())
-        .factors(&v.member)
-        .await
-        .map_err(|e| PageError::internal(v.lang(), e).into_response())?;
-    if factors.any() || v.member.chosen_factor.is_none() {
-        return Err(Redirect::to(&crate::signin::step_url(v.owed, v.flow_id())).into_response());
+async fn enter(state: &AppState, v: Visit) -> Result<Visit, PageError> {
+    let v = v
+        .owing(state, |s| {
+            matches!(s, Step::Method | Step::NewPassword | Step::Enroll(_))
+        })
+        .await?;
+    if v.owed(state) != Step::Method && (v.factors.any() || v.member.chosen_factor.is_none()) {
+        return Err(v.elsewhere(state).await);
     }
     Ok(v)
 }
 
-fn page(
-    state: &AppState,
-    v: &Visit,
-    headers: &HeaderMap,
-    error: Option<&str>,
-    status: StatusCode,
-) -> Response {
+fn page(state: &AppState, v: &Visit, error: Option<&str>, status: StatusCode) -> Response {
     let ctx = &v.ctx;
     let chosen = v.member.chosen_factor.as_deref().and_then(Factor::parse);
-    let ua = headers
-        .get(axum::http::header::USER_AGENT)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let pc = !is_mobile(ua);
+    let pc = !is_mobile(&v.requester.user_agent);
     let options = [
         (Factor::Passkey, PASSKEY_NAME, PASSKEY_HELP),
         (Factor::Totp, TOTP_NAME, TOTP_HELP),
@@ -133,8 +62,7 @@ fn page(
         @if let Some(e) = error { (kenpo_shared::web::alert(e)) }
         p { (ctx.t(LEAD)) }
         form method="post" action="/signin/method" novalidate {
-            (forms::csrf(&ctx.csrf))
-            (forms::flow(v.flow_id()))
+            (forms::hidden(&ctx.csrf, v.flow_id()))
             fieldset.choices-set {
                 legend.visually-hidden { (ctx.t(LEGEND)) }
                 ul.choices {
@@ -167,50 +95,30 @@ fn page(
 
 pub async fn get(
     State(state): State<AppState>,
-    ctx: Ctx,
-    headers: HeaderMap,
-    Query(q): Query<FlowQuery>,
-) -> Response {
-    let now = state.now();
-    match enter(&state, ctx, &headers, q.flow.as_deref(), now).await {
-        Ok(v) => page(&state, &v, &headers, None, StatusCode::OK),
-        Err(r) => r,
-    }
+    Visiting(v, _): Visiting,
+) -> Result<Response, PageError> {
+    let v = enter(&state, v).await?;
+    Ok(page(&state, &v, None, StatusCode::OK))
 }
 
 pub async fn post(
     State(state): State<AppState>,
-    ctx: Ctx,
-    headers: HeaderMap,
-    PageForm(form): PageForm<MethodForm>,
-) -> Response {
-    let now = state.now();
-    if let Some(r) = csrf_refused(&ctx, &form.csrf) {
-        return r;
-    }
-    let v = match enter(&state, ctx, &headers, form.flow.as_deref(), now).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    Visiting(v, form): Visiting<MethodForm>,
+) -> Result<Response, PageError> {
+    let mut v = enter(&state, v).await?;
     let Some(factor) = Factor::parse(form.method.trim()) else {
         let msg = NONE.get(v.lang());
-        return page(&state, &v, &headers, Some(msg), StatusCode::BAD_REQUEST);
+        return Ok(page(&state, &v, Some(msg), StatusCode::BAD_REQUEST));
     };
-    if let Err(e) = state
+    state
         .members()
-        .choose_factor(&v.member.id, Some(factor.as_str()), now)
+        .choose_factor(&v.member.id, Some(factor.as_str()), v.now)
         .await
-    {
-        return PageError::internal(v.lang(), e).into_response();
-    }
-    v.audit(
-        &state,
-        "onboarding.method",
-        json!({"factor": factor.as_str()}),
-        now,
-    )
-    .await;
-    v.advance(&state, now).await
+        .page(v.lang())?;
+    let detail = json!({"factor": factor.as_str()});
+    v.audit(&state, "onboarding.method", detail).await;
+    v.member.chosen_factor = Some(factor.as_str().to_string());
+    Ok(v.advance(&state).await?.into_response())
 }
 
 #[cfg(test)]

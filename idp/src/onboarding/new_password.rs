@@ -6,52 +6,22 @@
 //!
 //! The same fields serve the recovery page `reset-password` ([`fields`]).
 
-use super::{FlowQuery, Visit, csrf_refused, visit};
-use crate::error::PageError;
+use crate::error::{PageError, PageResultExt};
 use crate::mail::{Mail, MailKind};
 use crate::pages::Ctx;
-use crate::pages::forms::{self, PageForm};
-use crate::pages::i18n::Text;
+use crate::pages::forms;
 use crate::security::password_rules::{self, Rule};
 use crate::signin::steps::Step;
+use crate::signin::visit::{Visit, Visiting};
 use crate::state::AppState;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+pub use crate::texts::onboarding::new_password::*;
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kenpo_shared::{Lang, Secret};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::json;
-
-const TITLE: Text = Text("新しいパスワードの設定", "Choose a new password");
-const LEAD: Text = Text(
-    "これから使うパスワードを決めてください。初期パスワード（記号＋番号＋生年月日）は、このあと使えなくなります。",
-    "Choose the password you will use from now on. The initial password (記号 + 番号 + birthdate) stops working.",
-);
-const LEAD_AGAIN: Text = Text(
-    "これから使うパスワードを決めてください。",
-    "Choose the password you will use from now on.",
-);
-const NEW: Text = Text("新しいパスワード", "New password");
-const CONFIRM: Text = Text(
-    "新しいパスワード（確認のためもう一度）",
-    "New password again (to check)",
-);
-const RULES: Text = Text("パスワードの条件", "Password rules");
-const ALSO: Text = Text(
-    "初期パスワード、ユーザID、生年月日を含むものは使えません。",
-    "It must not be the initial password or contain your user ID or date of birth.",
-);
-const FAILED: Text = Text(
-    "パスワードが次の条件を満たしていません。",
-    "The password does not meet these rules:",
-);
-const SAVE: Text = Text("パスワードを設定する", "Set password");
-const STRENGTH: Text = Text("パスワードの強さ：", "Password strength: ");
-const LEVELS: Text = Text(
-    "弱い|ふつう|強い|とても強い",
-    "weak|fair|strong|very strong",
-);
 
 /// The rules the page script can check by itself (`data-rule` names it knows).
 const SHOWN: [(Rule, &str); 6] = [
@@ -122,10 +92,6 @@ pub fn fields(ctx: &Ctx, user_id: &str, failed: &[Rule]) -> Markup {
 #[derive(Deserialize)]
 pub struct NewPasswordForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    flow: Option<String>,
-    #[serde(default)]
     new_password: String,
     #[serde(default)]
     new_password_confirm: String,
@@ -143,8 +109,7 @@ fn page(state: &AppState, v: &Visit, failed: &[Rule], status: StatusCode) -> Res
         (failed_rules(ctx.lang, failed))
         p { (ctx.t(if onboarding { LEAD } else { LEAD_AGAIN })) }
         form method="post" action="/signin/new-password" novalidate {
-            (forms::csrf(&ctx.csrf))
-            (forms::flow(v.flow_id()))
+            (forms::hidden(&ctx.csrf, v.flow_id()))
             (fields(ctx, &v.member.user_id, failed))
             button.primary type="submit" { (ctx.t(SAVE)) }
         }
@@ -161,63 +126,57 @@ fn page(state: &AppState, v: &Visit, failed: &[Rule], status: StatusCode) -> Res
 
 pub async fn get(
     State(state): State<AppState>,
-    ctx: Ctx,
-    headers: HeaderMap,
-    Query(q): Query<FlowQuery>,
-) -> Response {
-    let now = state.now();
-    match visit(&state, ctx, &headers, q.flow.as_deref(), wanted, now).await {
-        Ok(v) => page(&state, &v, &[], StatusCode::OK),
-        Err(r) => r,
-    }
+    Visiting(v, _): Visiting,
+) -> Result<Response, PageError> {
+    let v = v.owing(&state, wanted).await?;
+    Ok(page(&state, &v, &[], StatusCode::OK))
 }
 
 pub async fn post(
     State(state): State<AppState>,
-    ctx: Ctx,
-    headers: HeaderMap,
-    PageForm(form): PageForm<NewPasswordForm>,
-) -> Response {
-    let now = state.now();
-    if let Some(r) = csrf_refused(&ctx, &form.csrf) {
-        return r;
-    }
-    let v = match visit(&state, ctx, &headers, form.flow.as_deref(), wanted, now).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    Visiting(v, form): Visiting<NewPasswordForm>,
+) -> Result<Response, PageError> {
+    let mut v = v.owing(&state, wanted).await?;
     let failed = password_rules::check(&form.new_password, &form.new_password_confirm, &v.member);
     if !failed.is_empty() {
-        return page(&state, &v, &failed, StatusCode::BAD_REQUEST);
+        return Ok(page(&state, &v, &failed, StatusCode::BAD_REQUEST));
     }
     let lang = v.lang();
-    let hash = match state.hasher.hash(&Secret::new(form.new_password)).await {
-        Ok(h) => h,
-        Err(e) => return PageError::internal(lang, e).into_response(),
-    };
-    if let Err(e) = state.members().set_password(&v.member.id, hash, now).await {
-        return PageError::internal(lang, e).into_response();
-    }
+    let hash = state
+        .hasher
+        .hash(&Secret::new(form.new_password))
+        .await
+        .page(lang)?;
+    state
+        .members()
+        .set_password(&v.member.id, hash.clone(), v.now)
+        .await
+        .page(lang)?;
     let onboarding = v.member.onboarded_at.is_none();
-    v.audit(
-        &state,
-        "password.set",
-        json!({"by": if onboarding { "onboarding" } else { "staff_reset" }}),
-        now,
-    )
-    .await;
-    // A member who finished onboarding before (this is after a staff reset) is told by mail.
+    let by = if onboarding {
+        "onboarding"
+    } else {
+        "staff_reset"
+    };
+    v.audit(&state, "password.set", json!({ "by": by })).await;
+    // A member who finished onboarding before (this is after a staff reset) is told by mail;
+    // a failed send is logged by the mailer and does not undo the change.
     if !onboarding
         && v.member.email_verified
         && let Some(to) = v.member.email.clone()
-    {
-        let _ = state
+        && state
             .send_mail(Mail {
                 to,
                 lang,
                 kind: MailKind::PasswordChanged,
             })
-            .await;
+            .await
+            .is_err()
+    {
+        tracing::warn!("password change notice not sent");
     }
-    v.advance(&state, now).await
+    v.member.password_hash = Some(hash);
+    v.member.initial_password_since = None;
+    v.member.password_changed_at = Some(v.now);
+    Ok(v.advance(&state).await?.into_response())
 }

@@ -5,30 +5,73 @@
 use crate::error::PageError;
 use crate::pages::i18n;
 use crate::security::csrf::CsrfToken;
+use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
+use axum::http::header;
 use kenpo_shared::web::negotiate_lang;
 use maud::{Markup, html};
 use serde::de::DeserializeOwned;
 
-/// A form body; a body that does not parse becomes a plain page error in the member's
-/// language (never axum's English plain-text rejection).
-pub struct PageForm<T>(pub T);
+/// A form of ours, parsed into `T` once its `csrf` field matched this browser's cookie. A
+/// forged or stale form is refused (403) before the handler runs; a body that does not parse
+/// is a plain page error in the member's language (never axum's English plain-text rejection).
+pub struct CsrfForm<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for PageForm<T> {
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for CsrfForm<T> {
     type Rejection = PageError;
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let (parts, body) = req.into_parts();
-        let lang = negotiate_lang(&parts);
-        let req = Request::from_parts(parts, body);
-        match axum::Form::<T>::from_request(req, state).await {
-            Ok(axum::Form(v)) => Ok(PageForm(v)),
-            Err(_) => Err(PageError::BadRequest(lang, i18n::BAD_REQUEST)),
-        }
+        let (_, value) = checked_form(req, state).await?;
+        Ok(CsrfForm(value))
     }
+}
+
+/// The form pairs and `T` of a request whose CSRF token checks out.
+pub async fn checked_form<S: Send + Sync, T: DeserializeOwned>(
+    req: Request,
+    state: &S,
+) -> Result<(Vec<(String, String)>, T), PageError> {
+    let (parts, body) = req.into_parts();
+    let lang = negotiate_lang(&parts);
+    let token = parts.extensions.get::<CsrfToken>().cloned();
+    let form_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let bad = || PageError::BadRequest(lang, i18n::BAD_REQUEST);
+    if !form_type {
+        return Err(bad());
+    }
+    let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
+        .await
+        .map_err(|_| bad())?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).map_err(|_| bad())?;
+    let submitted = pairs
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map_or("", |(_, v)| v.as_str());
+    if !token.is_some_and(|t| t.verify(submitted)) {
+        return Err(PageError::Forbidden(lang));
+    }
+    let value = serde_urlencoded::from_bytes(&bytes).map_err(|_| bad())?;
+    Ok((pairs, value))
+}
+
+/// The value of a form or query field.
+pub fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 pub fn csrf(token: &CsrfToken) -> Markup {
     html! { input type="hidden" name="csrf" value=(token.value()); }
+}
+
+/// The hidden fields of a sign-in form: the CSRF token and the flow.
+pub fn hidden(token: &CsrfToken, flow_id: Option<&str>) -> Markup {
+    html! { (csrf(token)) (flow(flow_id)) }
 }
 
 pub fn flow(flow: Option<&str>) -> Markup {

@@ -4,6 +4,7 @@
 
 pub mod forms;
 pub mod i18n;
+pub mod script;
 
 use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;

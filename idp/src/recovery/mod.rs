@@ -25,31 +25,22 @@
 pub mod password;
 pub mod user_id;
 
+use crate::error::{PageError, PageResultExt};
+use crate::pages::forms::{self, Field};
 use crate::pages::i18n::Text;
+use crate::pages::{Ctx, Frame};
 use crate::security::throttle::{Gate, Throttle};
 use crate::state::AppState;
 use crate::store::ephemeral::EphResult;
-use axum::Router;
-use axum::routing::get;
+pub use crate::texts::recovery::*;
+use axum::http::StatusCode;
+use axum::response::Response;
 use kenpo_shared::Lang;
 use maud::{Markup, html};
 use std::net::IpAddr;
 
 /// Mails per user ID (reset) or per address (user IDs) per hour.
 pub const PER_TARGET_PER_HOUR: i64 = 3;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/recovery/password",
-            get(password::forgot_get).post(password::forgot_post),
-        )
-        .route(
-            "/recovery/reset",
-            get(password::reset_get).post(password::reset_post),
-        )
-        .route("/recovery/user-id", get(user_id::get).post(user_id::post))
-}
 
 /// What happens to a recovery request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,10 +79,30 @@ pub async fn admit(state: &AppState, ip: IpAddr, target: &str, now: i64) -> EphR
     )
 }
 
-const CONTACT: Text = Text(
-    "メールアドレスを登録していない方や、メールが届かない方は、組合までメールでお問い合わせください。被保険者証などに記載の記号・番号と、お名前をお書き添えください。ユーザID・パスワードについてのお問い合わせは、個人情報保護のため、電話ではお受けしていません。",
-    "If you have not registered an email address, or no mail arrives, please write to the union by email with your 記号・番号 (from your insurance documents) and your name. For the protection of personal information, questions about user IDs and passwords are not answered by phone.",
-);
+/// Runs a recovery request whose input parsed: when admitted, `task` (the look-up and the
+/// mail) runs in the background, so the answer — and its timing — is the same whether or not
+/// the target exists. `Some(wait)` when this client address is over its limit.
+pub async fn start<F>(
+    state: &AppState,
+    ip: IpAddr,
+    target: &str,
+    now: i64,
+    task: F,
+) -> Result<Option<u64>, PageError>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    match admit(state, ip, target, now).await.page(Lang::Ja)? {
+        Admission::Proceed => {
+            tokio::spawn(task);
+        }
+        Admission::Quiet => {
+            tracing::info!("recovery request over the per-target limit; no mail");
+        }
+        Admission::Wait(w) => return Ok(Some(w)),
+    }
+    Ok(None)
+}
 
 /// The "write to the union" paragraph, with the configured address.
 pub fn contact(state: &AppState, lang: Lang) -> Markup {
@@ -105,12 +116,64 @@ pub fn contact(state: &AppState, lang: Lang) -> Markup {
     }
 }
 
+/// A recovery request page (`forgot-password`, `forgot-userid`): one field, the union's
+/// contact, and links to the other recovery page and back to the login page.
+pub struct RequestPage<'a> {
+    pub step: &'static str,
+    pub title: Text,
+    pub lead: Text,
+    pub action: &'static str,
+    pub field: Field<'a>,
+    /// The other recovery page and its link text.
+    pub other: (&'static str, Text),
+    pub back: Text,
+    pub send: Text,
+}
+
+impl RequestPage<'_> {
+    pub fn render(
+        &self,
+        state: &AppState,
+        ctx: &Ctx,
+        flow: Option<&str>,
+        status: StatusCode,
+    ) -> Response {
+        let (other, other_text) = self.other;
+        let body = html! {
+            h1 { (ctx.t(self.title)) }
+            @if let Some(e) = self.field.error { (kenpo_shared::web::alert(e)) }
+            p { (ctx.t(self.lead)) }
+            form method="post" action=(self.action) novalidate {
+                (forms::hidden(&ctx.csrf, flow))
+                (self.field.render())
+                button.primary type="submit" { (ctx.t(self.send)) }
+            }
+            (contact(state, ctx.lang))
+            div.links {
+                a href=(with_flow(other, flow)) { (ctx.t(other_text)) }
+                a href=(login_href(flow)) { (ctx.t(self.back)) }
+            }
+        };
+        let frame = Frame {
+            title: ctx.t(self.title),
+            step: Some(self.step),
+            ..Frame::default()
+        };
+        ctx.render_status(state, status, frame, body)
+    }
+}
+
+/// A path with the relying party's flow, if any.
+pub fn with_flow(path: &str, flow: Option<&str>) -> String {
+    match flow {
+        Some(f) => format!("{path}?flow={f}"),
+        None => path.to_string(),
+    }
+}
+
 /// A link back to the login page, keeping the relying party's flow.
 pub fn login_href(flow: Option<&str>) -> String {
-    match flow {
-        Some(f) => format!("/login?flow={f}"),
-        None => "/login".to_string(),
-    }
+    with_flow("/login", flow)
 }
 
 /// A flow id from a form or query, if it looks like one (it is only ever put into links).

@@ -7,11 +7,11 @@
 //! the birthdate step proves, so the initial-password steps (birthdate, new password) are no
 //! longer owed. Any other onboarding step still owed (terms, factor) comes at the next sign-in.
 
-use super::{Admission, admit, clean_flow, contact, login_href};
-use crate::error::PageError;
+use super::{RequestPage, clean_flow, contact, login_href, start};
+use crate::error::{PageError, PageResultExt};
 use crate::mail::{Mail, MailKind};
 use crate::onboarding::new_password;
-use crate::pages::forms::{self, Field, PageForm};
+use crate::pages::forms::{self, CsrfForm, Field};
 use crate::pages::i18n::{self, Text};
 use crate::pages::{Ctx, Frame};
 use crate::security::links::{self, LinkKind};
@@ -20,12 +20,14 @@ use crate::security::request::Requester;
 use crate::security::throttle::Throttle;
 use crate::security::tokens::token_hash;
 use crate::signin::session::Sessions;
+use crate::signin::visit::load_flow;
 use crate::state::AppState;
 use crate::store::audit::Actor;
 use crate::store::members::Member;
+pub use crate::texts::recovery::password::*;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use kenpo_shared::ids::UserId;
 use kenpo_shared::{Lang, Secret};
 use maud::html;
@@ -34,44 +36,6 @@ use serde_json::json;
 
 /// Lifetime of a reset link.
 pub const RESET_TTL_SECS: i64 = 30 * 60;
-
-const TITLE: Text = Text("パスワードを忘れた方", "Forgot your password?");
-const LEAD: Text = Text(
-    "ユーザIDを入力してください。登録されているメールアドレスあてに、パスワードを設定しなおすためのリンクをお送りします。",
-    "Enter your user ID. We will mail a link to set a new password to your registered email address.",
-);
-const USER_ID: Text = Text("ユーザID", "User ID");
-const SEND: Text = Text("再設定のメールを送る", "Send the reset mail");
-const MISSING: Text = Text("ユーザIDを入力してください。", "Enter your user ID.");
-const SENT_TITLE: Text = Text("メールをご確認ください", "Check your mail");
-const SENT: Text = Text(
-    "入力されたユーザIDにメールアドレスが登録されている場合は、そのアドレスあてにパスワード再設定のご案内をお送りしました。メールのリンクから新しいパスワードを設定してください（リンクの有効期限は30分です）。数分たってもメールが届かない場合は、迷惑メールのフォルダもご確認ください。",
-    "If the user ID you entered has a registered email address, we have mailed it a link to set a new password (valid for 30 minutes). If nothing arrives within a few minutes, please check your spam folder.",
-);
-const WAIT: Text = Text(
-    "お手続きが続いたため、一時的に受け付けを停止しています。",
-    "There have been too many requests, so they are paused for now.",
-);
-const FORGOT_ID: Text = Text("ユーザIDを忘れた方", "Forgot your user ID?");
-const BACK: Text = Text("ログイン画面に戻る", "Back to sign-in");
-const RESET_TITLE: Text = Text("新しいパスワードの設定", "Set a new password");
-const RESET_LEAD: Text = Text(
-    "新しいパスワードを決めてください。設定すると、ほかの端末でのログインはすべて終了します。次回のログインでも、これまでどおり2段階目の認証（生体認証・ワンタイムパスワード）が必要です。",
-    "Choose a new password. Setting it signs you out on every device. Your next sign-in still asks for your second step (passkey or one-time password).",
-);
-const SAVE: Text = Text("パスワードを設定する", "Set password");
-const LINK_BAD_TITLE: Text = Text("このリンクは使えません", "This link cannot be used");
-const LINK_BAD: Text = Text(
-    "リンクの有効期限（30分）が切れたか、すでに使われています。お手数ですが、もう一度「パスワードを忘れた方」からお手続きください。",
-    "The link has expired (after 30 minutes) or has been used already. Please start again from “Forgot your password?”.",
-);
-const AGAIN: Text = Text("もう一度手続きする", "Start again");
-const DONE_TITLE: Text = Text("パスワードを変更しました", "Your password has been changed");
-const DONE: Text = Text(
-    "新しいパスワードでログインしてください。ログインのときは、これまでどおり2段階目の認証も行います。",
-    "Sign in with your new password. You will also confirm your second step as usual.",
-);
-const LOGIN: Text = Text("ログインする", "Sign in");
 
 /// What a reset link stands for: the member and the password it replaces.
 #[derive(Debug, Serialize, Deserialize)]
@@ -99,8 +63,6 @@ pub struct FlowQuery {
 #[derive(Deserialize)]
 pub struct ForgotForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     flow: Option<String>,
     #[serde(default)]
     username: String,
@@ -114,32 +76,24 @@ fn forgot_page(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let body = html! {
-        h1 { (ctx.t(TITLE)) }
-        @if let Some(e) = error { (kenpo_shared::web::alert(e)) }
-        p { (ctx.t(LEAD)) }
-        form method="post" action="/recovery/password" novalidate {
-            (forms::csrf(&ctx.csrf))
-            (forms::flow(flow))
-            (Field { autocomplete: "username", value, error, autofocus: true, maxlength: Some(64), ..Field::new("username", ctx.t(USER_ID)) }.render())
-            button.primary type="submit" { (ctx.t(SEND)) }
-        }
-        (contact(state, ctx.lang))
-        div.links {
-            a href=(match flow { Some(f) => format!("/recovery/user-id?flow={f}"), None => "/recovery/user-id".into() }) { (ctx.t(FORGOT_ID)) }
-            a href=(login_href(flow)) { (ctx.t(BACK)) }
-        }
-    };
-    ctx.render_status(
-        state,
-        status,
-        Frame {
-            title: ctx.t(TITLE),
-            step: Some("forgot-password"),
-            ..Frame::default()
+    let page = RequestPage {
+        step: "forgot-password",
+        title: TITLE,
+        lead: LEAD,
+        action: "/recovery/password",
+        field: Field {
+            autocomplete: "username",
+            value,
+            error,
+            autofocus: true,
+            maxlength: Some(64),
+            ..Field::new("username", ctx.t(USER_ID))
         },
-        body,
-    )
+        other: ("/recovery/user-id", FORGOT_ID),
+        back: BACK,
+        send: SEND,
+    };
+    page.render(state, ctx, flow, status)
 }
 
 /// The answer to every accepted request, whatever was found.
@@ -189,50 +143,40 @@ pub async fn forgot_post(
     State(state): State<AppState>,
     ctx: Ctx,
     requester: Requester,
-    PageForm(form): PageForm<ForgotForm>,
-) -> Response {
+    CsrfForm(form): CsrfForm<ForgotForm>,
+) -> Result<Response, PageError> {
     let now = state.now();
-    if !ctx.csrf.verify(&form.csrf) {
-        return PageError::Forbidden(ctx.lang).into_response();
-    }
     let flow = clean_flow(form.flow);
     let typed: String = form.username.chars().take(64).collect();
     let Ok(user_id) = UserId::parse(&typed) else {
-        return forgot_page(
+        return Ok(forgot_page(
             &state,
             &ctx,
             flow.as_deref(),
             &typed,
             Some(ctx.t(MISSING)),
             StatusCode::BAD_REQUEST,
-        );
+        ));
     };
     let key = user_id.lookup_key();
-    match admit(&state, requester.ip, &format!("pw:{key}"), now).await {
-        Ok(Admission::Proceed) => {
-            let (state2, lang, flow2) = (state.clone(), ctx.lang, flow.clone());
-            let ip = requester.ip.to_string();
-            tokio::spawn(async move {
-                mail_reset_link(&state2, &user_id, lang, flow2, &ip, now).await;
-            });
-        }
-        Ok(Admission::Quiet) => {
-            tracing::info!("password reset request over the per-account limit; no mail");
-        }
-        Ok(Admission::Wait(w)) => {
-            let msg = wait_message(ctx.lang, w);
-            return forgot_page(
-                &state,
-                &ctx,
-                flow.as_deref(),
-                &typed,
-                Some(&msg),
-                StatusCode::TOO_MANY_REQUESTS,
-            );
-        }
-        Err(e) => return PageError::internal(ctx.lang, e).into_response(),
+    let (state2, lang, flow2) = (state.clone(), ctx.lang, flow.clone());
+    let ip = requester.ip.to_string();
+    let task = async move {
+        mail_reset_link(&state2, &user_id, lang, flow2, &ip, now).await;
+    };
+    if let Some(w) = start(&state, requester.ip, &format!("pw:{key}"), now, task).await? {
+        let msg = wait_message(ctx.lang, w);
+        let status = StatusCode::TOO_MANY_REQUESTS;
+        return Ok(forgot_page(
+            &state,
+            &ctx,
+            flow.as_deref(),
+            &typed,
+            Some(&msg),
+            status,
+        ));
     }
-    sent_page(&state, &ctx, flow.as_deref(), SENT)
+    Ok(sent_page(&state, &ctx, flow.as_deref(), SENT))
 }
 
 /// The background half of a request: look the member up and mail the link if they have a
@@ -256,9 +200,9 @@ async fn mail_reset_link(
     let to = match (&member.email, member.email_verified) {
         (Some(e), true) => e.clone(),
         _ => {
-            let _ = state
+            state
                 .audit()
-                .record(
+                .record_or_log(
                     Some(&member.id),
                     Actor::Member,
                     "recovery.password_no_address",
@@ -304,9 +248,9 @@ async fn mail_reset_link(
             },
         })
         .await;
-    let _ = state
+    state
         .audit()
-        .record(
+        .record_or_log(
             Some(&member.id),
             Actor::Member,
             "recovery.password_link_sent",
@@ -328,8 +272,6 @@ pub struct ResetQuery {
 #[derive(Deserialize)]
 pub struct ResetForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     token: String,
     #[serde(default)]
     new_password: String,
@@ -345,13 +287,13 @@ async fn live_link(
 ) -> Result<Option<(ResetLink, Member)>, PageError> {
     let link = links::peek::<ResetLink>(&state.eph, LinkKind::ResetPassword, token, now)
         .await
-        .map_err(|e| PageError::internal(Lang::Ja, e))?;
+        .page(Lang::Ja)?;
     let Some(link) = link else { return Ok(None) };
     let member = state
         .members()
         .by_id(&link.member_id)
         .await
-        .map_err(|e| PageError::internal(Lang::Ja, e))?;
+        .page(Lang::Ja)?;
     Ok(member
         .filter(|m| password_stamp(m) == link.stamp)
         .map(|m| (link, m)))
@@ -417,66 +359,68 @@ pub async fn reset_get(
     State(state): State<AppState>,
     ctx: Ctx,
     Query(q): Query<ResetQuery>,
-) -> Response {
-    let now = state.now();
-    match live_link(&state, &q.token, now).await {
-        Ok(Some((_, member))) => reset_page(&state, &ctx, &q.token, &member, &[], StatusCode::OK),
-        Ok(None) => invalid_link_page(&state, &ctx),
-        Err(e) => e.into_response(),
-    }
+) -> Result<Response, PageError> {
+    Ok(match live_link(&state, &q.token, state.now()).await? {
+        Some((_, member)) => reset_page(&state, &ctx, &q.token, &member, &[], StatusCode::OK),
+        None => invalid_link_page(&state, &ctx),
+    })
 }
 
 pub async fn reset_post(
     State(state): State<AppState>,
     ctx: Ctx,
     requester: Requester,
-    PageForm(form): PageForm<ResetForm>,
-) -> Response {
+    CsrfForm(form): CsrfForm<ResetForm>,
+) -> Result<Response, PageError> {
     let now = state.now();
     let lang = ctx.lang;
-    if !ctx.csrf.verify(&form.csrf) {
-        return PageError::Forbidden(lang).into_response();
-    }
-    let (link, member) = match live_link(&state, &form.token, now).await {
-        Ok(Some(x)) => x,
-        Ok(None) => return invalid_link_page(&state, &ctx),
-        Err(e) => return e.into_response(),
+    let Some((link, member)) = live_link(&state, &form.token, now).await? else {
+        return Ok(invalid_link_page(&state, &ctx));
     };
     let failed = password_rules::check(&form.new_password, &form.new_password_confirm, &member);
     if !failed.is_empty() {
-        return reset_page(
+        let status = StatusCode::BAD_REQUEST;
+        return Ok(reset_page(
             &state,
             &ctx,
             &form.token,
             &member,
             &failed,
-            StatusCode::BAD_REQUEST,
-        );
+            status,
+        ));
     }
     // Spend the link now; of two submissions racing, one wins.
-    match links::take::<ResetLink>(&state.eph, LinkKind::ResetPassword, &form.token, now).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return invalid_link_page(&state, &ctx),
-        Err(e) => return PageError::internal(lang, e).into_response(),
+    if links::take::<ResetLink>(&state.eph, LinkKind::ResetPassword, &form.token, now)
+        .await
+        .page(lang)?
+        .is_none()
+    {
+        return Ok(invalid_link_page(&state, &ctx));
     }
-    let hash = match state.hasher.hash(&Secret::new(form.new_password)).await {
-        Ok(h) => h,
-        Err(e) => return PageError::internal(lang, e).into_response(),
-    };
-    if let Err(e) = state.members().set_password(&member.id, hash, now).await {
-        return PageError::internal(lang, e).into_response();
-    }
+    let hash = state
+        .hasher
+        .hash(&Secret::new(form.new_password))
+        .await
+        .page(lang)?;
+    state
+        .members()
+        .set_password(&member.id, hash, now)
+        .await
+        .page(lang)?;
     if let Err(e) = end_everything(&state, &member, now).await {
         // The password is changed; failing to end a session must not hide that from the
         // member, but it is logged loudly.
         tracing::error!(error = %e, member = %member.id, "password reset: ending sessions");
     }
-    let _ = Throttle::new(&state.eph, &state.config.throttle)
+    if let Err(e) = Throttle::new(&state.eph, &state.config.throttle)
         .account_cleared(&member.user_id_key)
-        .await;
-    let _ = state
+        .await
+    {
+        tracing::warn!(error = %e, "failure count not cleared after a reset");
+    }
+    state
         .audit()
-        .record(
+        .record_or_log(
             Some(&member.id),
             Actor::Member,
             "recovery.password_reset",
@@ -486,19 +430,15 @@ pub async fn reset_post(
         )
         .await;
     if let Some(to) = member.email.clone().filter(|_| member.email_verified) {
-        let _ = state
-            .send_mail(Mail {
-                to,
-                lang,
-                kind: MailKind::PasswordChanged,
-            })
-            .await;
+        let kind = MailKind::PasswordChanged;
+        state.send_notice(Mail { to, lang, kind }).await;
     }
     // Back to the relying party's sign-in if that flow is still alive.
-    let flow = match crate::signin::load_flow(&state, link.flow.as_deref()).await {
-        Ok(f) => f.map(|f| f.id),
-        Err(_) => None,
-    };
+    let flow = load_flow(&state, link.flow.as_deref())
+        .await
+        .ok()
+        .flatten()
+        .map(|f| f.id);
     let body = html! {
         h1 { (ctx.t(DONE_TITLE)) }
         (kenpo_shared::web::notice(ctx.t(DONE)))
@@ -506,7 +446,7 @@ pub async fn reset_post(
             a.button href=(login_href(flow.as_deref())) { (ctx.t(LOGIN)) }
         }
     };
-    ctx.render(
+    Ok(ctx.render(
         &state,
         Frame {
             title: ctx.t(DONE_TITLE),
@@ -514,7 +454,7 @@ pub async fn reset_post(
             ..Frame::default()
         },
         body,
-    )
+    ))
 }
 
 /// Ends every IdP session of the member (with back-channel logout) and revokes every grant.

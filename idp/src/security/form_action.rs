@@ -16,8 +16,8 @@
 //! since only the origin of a redirect URI registered by staff for the client of this very
 //! flow is added; a forged `flow` value names no live flow and adds nothing.
 
-use crate::oidc::authorize::flow_key;
 use crate::oidc::request::AuthRequest;
+use crate::signin::flow_key;
 use crate::state::AppState;
 use crate::store::clients::Client;
 use axum::body::{Body, to_bytes};

@@ -51,6 +51,12 @@ pub async fn create<T: Serialize>(
     Ok(token)
 }
 
+/// Where a link's payload is kept: under the hash of its token (None for what cannot be a
+/// token of ours).
+fn key(kind: LinkKind, token: &str) -> Option<String> {
+    (token.len() == 43).then(|| format!("{}:{}", kind.prefix(), token_hash(token)))
+}
+
 /// The payload of a live link without consuming it (to show the page a link leads to).
 pub async fn peek<T: DeserializeOwned>(
     eph: &Ephemeral,
@@ -58,10 +64,9 @@ pub async fn peek<T: DeserializeOwned>(
     token: &str,
     now: i64,
 ) -> EphResult<Option<T>> {
-    if token.len() != 43 {
+    let Some(key) = key(kind, token) else {
         return Ok(None);
-    }
-    let key = format!("{}:{}", kind.prefix(), token_hash(token));
+    };
     Ok(eph
         .get_json::<Stored<T>>(&key)
         .await?
@@ -76,10 +81,9 @@ pub async fn take<T: DeserializeOwned>(
     token: &str,
     now: i64,
 ) -> EphResult<Option<T>> {
-    if token.len() != 43 {
+    let Some(key) = key(kind, token) else {
         return Ok(None);
-    }
-    let key = format!("{}:{}", kind.prefix(), token_hash(token));
+    };
     Ok(eph
         .take_json::<Stored<T>>(&key)
         .await?

@@ -5,6 +5,7 @@
 
 use crate::pages::i18n::Text;
 use crate::store::members::Member;
+use crate::texts::security::password_rules::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
@@ -23,46 +24,16 @@ pub enum Rule {
 impl Rule {
     pub fn text(self) -> Text {
         match self {
-            Rule::Length => Text(
-                "8文字以上64文字以下にしてください。",
-                "Use 8 to 64 characters.",
-            ),
-            Rule::Upper => Text(
-                "英大文字（A〜Z）を1文字以上入れてください。",
-                "Include at least one capital letter (A–Z).",
-            ),
-            Rule::Lower => Text(
-                "英小文字（a〜z）を1文字以上入れてください。",
-                "Include at least one small letter (a–z).",
-            ),
-            Rule::Digit => Text(
-                "数字（0〜9）を1文字以上入れてください。",
-                "Include at least one digit (0–9).",
-            ),
-            Rule::Symbol => Text(
-                "記号（! # $ % など）を1文字以上入れてください。",
-                "Include at least one symbol (! # $ % …).",
-            ),
-            Rule::OnlyAscii => Text(
-                "使えるのは半角の英字・数字・記号だけです（全角文字やスペースは使えません）。",
-                "Use only half-width letters, digits and symbols (no full-width characters or spaces).",
-            ),
-            Rule::NotInitial => Text(
-                "初期パスワードとは違うパスワードにしてください。",
-                "Choose a password different from the initial one.",
-            ),
-            Rule::NoUserId => Text(
-                "ユーザIDを含まないパスワードにしてください。",
-                "Do not include your user ID.",
-            ),
-            Rule::NoBirthdate => Text(
-                "生年月日を含まないパスワードにしてください。",
-                "Do not include your birthdate.",
-            ),
-            Rule::Mismatch => Text(
-                "確認のために入力したパスワードが一致しません。",
-                "The two passwords do not match.",
-            ),
+            Rule::Length => LENGTH,
+            Rule::Upper => UPPER,
+            Rule::Lower => LOWER,
+            Rule::Digit => DIGIT,
+            Rule::Symbol => SYMBOL,
+            Rule::OnlyAscii => ONLY_ASCII,
+            Rule::NotInitial => NOT_INITIAL,
+            Rule::NoUserId => NO_USER_ID,
+            Rule::NoBirthdate => NO_BIRTHDATE,
+            Rule::Mismatch => MISMATCH,
         }
     }
 }

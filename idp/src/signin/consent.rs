@@ -1,24 +1,23 @@
 //! Consent (`data-step="consent"`), asked only for clients marked third-party, and remembered
 //! per member and client until the client asks for more.
 
-use crate::error::PageError;
-use crate::oidc::authorize::{error_redirect, finish};
-use crate::pages::forms::{self, PageForm};
+use crate::error::{PageError, PageResultExt};
+use crate::oidc::request::AuthRequest;
+use crate::pages::Frame;
+use crate::pages::forms;
 use crate::pages::i18n::{self, Text};
-use crate::pages::{Ctx, Frame};
-use crate::signin::{self, steps::Step};
+use crate::signin::advance::{issue_code, rp_error};
+use crate::signin::flow_key;
+use crate::signin::steps::Step;
+use crate::signin::visit::{Visit, Visiting};
 use crate::state::AppState;
-use crate::store::audit::Actor;
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use crate::store::clients::Client;
+pub use crate::texts::signin::consent::*;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 use serde_json::json;
-
-const TITLE: Text = Text("情報提供への同意", "Allow access");
-const ALLOW: Text = Text("同意する", "Allow");
-const DENY: Text = Text("同意しない", "Deny");
 
 fn scope_text(scope: &str) -> Option<Text> {
     Some(match scope {
@@ -37,46 +36,33 @@ fn scope_text(scope: &str) -> Option<Text> {
 }
 
 #[derive(Deserialize)]
-pub struct FlowQuery {
-    flow: Option<String>,
-}
-
-#[derive(Deserialize)]
 pub struct ConsentForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    flow: Option<String>,
     #[serde(default)]
     consent: String,
 }
 
+/// The member must have passed every step of a live flow.
+async fn enter(state: &AppState, v: Visit) -> Result<(Visit, AuthRequest), PageError> {
+    let v = v.owing(state, |s| s == Step::Done).await?;
+    let flow = v
+        .flow
+        .clone()
+        .ok_or(PageError::BadRequest(v.lang(), i18n::SIGNIN_EXPIRED))?;
+    Ok((v, flow))
+}
+
 pub async fn get(
     State(state): State<AppState>,
-    ctx: Ctx,
-    headers: HeaderMap,
-    Query(q): Query<FlowQuery>,
-) -> Response {
-    let now = state.now();
-    let flow = match signin::load_flow(&state, q.flow.as_deref()).await {
-        Ok(Some(f)) => f,
-        Ok(None) => return PageError::BadRequest(ctx.lang, i18n::SIGNIN_EXPIRED).into_response(),
-        Err(e) => return e.into_response(),
-    };
-    let current = match signin::require_session(&state, &headers, Some(&flow.id), now).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Err(r) =
-        signin::guard_step(&state, &current, Some(&flow), |s| s == Step::Done, now).await
-    {
-        return r;
-    }
-    let client = match state.clients().get(&flow.client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return PageError::BadRequest(ctx.lang, i18n::BAD_CLIENT).into_response(),
-        Err(e) => return PageError::internal(ctx.lang, e).into_response(),
-    };
+    Visiting(v, _): Visiting,
+) -> Result<Response, PageError> {
+    let (v, flow) = enter(&state, v).await?;
+    let ctx = &v.ctx;
+    let client = state
+        .clients()
+        .get(&flow.client_id)
+        .await
+        .page(ctx.lang)?
+        .ok_or(PageError::BadRequest(ctx.lang, i18n::BAD_CLIENT))?;
     let body = html! {
         h1 { (ctx.t(TITLE)) }
         p {
@@ -99,78 +85,40 @@ pub async fn get(
             }
         }
     };
-    ctx.render(
+    Ok(ctx.render(
         &state,
         Frame {
             title: ctx.t(TITLE),
             step: Some("consent"),
-            form_action: crate::store::clients::Client::redirect_origin(&flow.redirect_uri),
+            form_action: Client::redirect_origin(&flow.redirect_uri),
             ..Frame::default()
         },
         body,
-    )
+    ))
 }
 
 pub async fn post(
     State(state): State<AppState>,
-    ctx: Ctx,
-    headers: HeaderMap,
-    PageForm(form): PageForm<ConsentForm>,
-) -> Response {
-    let now = state.now();
-    if !ctx.csrf.verify(&form.csrf) {
-        return PageError::Forbidden(ctx.lang).into_response();
-    }
-    let flow = match signin::load_flow(&state, form.flow.as_deref()).await {
-        Ok(Some(f)) => f,
-        Ok(None) => return PageError::BadRequest(ctx.lang, i18n::SIGNIN_EXPIRED).into_response(),
-        Err(e) => return e.into_response(),
-    };
-    let current = match signin::require_session(&state, &headers, Some(&flow.id), now).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Err(r) =
-        signin::guard_step(&state, &current, Some(&flow), |s| s == Step::Done, now).await
-    {
-        return r;
-    }
-    match form.consent.as_str() {
+    Visiting(v, form): Visiting<ConsentForm>,
+) -> Result<Response, PageError> {
+    let (v, flow) = enter(&state, v).await?;
+    let lang = v.lang();
+    let next = match form.consent.as_str() {
         "yes" => {
-            if let Err(e) = state
+            state
                 .consents()
-                .put(
-                    &current.session.member_id,
-                    &flow.client_id,
-                    &flow.scopes,
-                    now,
-                )
+                .put(&v.member.id, &flow.client_id, &flow.scopes, v.now)
                 .await
-            {
-                return PageError::internal(ctx.lang, e).into_response();
-            }
-            let _ = state
-                .audit()
-                .record(
-                    Some(&current.session.member_id),
-                    Actor::Member,
-                    "consent.granted",
-                    json!({"client": flow.client_id, "scope": flow.scopes}),
-                    None,
-                    now,
-                )
-                .await;
-            finish(&state, &flow, current, now)
-                .await
-                .unwrap_or_else(|e| e.into_response())
+                .page(lang)?;
+            let detail = json!({"client": flow.client_id, "scope": flow.scopes});
+            v.audit(&state, "consent.granted", detail).await;
+            issue_code(&state, &flow, &v).await?
         }
         "no" => {
-            let _ = state
-                .eph
-                .take(&crate::oidc::authorize::flow_key(&flow.id))
-                .await;
-            error_redirect(&state, &flow, "access_denied", "the member declined")
+            state.eph.take(&flow_key(&flow.id)).await.page(lang)?;
+            rp_error(&state, &flow, "access_denied", "the member declined")
         }
-        _ => PageError::BadRequest(ctx.lang, i18n::BAD_REQUEST).into_response(),
-    }
+        _ => return Err(PageError::BadRequest(lang, i18n::BAD_REQUEST)),
+    };
+    Ok(next.into_response())
 }

@@ -48,6 +48,26 @@ impl Step {
         }
     }
 
+    /// The `data-step` name of the step's page (SPEC contract).
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Login => "login",
+            Step::Birthdate => "birthdate",
+            Step::Terms => "terms",
+            Step::Email => "email",
+            Step::EmailSent => "email-sent",
+            Step::Method => "method",
+            Step::NewPassword => "new-password",
+            Step::Enroll(Factor::Passkey) => "enroll-passkey",
+            Step::Enroll(Factor::Totp) => "enroll-totp",
+            Step::Enroll(Factor::Email) => "enroll-email",
+            Step::Mfa(Factor::Passkey) => "mfa-passkey",
+            Step::Mfa(Factor::Totp) => "mfa-totp",
+            Step::Mfa(Factor::Email) => "mfa-email",
+            Step::Done => "done",
+        }
+    }
+
     /// Position in the first-login journey, shown as "ステップ n / 7".
     pub fn onboarding_progress(self) -> Option<(u8, u8)> {
         let n = match self {
@@ -159,21 +179,10 @@ pub(crate) mod tests_support {
             name: "山田太郎".into(),
             name_kana: "ヤマダタロウ".into(),
             email: Some("taro@example.jp".into()),
-            email_verified: false,
-            locale: None,
-            password_hash: None,
             initial_password_since: Some(100),
-            birthdate_confirmed_at: None,
-            terms_version: None,
-            terms_accepted_at: None,
-            chosen_factor: None,
-            preferred_factor: None,
-            email_otp_enabled: false,
-            onboarded_at: None,
-            password_changed_at: None,
-            last_login_at: None,
             created_at: 100,
             updated_at: 100,
+            ..Member::default()
         }
     }
 }

@@ -86,6 +86,23 @@ impl AuditLog {
             .await
     }
 
+    /// [`AuditLog::record`] for callers whose action has already happened and must not fail
+    /// for its entry: a failed write is logged as an error (visible to operators), never
+    /// silently dropped.
+    pub async fn record_or_log(
+        &self,
+        member_id: Option<&str>,
+        actor: Actor,
+        kind: &str,
+        detail: Value,
+        ip: Option<&str>,
+        at: i64,
+    ) {
+        if let Err(e) = self.record(member_id, actor, kind, detail, ip, at).await {
+            tracing::error!(error = %e, kind, "audit record failed");
+        }
+    }
+
     /// A member's events, newest first.
     pub async fn for_member(&self, member_id: &str, limit: i64) -> StoreResult<Vec<AuditEvent>> {
         let m = member_id.to_string();

@@ -3,7 +3,7 @@
 use super::schema::passkeys::dsl as pk;
 use super::schema::totp_credentials::dsl as tc;
 use super::{Db, StoreResult};
-use crate::mfa::Factors;
+use crate::mfa::factors::Factors;
 use crate::store::members::Member;
 use diesel::prelude::*;
 

@@ -33,7 +33,7 @@ impl KeyStore {
     }
 
     pub async fn all(&self) -> StoreResult<Vec<KeyRow>> {
-        self.db.run(|c| Self::load(c)).await
+        self.db.run(Self::load).await
     }
 
     pub fn load(c: &mut DbConn) -> StoreResult<Vec<KeyRow>> {

@@ -19,7 +19,7 @@ pub(crate) fn find(c: &mut super::DbConn, id: &str) -> QueryResult<Option<Member
         .optional()
 }
 
-#[derive(Clone, Queryable, Selectable, Insertable)]
+#[derive(Clone, Default, Queryable, Selectable, Insertable)]
 #[diesel(table_name = super::schema::members)]
 pub struct Member {
     pub id: String,

@@ -9,6 +9,7 @@ use crate::error::{PageError, PageResultExt, no_store};
 use crate::pages::i18n::Text;
 use crate::pages::{Ctx, Frame};
 use crate::state::AppState;
+pub use crate::texts::auth::login::*;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::http::header::SET_COOKIE;
@@ -16,27 +17,6 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
-
-const CANCELLED_TITLE: Text = Text("ログインを中止しました", "Sign-in cancelled");
-const CANCELLED_BODY: Text = Text(
-    "ログインは完了していません。お知らせを見るには、もう一度ログインしてください。",
-    "You are not signed in. To read your notices, please sign in again.",
-);
-const EXPIRED_TITLE: Text = Text("もう一度ログインしてください", "Please sign in again");
-const EXPIRED_BODY: Text = Text(
-    "ログインの途中で時間が経ったか、別の画面でログインが始まったため、続けられませんでした。お手数ですが、もう一度ログインしてください。",
-    "Too much time passed, or the sign-in was started in another window, so it could not continue. Please sign in again.",
-);
-const NOT_MEMBER_TITLE: Text = Text("お知らせを表示できません", "No notices for this account");
-const NOT_MEMBER_BODY: Text = Text(
-    "このアカウントには被保険者の記号・番号が登録されていないため、お知らせを表示できません。お手数ですが、組合までお問い合わせください。",
-    "This account has no insured person's 記号・番号, so there are no notices to show. Please contact the union.",
-);
-const SIGNED_OUT_ELSEWHERE: Text = Text(
-    "ログインの途中で、別の画面からログアウトされました。もう一度ログインしてください。",
-    "You were signed out in another window while signing in. Please sign in again.",
-);
-const SIGN_IN_AGAIN: Text = Text("もう一度ログインする", "Sign in again");
 
 #[derive(Debug, Default, Deserialize)]
 pub struct LoginQuery {

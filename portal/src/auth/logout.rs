@@ -14,9 +14,10 @@ use super::cookies::SESSION;
 use super::session::random_token;
 use super::tokens::{LogoutTokenError, verify_logout_token};
 use crate::error::{PageError, PageResultExt, no_store};
-use crate::pages::i18n::{self, Text};
+use crate::pages::i18n::{self};
 use crate::pages::{Ctx, Frame};
 use crate::state::AppState;
+pub use crate::texts::auth::logout::*;
 use axum::Form;
 use axum::extract::State;
 use axum::http::header::SET_COOKIE;
@@ -27,12 +28,6 @@ use maud::html;
 use openidconnect::{ClientId, CsrfToken, LogoutRequest, PostLogoutRedirectUrl};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
-
-const CONFIRM_TITLE: Text = Text("ログアウトしますか？", "Sign out?");
-const CONFIRM_BODY: Text = Text(
-    "ログアウトすると、このブラウザで利用中の組合のサービスすべてからログアウトします。",
-    "Signing out ends your session with every union service in this browser.",
-);
 
 /// The store key that lets `/` say "you are signed out" after the IdP sends the member back.
 pub fn signed_out_key(state: &str) -> String {

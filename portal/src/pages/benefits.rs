@@ -1,6 +1,6 @@
 //! `/benefits`: 給付金のお知らせ, each payment newest first with what it covers.
 
-use super::i18n::{self, Text};
+use super::i18n::{self};
 use super::parts::{chooser, empty};
 use super::{Ctx, Frame};
 use crate::auth::SignedIn;
@@ -10,24 +10,10 @@ use crate::notices::date_label;
 use crate::notices::household::{self, Asked};
 use crate::notices::money::yen;
 use crate::state::AppState;
+pub use crate::texts::pages::benefits::*;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use maud::html;
-
-const INTRO: Text = Text(
-    "組合からお支払いした給付金の一覧です。新しいものから順に表示しています。",
-    "The benefits the union has paid you, newest first.",
-);
-const NONE: Text = Text(
-    "給付金のお支払いはまだありません。高額療養費などは、受診した月からおよそ3〜4か月後に自動でお支払いし、ここに表示されます。",
-    "No benefit payments yet. Benefits such as the high-cost medical expense benefit are paid automatically about three to four months after the month of care, and appear here.",
-);
-const COVERS: Text = Text("対象", "Covers");
-const PERSON: Text = Text("対象の方", "For");
-const DECIDED: Text = Text("決定日", "Decided on");
-const PAID: Text = Text("お支払日", "Paid on");
-const ROUTE: Text = Text("お支払方法", "Paid");
-const AMOUNT: Text = Text("支給額", "Amount");
 
 pub async fn get(
     State(state): State<AppState>,

@@ -14,45 +14,12 @@ use crate::notices::medical::{Deduction, csv_file_name, deduction, deduction_csv
 use crate::notices::money::{grouped, yen};
 use crate::notices::{date_label, iso_date};
 use crate::state::AppState;
+pub use crate::texts::pages::deduction::*;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
-
-const MONTH: Text = Text("療養を受けた年月", "Month of care");
-const NTA_CLASS: Text = Text("医療費の区分", "Kind (NTA form)");
-const INSURED: Text = Text("被保険者等の氏名", "Insured person");
-const INSURER: Text = Text("保険者等の名称", "Insurer");
-const TOTAL: Text = Text("合計", "Total");
-const HOW_TO: Text = Text(
-    "この明細は、国税庁が定める医療費通知の記載事項（被保険者等の氏名、療養を受けた年月、療養を受けた者、療養を受けた病院・診療所・薬局等の名称、被保険者等が支払った医療費の額、保険者等の名称）を満たしています。確定申告書等作成コーナー（e-Tax）では「医療費通知に記載された事項」の欄に、下の合計額を入力してください。",
-    "This statement has the six items the National Tax Agency requires of a medical-cost notice (insured person, month of care, patient, institution, amount you paid, insurer). In the NTA's e-Tax filing pages, enter the total below where it asks for the figures from a medical-cost notice (医療費通知).",
-);
-const OFFSETS_TITLE: Text = Text(
-    "組合からお支払いした給付金（補填される金額）",
-    "Benefits the union paid (amounts reimbursed)",
-);
-const OFFSETS_BODY: Text = Text(
-    "次の給付金は、医療費控除では「補填される金額」として差し引く必要があります。",
-    "For the deduction, these payments must be subtracted as amounts reimbursed.",
-);
-const PENDING: Text = Text(
-    "次の月の分は、まだ届いていない可能性があります。その月に受診した場合は、領収書をもとにご自身で追加してください",
-    "Care in these months may not have arrived yet. If you had care then, add it yourself from your receipts",
-);
-const NONE: Text = Text(
-    "この年の医療費のお知らせはありません。受診した月のおよそ3か月後に表示されます。",
-    "No medical costs for this year. Care appears about three months after the month it happened.",
-);
-const DOWNLOAD: Text = Text("CSVファイルをダウンロード", "Download as CSV");
-const CSV_HINT: Text = Text(
-    "CSVファイルはExcelなどの表計算ソフトで開けます（文字コードUTF-8）。",
-    "The CSV file opens in Excel and other spreadsheets (UTF-8).",
-);
-const PRINT_PAGE: Text = Text("印刷用のページ", "Printable page");
-const STATEMENT: Text = Text("医療費の明細", "Statement");
-const MADE_ON: Text = Text("作成日", "Made on");
 
 #[derive(Debug, Default, Deserialize)]
 pub struct DeductionQuery {

@@ -2,7 +2,7 @@
 //! `/eligibility/print` to print them (with `masked=1`, the 記号・番号 hidden: for copies
 //! handed to anyone for other purposes).
 
-use super::i18n::{self, Text};
+use super::i18n::{self};
 use super::parts::{chooser, empty, print_button};
 use super::{Ctx, Frame};
 use crate::auth::SignedIn;
@@ -11,37 +11,11 @@ use crate::notices::date_label;
 use crate::notices::eligibility::{Card, cards};
 use crate::notices::household::{self, Asked};
 use crate::state::AppState;
+pub use crate::texts::pages::eligibility::*;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
-
-const INTRO: Text = Text(
-    "保険証の代わりに、ご自身とご家族の資格情報を確認できます。この画面だけでは医療機関を受診できません。受診にはマイナ保険証か資格確認書をお使いください。",
-    "Your and your family's eligibility information, now that paper insurance cards are gone. This page alone cannot be used at a hospital: use your My Number insurance card or your eligibility certificate (資格確認書).",
-);
-const NONE: Text = Text(
-    "資格情報はまだ登録されていません。組合で準備ができしだい表示されます。",
-    "No eligibility information yet. It will appear as soon as the union has prepared it.",
-);
-const PRINT_ALL: Text = Text("印刷用のページ", "Printable page");
-const PRINT_MASKED: Text = Text("記号・番号を隠して印刷", "Print with 記号・番号 hidden");
-const MASKED_NOTE: Text = Text(
-    "記号・番号・枝番を隠しています。ほかの目的で提出するときは、この形でお渡しください（法律により、記号・番号を告げるよう求めることは制限されています）。",
-    "The 記号, 番号 and 枝番 are hidden. Use this version when you hand it to anyone for another purpose (the law limits asking for these numbers).",
-);
-const INSURER_NUMBER: Text = Text("保険者番号", "Insurer number");
-const SYMBOL: Text = Text("記号", "Symbol (記号)");
-const NUMBER: Text = Text("番号", "Number (番号)");
-const BRANCH: Text = Text("枝番", "Branch (枝番)");
-const NAME: Text = Text("氏名", "Name");
-const KANA: Text = Text("フリガナ", "Name (kana)");
-const BIRTHDATE: Text = Text("生年月日", "Date of birth");
-const SINCE: Text = Text("資格取得年月日", "Eligible since");
-const SHARE: Text = Text("一部負担金の割合", "Your share of costs");
-const ISSUED: Text = Text("交付年月日", "Issued on");
-const RELATION: Text = Text("区分", "Relation");
-const INSURER_NAME: Text = Text("保険者名称", "Insurer");
 
 #[derive(Debug, Default, Deserialize)]
 pub struct EligibilityQuery {

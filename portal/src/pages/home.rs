@@ -2,7 +2,7 @@
 //! total, the newest notices); otherwise a welcome page with the sign-in button, and "you are
 //! signed out" when the IdP has just sent the member back from signing out.
 
-use super::i18n::{self, Text};
+use super::i18n::{self};
 use super::parts::{contact, figure};
 use super::{Ctx, Frame};
 use crate::auth::{SignedIn, logout::signed_out_key};
@@ -11,67 +11,11 @@ use crate::notices::home::{Digest, digest};
 use crate::notices::money::yen;
 use crate::notices::{JST, date_label};
 use crate::state::AppState;
+pub use crate::texts::pages::home::*;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
-
-const WELCOME_TITLE: Text = Text(
-    "医療費・給付金・資格情報のお知らせ",
-    "Your medical costs, benefits and eligibility",
-);
-const WELCOME_BODY: Text = Text(
-    "ご家族の医療費、組合からお支払いした給付金、資格情報（保険者番号・記号・番号など）をご覧いただけます。確定申告の医療費控除に使える明細も作れます。",
-    "See what your household's medical care cost, the benefits the union paid you, and your eligibility information. You can also make a statement for the medical-expense deduction on your tax return.",
-);
-const SIGN_IN_HINT: Text = Text(
-    "けんぽWebのユーザIDでログインします。",
-    "Sign in with your Kenpo Web user ID.",
-);
-const SIGNED_OUT: Text = Text("ログアウトしました。", "You are signed out.");
-const HOME_TITLE: Text = Text("お知らせ", "Your notices");
-const NEW_TITLE: Text = Text(
-    "前回のご利用から届いたお知らせ",
-    "New since your last visit",
-);
-const FIRST_VISIT: Text = Text(
-    "はじめてのご利用です。これまでのお知らせをご覧いただけます。",
-    "Welcome! All your notices so far are below.",
-);
-const NOTHING_NEW: Text = Text(
-    "前回のご利用から新しいお知らせはありません。",
-    "Nothing new since your last visit.",
-);
-const LAST_VISIT: Text = Text("前回のご利用", "Last visit");
-const NEW_MEDICAL: Text = Text("医療費のお知らせ", "Medical costs");
-const NEW_ELIGIBILITY: Text = Text(
-    "資格情報が更新されました",
-    "Your eligibility information was updated",
-);
-const THIS_YEAR: Text = Text("今年の医療費", "Medical costs this year");
-const THIS_YEAR_EMPTY: Text = Text(
-    "今年受診した分は、まだ届いていません。受診した月のおよそ3か月後に表示されます。",
-    "Nothing for this year yet. Care appears about three months after the month it happened.",
-);
-const TOTAL_COST: Text = Text("医療費の総額", "Total medical cost");
-const OWN_SHARE: Text = Text("自己負担額", "Your share");
-const LATEST: Text = Text("最新のお知らせ", "Latest notices");
-const LATEST_MEDICAL: Text = Text("医療費", "Medical costs");
-const LATEST_BENEFIT: Text = Text("給付金", "Benefits");
-const NO_BENEFITS: Text = Text(
-    "給付金のお支払いはまだありません。",
-    "No benefit payments yet.",
-);
-const NO_MEDICAL: Text = Text(
-    "医療費のお知らせはまだありません。",
-    "No medical costs yet.",
-);
-const CARDS: Text = Text("資格情報", "Eligibility");
-const DEDUCTION_SEASON: Text = Text(
-    "確定申告の時期です。医療費控除に使える明細を作れます。",
-    "It is tax-return season: make your statement for the medical-expense deduction.",
-);
-const SEE: Text = Text("見る", "View");
 
 #[derive(Debug, Default, Deserialize)]
 pub struct HomeQuery {

@@ -9,19 +9,11 @@ use crate::notices::household::{self, Asked};
 use crate::notices::medical::{MedicalLine, year_view};
 use crate::notices::money::{Totals, grouped};
 use crate::state::AppState;
+pub use crate::texts::pages::medical::*;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
-
-const NONE_YET: Text = Text(
-    "この年の医療費のお知らせはありません。受診した月のおよそ3か月後に表示されます。",
-    "No medical costs for this year. Care appears about three months after the month it happened.",
-);
-const YEAR_TOTAL: Text = Text("年間の合計", "Year total");
-const MONTH_TOTAL: Text = Text("月の合計", "Month total");
-const CARE_OF: Text = Text("診療分", "");
-const MONTHS: Text = Text("月ごとの表へ移動", "Go to a month");
 
 /// `9月` / `Sep`.
 fn month_short(m: crate::notices::Month, ctx: &Ctx) -> String {
@@ -30,18 +22,6 @@ fn month_short(m: crate::notices::Month, ctx: &Ctx) -> String {
         kenpo_shared::Lang::En => m.label(ctx.lang).chars().take(3).collect(),
     }
 }
-pub const PATIENT: Text = Text("受診者", "Patient");
-pub const CATEGORY: Text = Text("区分", "Category");
-pub const INSTITUTION: Text = Text("医療機関・薬局等", "Hospital, clinic or pharmacy");
-pub const DAYS: Text = Text("日数", "Days");
-pub const TOTAL_COST: Text = Text("医療費の総額", "Total cost");
-pub const INSURER_PAID: Text = Text("組合の負担額", "Paid by the union");
-pub const PUBLIC: Text = Text("公費の負担額", "Public funds");
-pub const OWN_SHARE: Text = Text("自己負担額", "Your share");
-const TO_DEDUCTION: Text = Text(
-    "確定申告（医療費控除）用の明細・CSVはこちら",
-    "Statement and CSV for the medical-expense deduction",
-);
 
 #[derive(Debug, Default, Deserialize)]
 pub struct MedicalQuery {

@@ -113,29 +113,6 @@ impl Ctx {
     }
 }
 
-/// A standalone error page (no request context needed).
-pub fn error_page(status: StatusCode, lang: Lang, title: &str, message: &str) -> Response {
-    let page = Page {
-        lang,
-        title,
-        service_name: lang.pick("けんぽWeb お知らせ", "Kenpo Web notices"),
-        nonce: "",
-        step: Some("portal-error"),
-        progress: None,
-        nav: Vec::new(),
-        lang_switch: None,
-        scripts: Vec::new(),
-    };
-    let body = html! {
-        h1 { (title) }
-        (kenpo_shared::web::alert(message))
-        p { a href="/" { (i18n::BACK_HOME.get(lang)) } }
-    };
-    let mut res = (status, page.render(body)).into_response();
-    no_store(&mut res);
-    res
-}
-
 /// Parses a query string; anything malformed is "not found", like an unknown page.
 pub fn query<T: DeserializeOwned + Default>(raw: Option<&str>, lang: Lang) -> Result<T, PageError> {
     match raw {

@@ -7,10 +7,8 @@ use crate::auth::SignedIn;
 use crate::notices::Person;
 use crate::notices::money::yen;
 use crate::state::AppState;
+pub use crate::texts::pages::parts::*;
 use maud::{Markup, html};
-
-const HELLO: Text = Text("さん", "");
-const SIGNED_IN_AS: Text = Text("ログイン中", "Signed in as");
 
 /// The signed-in member's name and the sign-out button (hidden when printing).
 pub fn member_bar(ctx: &Ctx, state: &AppState, me: &SignedIn) -> Markup {
@@ -94,19 +92,6 @@ pub fn figure(label: &str, amount: i64, ctx: &Ctx) -> Markup {
         }
     }
 }
-
-const TIMING: Text = Text(
-    "医療費のお知らせは、医療機関から組合に届く診療報酬明細書（レセプト）をもとに作っています。受診した月からおよそ3か月後に表示されます。",
-    "These figures come from the claims (レセプト) that medical institutions send to the union. They appear about three months after the month of care.",
-);
-const ROUNDING: Text = Text(
-    "自己負担額は医療費から計算した額のため、窓口で支払った額と端数の処理などにより数円〜数十円違うことがあります。",
-    "Your share is calculated from the medical cost, so it can differ by a few yen from what you paid at the counter because of rounding.",
-);
-const MISSING: Text = Text(
-    "公費の医療、健診・予防接種、保険がきかない診療（自由診療・差額ベッド代など）は載っていません。",
-    "Publicly funded care, check-ups, vaccinations and care not covered by insurance (such as private rooms) are not included.",
-);
 
 /// What every medical-cost page must explain next to its figures.
 pub fn medical_explanation(ctx: &Ctx) -> Markup {

@@ -171,13 +171,21 @@ pub async fn kill9_under_load(c: &mut Cluster, r: &mut Report, secs: u64) -> Res
             ));
         }
     }
-    let changes = completed
+    let changed: Vec<&str> = completed
         .iter()
-        .filter(|x| matches!(x, Completed::Password { .. }))
-        .count();
+        .filter_map(|x| match x {
+            Completed::Password { user_id } => Some(user_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let changes = changed.len();
     r.figure(
         "kill -9: completed password changes / passkey enrolments, all persisted",
-        format!("{changes} / {}", completed.len() - changes),
+        format!(
+            "{changes} (by {:?}) / {}",
+            changed.iter().collect::<std::collections::BTreeSet<_>>(),
+            completed.len() - changes
+        ),
     );
     if w.s500 > 0 || w.other5xx > 0 {
         return Err(format!("server errors: {}\n{:?}", w.describe(), t.errors));

@@ -236,7 +236,6 @@ pub struct Member {
     pub user_id: String,
     pub password: String,
     pub email: String,
-    pub symbol: String,
     pub number: String,
     pub totp_secret: Vec<u8>,
     /// Seconds added to the clock for the next TOTP code (a code of the next step when the
@@ -323,7 +322,6 @@ pub async fn seed_member(c: &Env, user_id: &str, number: &str, factor: &str) -> 
         user_id: user_id.into(),
         password,
         email,
-        symbol: "34".into(),
         number: number.into(),
         totp_secret,
         totp_ahead: 0,
@@ -361,7 +359,6 @@ pub async fn import_new(c: &Env, user_id: &str, number: &str) -> Member {
         user_id: user_id.into(),
         password: format!("34{number}19801201"),
         email,
-        symbol: "34".into(),
         number: number.into(),
         totp_secret: Vec::new(),
         totp_ahead: 0,

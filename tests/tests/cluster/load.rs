@@ -26,7 +26,7 @@ pub struct HeldGrant {
 #[derive(Debug, Clone)]
 pub enum Completed {
     Password {
-        member: Member,
+        user_id: String,
     },
     Passkey {
         member_id: String,
@@ -239,10 +239,9 @@ async fn account_round(
         if done {
             tally.count("password.changed");
             m.password = new;
-            completed
-                .lock()
-                .unwrap()
-                .push(Completed::Password { member: m.clone() });
+            completed.lock().unwrap().push(Completed::Password {
+                user_id: m.user_id.clone(),
+            });
         } else if r.status == 502 {
             *other = Some(new);
             tally.error("password.in_flight", "502".into());

@@ -320,10 +320,6 @@ impl PgDb {
         .expect("pg_terminate_backend");
         rows.first().map(|r| r.n as usize).unwrap_or(0)
     }
-
-    pub fn connect(&self) -> diesel::PgConnection {
-        diesel::PgConnection::establish(&self.url_via(None)).expect("connect")
-    }
 }
 
 impl Drop for PgDb {

@@ -206,10 +206,10 @@ async fn forward(
     }
     // The replicas trust 127.0.0.1 as a proxy: a client may name its own address (the load
     // workers do, so each simulated member has one, as on the internet).
-    if !headers.contains_key("x-forwarded-for") {
-        if let Ok(v) = HeaderValue::from_str(&peer.ip().to_string()) {
-            headers.insert("x-forwarded-for", v);
-        }
+    if !headers.contains_key("x-forwarded-for")
+        && let Ok(v) = HeaderValue::from_str(&peer.ip().to_string())
+    {
+        headers.insert("x-forwarded-for", v);
     }
     let mut tried = Vec::new();
     let (replica, result) = loop {

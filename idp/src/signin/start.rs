@@ -1,0 +1,213 @@
+//! The primary authentication and the session it starts: the password check behind the login
+//! page (also used by the benches), and the start of an IdP session after a password or a
+//! passkey. The answer to a wrong user ID and to a wrong password is the same, in the same
+//! time (one argon2id verification either way), and both count against the throttles.
+
+use crate::error::{PageError, PageResultExt};
+use crate::oidc::logout::end_session;
+use crate::pages::Ctx;
+use crate::security::password::HashError;
+use crate::security::request::Requester;
+use crate::security::throttle::{Gate, Throttle};
+use crate::security::tokens::{same, token_hash};
+use crate::signin::session::{Current, NewSession, Sessions};
+use crate::signin::visit::{assemble, current_session, load_flow};
+use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::audit::Actor;
+use crate::store::credentials::CredentialStore;
+use crate::store::ephemeral::EphemeralError;
+use crate::store::members::Member;
+use axum::http::HeaderMap;
+use axum::http::header::SET_COOKIE;
+use axum::response::{IntoResponse, Response};
+use kenpo_shared::Secret;
+use kenpo_shared::ids::{UserId, normalize};
+use serde_json::json;
+
+/// Why a password sign-in failed.
+#[derive(Debug)]
+pub enum LoginFailure {
+    Missing,
+    Wrong,
+    Throttled(u64),
+    InitialExpired,
+    Internal(String),
+}
+
+impl From<EphemeralError> for LoginFailure {
+    fn from(e: EphemeralError) -> Self {
+        LoginFailure::Internal(e.to_string())
+    }
+}
+impl From<StoreError> for LoginFailure {
+    fn from(e: StoreError) -> Self {
+        LoginFailure::Internal(e.to_string())
+    }
+}
+impl From<HashError> for LoginFailure {
+    fn from(e: HashError) -> Self {
+        LoginFailure::Internal(e.to_string())
+    }
+}
+
+/// Checks a user ID and password (the service behind the page; also used by the benches).
+pub async fn authenticate(
+    state: &AppState,
+    requester: &Requester,
+    username: &str,
+    password: &str,
+    now: i64,
+) -> Result<Member, LoginFailure> {
+    let throttle = Throttle::new(&state.eph, &state.config.throttle);
+    if let Gate::Wait(w) = throttle.address_attempt(requester.ip, now).await? {
+        return Err(LoginFailure::Throttled(w));
+    }
+    let Ok(user_id) = UserId::parse(username) else {
+        return Err(LoginFailure::Missing);
+    };
+    if password.is_empty() || password.len() > 1024 {
+        return Err(LoginFailure::Missing);
+    }
+    if let Gate::Wait(w) = throttle.account_attempt(&user_id.lookup_key()).await? {
+        return Err(LoginFailure::Throttled(w));
+    }
+    let secret = Secret::new(password.to_string());
+    let member = state.members().by_user_id(&user_id).await?;
+    let ok = match &member {
+        Some(m) if m.uses_initial_password() => {
+            // The initial password is compared, not hashed (see store::members); the dummy
+            // verification keeps the time equal to a real check.
+            state.hasher.burn(&secret).await?;
+            same(
+                normalize(password).as_bytes(),
+                m.initial_password().as_bytes(),
+            )
+        }
+        Some(m) => {
+            let v = state
+                .hasher
+                .verify(&secret, m.password_hash.as_deref())
+                .await?;
+            if v.needs_rehash {
+                let hash = state.hasher.hash(&secret).await?;
+                state.members().rehash(&m.id, hash).await?;
+            }
+            v.ok
+        }
+        None => {
+            state.hasher.burn(&secret).await?;
+            false
+        }
+    };
+    match member {
+        Some(m) if ok => {
+            let days = state.config.password.initial_password_days;
+            if m.uses_initial_password()
+                && m.initial_password_since
+                    .is_some_and(|since| now > since + days * 86_400)
+            {
+                return Err(LoginFailure::InitialExpired);
+            }
+            Ok(m)
+        }
+        _ => Err(LoginFailure::Wrong),
+    }
+}
+
+/// How a primary authentication went.
+pub struct Primary<'a> {
+    pub member: Member,
+    /// Methods used (RFC 8176).
+    pub amr: Vec<String>,
+    /// Whether they already amount to two factors (a passkey with user verification).
+    pub mfa: bool,
+    pub remember: bool,
+    pub flow_id: Option<&'a str>,
+}
+
+/// Starts (or renews) the IdP session after a primary authentication and moves on; the
+/// answer sets the session cookie. The cookie value is always new; the same member keeps the
+/// session's `sid` and its clients, another member's session in this browser is ended first.
+pub async fn start_session(
+    state: &AppState,
+    ctx: Ctx,
+    requester: Requester,
+    headers: &HeaderMap,
+    primary: Primary<'_>,
+) -> Result<Response, PageError> {
+    let now = state.now();
+    let lang = ctx.lang;
+    let Primary {
+        member,
+        amr,
+        mfa,
+        remember,
+        flow_id,
+    } = primary;
+    let sessions = Sessions::new(state);
+    let previous = current_session(state, headers, now).await?;
+    let ip = requester.ip.to_string();
+    let (token, session) = sessions
+        .create(
+            NewSession {
+                member_id: &member.id,
+                amr: amr.clone(),
+                mfa,
+                remember,
+                user_agent: &requester.user_agent,
+                ip: &ip,
+            },
+            now,
+        )
+        .await
+        .page(lang)?;
+    let mut current = Current {
+        hash: token_hash(&token),
+        session,
+    };
+    if let Some(prev) = previous {
+        if prev.session.member_id == member.id {
+            // Same member signing in again (prompt=login, max_age): keep the sid and clients.
+            sessions.end(&prev.session.sid, now).await.page(lang)?;
+            current = sessions
+                .adopt(current, &prev.session, now)
+                .await
+                .page(lang)?;
+        } else if let Err(e) = end_session(state, &prev.session.sid, now).await {
+            tracing::warn!(error = %e, "the previous member's session did not end cleanly");
+        }
+    }
+    state
+        .members()
+        .touch_login(&member.id, now)
+        .await
+        .page(lang)?;
+    if let Err(e) = state
+        .audit()
+        .record(
+            Some(&member.id),
+            Actor::Member,
+            "signin.primary",
+            json!({"amr": amr}),
+            Some(&ip),
+            now,
+        )
+        .await
+    {
+        tracing::error!(error = %e, "audit record failed");
+    }
+    let flow = load_flow(state, flow_id).await?;
+    let factors = CredentialStore::new(state.db.clone())
+        .factors(&member)
+        .await
+        .page(lang)?;
+    let visit = assemble(state, requester, ctx, flow, current, member, factors, now).await?;
+    let mut res = visit.advance(state).await?.into_response();
+    let max_age = remember.then_some(state.config.session.remember_secs);
+    res.headers_mut().append(
+        SET_COOKIE,
+        state.cookies.set("kenpo_session", &token, max_age),
+    );
+    Ok(res)
+}
