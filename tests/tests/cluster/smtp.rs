@@ -11,7 +11,7 @@ pub struct Smtp {
     pub port: u16,
     received: Arc<Mutex<Vec<Vec<u8>>>>,
     pub stall: Arc<AtomicBool>,
-    /// Connections accepted while stalling.
+    /// Connections accepted, or commands received, while stalling.
     pub stalled: Arc<AtomicUsize>,
 }
 
@@ -36,7 +36,7 @@ impl Smtp {
                     });
                     continue;
                 }
-                tokio::spawn(session(sock, store));
+                tokio::spawn(session(sock, store, st.clone(), sc.clone()));
             }
         });
         Smtp {
@@ -71,7 +71,12 @@ impl Smtp {
     }
 }
 
-async fn session(sock: tokio::net::TcpStream, store: Arc<Mutex<Vec<Vec<u8>>>>) {
+async fn session(
+    sock: tokio::net::TcpStream,
+    store: Arc<Mutex<Vec<Vec<u8>>>>,
+    stall: Arc<AtomicBool>,
+    stalled: Arc<AtomicUsize>,
+) {
     let (r, mut w) = sock.into_split();
     let mut lines = BufReader::new(r);
     let _ = w.write_all(b"220 cluster ESMTP\r\n").await;
@@ -79,6 +84,12 @@ async fn session(sock: tokio::net::TcpStream, store: Arc<Mutex<Vec<Vec<u8>>>>) {
     loop {
         line.clear();
         if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        // A pooled connection opened before the switch hangs too (the client reuses it).
+        if stall.load(Ordering::Relaxed) {
+            stalled.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_secs(30)).await;
             return;
         }
         let cmd = line.trim_end().to_ascii_uppercase();
