@@ -642,7 +642,13 @@ mod tests {
             .collect();
         let actions = plan(&rows, POLICY, 950);
         assert_eq!(actions.len(), 3);
-        assert!(actions.iter().all(|a| matches!(a, KeyAction::Create { activates_at: 1000, .. })));
+        assert!(actions.iter().all(|a| matches!(
+            a,
+            KeyAction::Create {
+                activates_at: 1000,
+                ..
+            }
+        )));
         // A pending successor exists: nothing more.
         let mut with_next = rows.clone();
         for a in Alg::ALL {

@@ -67,6 +67,12 @@ const SCENARIOS: [&str; 14] = [
     "throughput",
 ];
 
+/// Scenarios that check a defect whose fix is owned elsewhere and has not landed yet: their
+/// failure is reported, not counted; once one passes, take it off this list.
+/// `refresh_during_outage`: issue 13's third defect (a refresh answered during the Redis outage
+/// consumed the refresh token), fixed in the token endpoint on the `strict` branch.
+const KNOWN_FAILING: [&str; 1] = ["refresh_during_outage"];
+
 async fn run(only: Vec<String>) -> (usize, usize) {
     let t = Instant::now();
     let mut c = cluster::Cluster::start().await;
@@ -128,7 +134,19 @@ async fn run(only: Vec<String>) -> (usize, usize) {
         match outcome {
             Ok(()) => {
                 passed += 1;
-                println!("scenario {name} ... ok ({:.1?})", started.elapsed());
+                let note = if KNOWN_FAILING.contains(&name) {
+                    " — listed in KNOWN_FAILING but passes now: take it off the list"
+                } else {
+                    ""
+                };
+                println!("scenario {name} ... ok ({:.1?}){note}", started.elapsed());
+            }
+            Err(e) if KNOWN_FAILING.contains(&name) => {
+                println!(
+                    "scenario {name} ... KNOWN FAILURE, not counted (fix pending elsewhere, see \
+                     KNOWN_FAILING) ({:.1?})\n{e}",
+                    started.elapsed()
+                );
             }
             Err(e) => {
                 failed += 1;
