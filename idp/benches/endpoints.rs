@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // a test (or bench) that cannot set up is a failed test
 //! Throughput of the IdP's endpoints against their raw bounds, printed as a table:
 //! `cargo bench -p kenpo-idp --bench endpoints` (add `-- --secs 5 --concurrency 32` to change
 //! the run). Everything runs in this process on this machine: the IdP on a loopback port
@@ -38,7 +39,7 @@ fn opts() -> Opts {
     };
     Opts {
         secs: get("--secs").unwrap_or(4.0),
-        concurrency: get("--concurrency").map(|c| c as usize).unwrap_or(32),
+        concurrency: get("--concurrency").map_or(32, |c| c as usize),
     }
 }
 
@@ -116,9 +117,7 @@ where
 
 /// Operations per second of `f` on every core for `secs`.
 fn on_all_cores(secs: f64, f: impl Fn() + Send + Sync + 'static) -> f64 {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let f = Arc::new(f);
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let handles: Vec<_> = (0..cores)
@@ -256,9 +255,7 @@ fn print_row(name: &str, s: &Stats, bound: Option<(&str, f64)>, target: Option<f
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let o = opts();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let dir = std::env::temp_dir().join(format!("kenpo-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (state, issuer) = start_idp(&dir).await;

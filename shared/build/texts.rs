@@ -28,7 +28,7 @@ fn texts_module(table: &toml::Table, path: &str, out: &mut String) {
                 texts_module(t, &here, out);
                 out.push_str("}\n");
             }
-            toml::Value::Array(items) if items.iter().all(|i| i.is_array()) => {
+            toml::Value::Array(items) if items.iter().all(toml::Value::is_array) => {
                 let texts: Vec<String> = items.iter().map(|i| texts_pair(i, &here)).collect();
                 out.push_str(&format!(
                     "pub const {key}: [Text; {}] = [{}];\n",

@@ -32,7 +32,7 @@ impl Clock {
     pub fn now(&self) -> OffsetDateTime {
         match self {
             Clock::System => OffsetDateTime::now_utc(),
-            Clock::Fixed(t) => *t.lock().unwrap_or_else(|p| p.into_inner()),
+            Clock::Fixed(t) => *t.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
             Clock::Offset(s) => OffsetDateTime::now_utc() + Duration::seconds(*s),
         }
     }
@@ -40,7 +40,7 @@ impl Clock {
     /// Moves a fixed clock forward; a no-op on the system clock.
     pub fn advance(&self, by: Duration) {
         if let Clock::Fixed(t) = self {
-            let mut guard = t.lock().unwrap_or_else(|p| p.into_inner());
+            let mut guard = t.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             *guard += by;
         }
     }

@@ -269,13 +269,21 @@ impl Db {
         let applied = match &mut *conn {
             DbConn::Sqlite(c) => c
                 .run_pending_migrations(EmbeddedMigrationsRef(&migrations.sqlite))
-                .map(|v| v.iter().map(|m| m.to_string()).collect::<Vec<_>>())
+                .map(|v| {
+                    v.iter()
+                        .map(std::string::ToString::to_string)
+                        .collect::<Vec<_>>()
+                })
                 .map_err(|e| StoreError::Migration(e.to_string())),
             DbConn::Pg(c) => {
                 c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
                 let r = c
                     .run_pending_migrations(EmbeddedMigrationsRef(&migrations.postgres))
-                    .map(|v| v.iter().map(|m| m.to_string()).collect::<Vec<_>>())
+                    .map(|v| {
+                        v.iter()
+                            .map(std::string::ToString::to_string)
+                            .collect::<Vec<_>>()
+                    })
                     .map_err(|e| StoreError::Migration(e.to_string()));
                 // Released with the session too, should this fail.
                 let _ = c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"));

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // a test (or bench) that cannot set up is a failed test
 //! The IdP the browser tests of second factors run against (`tests/browser/factors/run.sh`):
 //! a real server on `http://localhost:PORT` (WebAuthn needs a domain, never an IP) with its own
 //! SQLite file, outbox folder and keys under DIR, and members seeded at the step each test

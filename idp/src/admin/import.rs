@@ -137,7 +137,7 @@ pub fn parse(bytes: &[u8], today: time::Date) -> Result<Vec<Row>, Vec<RowError>>
                 line,
                 column: Some(column),
                 message,
-            })
+            });
         };
         let user_id = UserId::parse(get("user_id"))
             .map_err(|e| bad("user_id", e.to_string()))

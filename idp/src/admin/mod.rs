@@ -193,7 +193,7 @@ pub async fn run(config: Config, command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Secrets(SecretsCmd::GenerateKey { id }) => {
-            println!("{}", crate::security::secretbox::generate_key(&id))
+            println!("{}", crate::security::secretbox::generate_key(&id));
         }
         Command::Secrets(SecretsCmd::Reseal) => {
             let db = startup::open_db(&config)?;

@@ -305,9 +305,8 @@ pub fn response_url(
     pairs: &[(&str, &str)],
     state: Option<&str>,
 ) -> String {
-    let mut url = match url::Url::parse(redirect_uri) {
-        Ok(u) => u,
-        Err(_) => return redirect_uri.to_string(),
+    let Ok(mut url) = url::Url::parse(redirect_uri) else {
+        return redirect_uri.to_string();
     };
     {
         let mut q = url.query_pairs_mut();

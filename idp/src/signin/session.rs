@@ -176,7 +176,7 @@ impl<'a> Sessions<'a> {
                     self.state
                         .eph
                         .set_remove(&member_key(member_id), &sid)
-                        .await?
+                        .await?;
                 }
             }
         }

@@ -189,7 +189,7 @@ pub async fn complete(
         .map_err(|e| CallbackError::Exchange(super::provider::error_chain(&e)))?;
     let raw = tokens
         .id_token()
-        .map(|t| t.to_string())
+        .map(std::string::ToString::to_string)
         .ok_or(IdTokenError::Missing)?;
     let nonce = Nonce::new(pending.nonce.clone());
     let settings = state.provider.settings();

@@ -36,11 +36,9 @@ impl FromRequestParts<AppState> for SignedIn {
         let return_to = parts
             .extensions
             .get::<OriginalUri>()
-            .map(|u| u.0.clone())
-            .unwrap_or_else(|| parts.uri.clone())
+            .map_or_else(|| parts.uri.clone(), |u| u.0.clone())
             .path_and_query()
-            .map(|p| p.to_string())
-            .unwrap_or_else(|| "/".into());
+            .map_or_else(|| "/".into(), std::string::ToString::to_string);
         let Some(token) = state.cookies.get(parts, cookies::SESSION) else {
             return Err(PageError::sign_in(&return_to));
         };

@@ -156,7 +156,10 @@ impl Provider {
     }
 
     fn cached(&self) -> Option<Arc<Discovered>> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     fn fresh(&self, d: &Discovered) -> bool {
@@ -189,7 +192,10 @@ impl Provider {
     /// happened moments ago (the key is then really unknown).
     pub async fn refresh_for_unknown_key(&self) -> Option<Arc<Discovered>> {
         {
-            let mut last = self.last_forced.lock().unwrap_or_else(|p| p.into_inner());
+            let mut last = self
+                .last_forced
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if last.is_some_and(|t| t.elapsed() < FORCED_REFRESH_GAP) {
                 return None;
             }
@@ -226,7 +232,10 @@ impl Provider {
             client,
             fetched_at: Instant::now(),
         });
-        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = Some(d.clone());
+        *self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(d.clone());
         tracing::debug!(issuer = %s.issuer, "IdP discovery fetched");
         Ok(d)
     }

@@ -90,7 +90,7 @@ async fn refresh(state: &AppState, s: &PortalSession, now: i64) -> Outcome {
         .refresh_token()
         .map(|t| t.secret().clone())
         .or(renewed.refresh_token);
-    if let Some(raw) = tokens.id_token().map(|t| t.to_string()) {
+    if let Some(raw) = tokens.id_token().map(std::string::ToString::to_string) {
         let mut verified =
             verify_id_token(&d, state.provider.settings(), &raw, None, state.clock.now());
         if matches!(verified, Err(IdTokenError::UnknownKey))

@@ -37,8 +37,7 @@ fn first_bad_line(bytes: &[u8], valid: impl Fn(&[u8]) -> bool) -> u64 {
     bytes
         .split(|b| *b == b'\n')
         .position(|line| !valid(line))
-        .map(|i| i as u64 + 1)
-        .unwrap_or(1)
+        .map_or(1, |i| i as u64 + 1)
 }
 
 fn is_sjis(bytes: &[u8]) -> bool {

@@ -43,8 +43,7 @@ impl Line<'_> {
             .columns
             .iter()
             .find(|c| c.name == column)
-            .map(|c| format!("{} ({})", c.name, c.ja))
-            .unwrap_or_else(|| column.to_string());
+            .map_or_else(|| column.to_string(), |c| format!("{} ({})", c.name, c.ja));
         self.errors.push(RowError {
             line: self.line,
             column: Some(label),

@@ -170,7 +170,7 @@ pub(crate) fn read_rows<R>(
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let line = e.position().map_or(0, csv::Position::line);
                 errors.push(RowError {
                     line,
                     column: None,
@@ -179,7 +179,7 @@ pub(crate) fn read_rows<R>(
                 continue;
             }
         };
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let line = record.position().map_or(0, csv::Position::line);
         if record.iter().all(|f| f.trim().is_empty()) {
             continue; // blank lines (a trailing empty line, Excel's ",,,,") are not rows
         }

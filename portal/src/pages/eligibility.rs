@@ -51,7 +51,7 @@ async fn render(
 ) -> Result<Response, PageError> {
     let q: EligibilityQuery = super::query(raw.as_deref(), ctx.lang)?;
     let masked = match q.masked.as_deref() {
-        None | Some("") | Some("0") => false,
+        None | Some("" | "0") => false,
         Some("1") => for_print,
         Some(_) => return Err(PageError::NotFound(ctx.lang)),
     };

@@ -37,15 +37,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
         let uri = parts
             .extensions
             .get::<OriginalUri>()
-            .map(|u| u.0.clone())
-            .unwrap_or_else(|| parts.uri.clone());
+            .map_or_else(|| parts.uri.clone(), |u| u.0.clone());
         Ok(Ctx {
             lang: negotiate_lang(parts),
             nonce,
             path_and_query: uri
                 .path_and_query()
-                .map(|p| p.to_string())
-                .unwrap_or_else(|| "/".into()),
+                .map_or_else(|| "/".into(), std::string::ToString::to_string),
         })
     }
 }

@@ -273,7 +273,7 @@ async fn shift_jis_files_import_and_a_wrong_encoding_is_refused_by_line() {
     );
     // UTF-16 (Excel's "Unicode text").
     let mut utf16 = vec![0xFF, 0xFE];
-    utf16.extend(MEDICAL.encode_utf16().flat_map(|u| u.to_le_bytes()));
+    utf16.extend(MEDICAL.encode_utf16().flat_map(u16::to_le_bytes));
     let errors = invalid(
         p.import_bytes(Kind::Medical, &utf16, EncodingChoice::Auto)
             .await,

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // a test (or bench) that cannot set up is a failed test
 //! The portal's integration tests, one binary: the app is called in-process (`tower`'s
 //! `oneshot`) against its own database and store prefix, with a small stand-in IdP on loopback
 //! (discovery, keys, token endpoint) whose tokens are signed with `ring`, independently of the

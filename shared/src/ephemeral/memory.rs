@@ -37,7 +37,7 @@ impl MemoryStore {
                     let now = Instant::now();
                     inner
                         .lock()
-                        .unwrap_or_else(|p| p.into_inner())
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .retain(|_, e| e.expires > now);
                 }
             });
@@ -46,7 +46,9 @@ impl MemoryStore {
     }
 
     fn map(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The live entry under `key`, dropping it if expired.

@@ -50,9 +50,11 @@ impl EphemeralError {
                     || e.is_unrecoverable_error()
                     || matches!(
                         e.kind(),
-                        ::redis::ErrorKind::Server(::redis::ServerErrorKind::BusyLoading)
-                            | ::redis::ErrorKind::Server(::redis::ServerErrorKind::TryAgain)
-                            | ::redis::ErrorKind::Server(::redis::ServerErrorKind::MasterDown)
+                        ::redis::ErrorKind::Server(
+                            ::redis::ServerErrorKind::BusyLoading
+                                | ::redis::ServerErrorKind::TryAgain
+                                | ::redis::ServerErrorKind::MasterDown
+                        )
                     )
             }
             EphemeralError::Corrupt(_) => false,

@@ -156,10 +156,10 @@ impl Cluster {
             c.portals.push(r);
         }
         // All IdP replicas at once on the empty database (the first defect's situation).
-        for r in c.idps.iter_mut() {
+        for r in &mut c.idps {
             r.start();
         }
-        for r in c.portals.iter_mut() {
+        for r in &mut c.portals {
             r.start();
         }
         for r in c.idps.iter_mut().chain(c.portals.iter_mut()) {

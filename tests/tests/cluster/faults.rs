@@ -175,7 +175,7 @@ pub async fn kill9_under_load(c: &mut Cluster, r: &mut Report, secs: u64) -> Res
         .iter()
         .filter_map(|x| match x {
             Completed::Password { user_id } => Some(user_id.as_str()),
-            _ => None,
+            Completed::Passkey { .. } => None,
         })
         .collect();
     let changes = changed.len();
@@ -631,7 +631,7 @@ pub async fn slow_mail_server(c: &mut Cluster, r: &mut Report) -> Result<(), Str
             &[("username", &m.user_id), ("password", &m.password)],
         )
         .await;
-    let page = b.follow(next, "never:").await.map_err(|e| e.to_string())?;
+    let page = b.follow(next, "never:").await?;
     let took = t.elapsed();
     // Recovery mails too.
     let forgot = b.get(&c.idp_url("/recovery/password")).await;
@@ -744,10 +744,7 @@ pub async fn clock_skew(c: &mut Cluster, r: &mut Report) -> Result<(), String> {
                 continue;
             }
         };
-        let landing = b
-            .follow(b.get(&back).await, "never:")
-            .await
-            .map_err(|e| e.to_string())?;
+        let landing = b.follow(b.get(&back).await, "never:").await?;
         if landing.status != 200 {
             problems.push(format!("portal landing {i}: {}", landing.status));
         }

@@ -200,9 +200,7 @@ pub async fn every_journey_across_replicas(c: &mut Cluster, r: &mut Report) -> R
         .await
         .map_err(|e| format!("portal sign-in: {e}"))?;
     let landing = b.get(&back).await;
-    let page = flows::follow(&b, landing, "never:")
-        .await
-        .map_err(|e| e.to_string())?;
+    let page = flows::follow(&b, landing, "never:").await?;
     if page.step().as_deref() != Some("portal-medical")
         || !page.body.contains("けんぽ内科クリニック")
     {

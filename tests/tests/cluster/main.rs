@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // a test that cannot set up is a failed test
 //! The cluster test: 3 IdP and 2 portal replicas of the built binaries behind round-robin load
 //! balancers, on PostgreSQL and a Redis of the test's own, put through every member journey and
 //! the faults of issue 13 (kill -9 under load, Redis flushed and stopped, the database path cut,

@@ -228,10 +228,7 @@ async fn forward(
             .await;
         match sent {
             // Not sent at all: the replica is gone; mark it and try the next one.
-            Err(e) if e.is_connect() => {
-                b.ready.store(false, Ordering::Relaxed);
-                continue;
-            }
+            Err(e) if e.is_connect() => b.ready.store(false, Ordering::Relaxed),
             other => break (Some(i), Some(other)),
         }
     };
@@ -253,7 +250,7 @@ async fn forward(
                 Ok(bytes) => {
                     let mut res = Response::new(Body::from(bytes));
                     *res.status_mut() = status;
-                    for (k, v) in rh.iter() {
+                    for (k, v) in &rh {
                         if !HOP_BY_HOP.contains(&k.as_str()) && k != "content-length" {
                             res.headers_mut().append(k.clone(), v.clone());
                         }

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // a test (or bench) that cannot set up is a failed test
 //! Cross-service tests: the IdP (and the portal) served over real HTTP on loopback, driven by
 //! a cookie-keeping HTTP client like a browser, checked by independent implementations
 //! (openidconnect as the relying party, jsonwebtoken for logout tokens, ring's HMAC for TOTP).
@@ -13,4 +14,5 @@ mod factors;
 mod oidc;
 mod onboarding;
 mod portal;
+mod reads;
 mod recovery;

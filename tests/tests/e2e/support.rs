@@ -612,8 +612,14 @@ pub fn parse_mail(raw: &[u8]) -> Mail {
             .unwrap_or_default()
             .to_string(),
         subject: msg.subject().unwrap_or_default().to_string(),
-        text: msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
-        html: msg.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
+        text: msg
+            .body_text(0)
+            .map(std::borrow::Cow::into_owned)
+            .unwrap_or_default(),
+        html: msg
+            .body_html(0)
+            .map(std::borrow::Cow::into_owned)
+            .unwrap_or_default(),
     }
 }
 
@@ -1028,8 +1034,14 @@ impl ReceivedMail {
             to: addrs(msg.to()),
             from: addrs(msg.from()),
             subject: msg.subject().unwrap_or_default().to_string(),
-            text: msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
-            html: msg.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
+            text: msg
+                .body_text(0)
+                .map(std::borrow::Cow::into_owned)
+                .unwrap_or_default(),
+            html: msg
+                .body_html(0)
+                .map(std::borrow::Cow::into_owned)
+                .unwrap_or_default(),
         })
     }
 
