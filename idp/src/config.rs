@@ -28,6 +28,7 @@ pub struct Config {
     pub mfa: MfaConfig,
     pub log: LogConfig,
     pub demo: DemoConfig,
+    pub testing: TestingConfig,
     pub clients: Vec<ClientConfig>,
 }
 
@@ -43,6 +44,13 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// Largest request body accepted.
     pub body_limit_bytes: usize,
+    /// Address of the Prometheus `/metrics` listener (never the public port); none: off.
+    pub metrics_bind: Option<String>,
+    /// On SIGTERM, `/readyz` answers 503 this long before the listener closes, so the load
+    /// balancer stops sending new requests first.
+    pub shutdown_drain_secs: u64,
+    /// Then requests in flight and background work get this long to finish.
+    pub shutdown_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +61,9 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             request_timeout_secs: 30,
             body_limit_bytes: 64 * 1024,
+            metrics_bind: None,
+            shutdown_drain_secs: 5,
+            shutdown_timeout_secs: 20,
         }
     }
 }
@@ -63,6 +74,8 @@ pub struct DatabaseConfig {
     /// `sqlite://PATH` (embedded default) or `postgres://…`.
     pub url: String,
     pub pool_size: u32,
+    /// How long a request waits for a database connection before it is answered 503.
+    pub checkout_timeout_secs: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -70,6 +83,7 @@ impl Default for DatabaseConfig {
         Self {
             url: "sqlite://./data/idp.sqlite3".into(),
             pool_size: 8,
+            checkout_timeout_secs: 5,
         }
     }
 }
@@ -81,6 +95,11 @@ pub struct EphemeralConfig {
     pub url: String,
     /// Prefix of every Redis key, so several deployments can share one Redis.
     pub prefix: String,
+    /// Bound on opening a Redis connection.
+    pub connect_timeout_ms: u64,
+    /// Bound on each Redis answer. While Redis is unreachable a request fails within about
+    /// the sum of both and is answered 503.
+    pub response_timeout_ms: u64,
 }
 
 impl Default for EphemeralConfig {
@@ -88,6 +107,8 @@ impl Default for EphemeralConfig {
         Self {
             url: "memory".into(),
             prefix: "kenpo:idp:".into(),
+            connect_timeout_ms: 1000,
+            response_timeout_ms: 1000,
         }
     }
 }
@@ -248,6 +269,9 @@ pub struct MailConfig {
     pub outbox_dir: PathBuf,
     pub from_name: String,
     pub from_address: String,
+    /// A page waits at most this long for the SMTP server to take a mail; a slower server
+    /// gets the mail in the background (a refusal within this time is shown on the page).
+    pub page_wait_ms: u64,
 }
 
 impl Default for MailConfig {
@@ -257,6 +281,7 @@ impl Default for MailConfig {
             outbox_dir: "./data/outbox".into(),
             from_name: "けんぽWeb".into(),
             from_address: "no-reply@kenpo.example.jp".into(),
+            page_wait_ms: 1000,
         }
     }
 }
@@ -314,6 +339,15 @@ impl Default for MfaConfig {
             totp_issuer: "けんぽWeb".into(),
         }
     }
+}
+
+/// Knobs for the test suites only: never set them in production.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestingConfig {
+    /// Seconds added to the system clock (the cluster test runs replicas whose clocks are
+    /// ±30 s apart).
+    pub clock_offset_secs: i64,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -391,6 +425,35 @@ impl Config {
             .bind
             .parse::<std::net::SocketAddr>()
             .map_err(|e| ConfigError::invalid("server.bind", e))?;
+        if let Some(m) = &self.server.metrics_bind {
+            let m: std::net::SocketAddr = m
+                .parse()
+                .map_err(|e| ConfigError::invalid("server.metrics_bind", e))?;
+            if Some(m) == self.server.bind.parse().ok() {
+                return Err(ConfigError::invalid(
+                    "server.metrics_bind",
+                    "must not be the public listener (server.bind)",
+                ));
+            }
+        }
+        for (key, v) in [
+            (
+                "database.checkout_timeout_secs",
+                self.database.checkout_timeout_secs,
+            ),
+            (
+                "ephemeral.connect_timeout_ms",
+                self.ephemeral.connect_timeout_ms,
+            ),
+            (
+                "ephemeral.response_timeout_ms",
+                self.ephemeral.response_timeout_ms,
+            ),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::invalid(key, "must be greater than 0"));
+            }
+        }
         for (i, p) in self.server.trusted_proxies.iter().enumerate() {
             p.parse::<std::net::IpAddr>()
                 .map_err(|e| ConfigError::invalid(&format!("server.trusted_proxies[{i}]"), e))?;

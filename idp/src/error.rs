@@ -2,6 +2,11 @@
 //! with RFC 6749 / 6750 codes in JSON; [`PageError`] answers hosted pages with a plain
 //! Japanese (or English) page. Internal causes are logged once, here, with a reference the
 //! member can quote; their text never reaches the response.
+//!
+//! A failure caused by an unreachable backend (Redis or the database down or too slow, as
+//! noted in the request's `kenpo_shared::scope`) is not an internal error: pages answer the
+//! "temporarily unavailable" page and protocol endpoints `temporarily_unavailable`, both 503
+//! with `Retry-After`, whichever path the error took to get here.
 
 use crate::pages::i18n::{self as i18n, Text};
 use crate::store::StoreError;
@@ -9,7 +14,13 @@ use crate::store::ephemeral::EphemeralError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kenpo_shared::Lang;
+use kenpo_shared::scope;
 use serde_json::json;
+
+/// Seconds a client is asked to wait before retrying while a backend is unreachable.
+pub const RETRY_AFTER_SECS: u64 = 10;
+
+use crate::texts::error::{UNAVAILABLE_BODY, UNAVAILABLE_TITLE};
 
 /// An error of a protocol endpoint (token, userinfo, introspection, revocation, …).
 #[derive(Debug, Clone)]
@@ -60,8 +71,16 @@ impl OAuthError {
             ..Self::new(StatusCode::FORBIDDEN, "insufficient_scope", d)
         }
     }
+    /// An internal failure, or `temporarily_unavailable` when the request found a backend
+    /// unreachable.
     pub fn server_error(cause: impl std::fmt::Display) -> Self {
         let reference = crate::security::tokens::new_id();
+        if let Some(backend) = scope::outage() {
+            tracing::warn!(reference, backend = backend.as_str(), error = %cause, "backend unavailable on a protocol endpoint");
+            return Self::temporarily_unavailable(format!(
+                "the service is temporarily unavailable, retry later (reference {reference})"
+            ));
+        }
         tracing::error!(reference, error = %cause, "internal error on a protocol endpoint");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -85,6 +104,9 @@ impl IntoResponse for OAuthError {
         let h = res.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
         if self.bearer {
             let v = format!(
                 "Bearer error=\"{}\", error_description=\"{}\"",
@@ -139,11 +161,19 @@ pub enum PageError {
     Forbidden(Lang),
     /// Something broke; logged with this reference.
     Internal(Lang, String),
+    /// A backend (Redis, the database) cannot be reached: 503 with `Retry-After`.
+    Unavailable(Lang),
 }
 
 impl PageError {
+    /// An internal failure, or [`PageError::Unavailable`] when the request found a backend
+    /// unreachable (so handlers need not tell the two apart).
     pub fn internal(lang: Lang, cause: impl std::fmt::Display) -> Self {
         let reference = crate::security::tokens::new_id()[..10].to_string();
+        if let Some(backend) = scope::outage() {
+            tracing::warn!(reference, backend = backend.as_str(), error = %cause, "backend unavailable on a hosted page");
+            return PageError::Unavailable(lang);
+        }
         tracing::error!(reference, error = %cause, "internal error on a hosted page");
         PageError::Internal(lang, reference)
     }
@@ -171,6 +201,17 @@ impl IntoResponse for PageError {
                 i18n::ERROR_TITLE.get(*l),
                 i18n::STALE_FORM.get(*l).to_string(),
             ),
+            PageError::Unavailable(l) => {
+                let mut res = crate::pages::error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    *l,
+                    UNAVAILABLE_TITLE.get(*l),
+                    UNAVAILABLE_BODY.get(*l),
+                );
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+                return res;
+            }
             PageError::Internal(l, r) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 *l,

@@ -174,6 +174,11 @@ pub fn app(state: AppState) -> Router {
         .merge(hosted)
         .merge(ops)
         .fallback(not_found)
+        .layer(from_fn_with_state(state.clone(), crate::metrics::signin_outcomes))
+        .layer(from_fn_with_state(
+            state.metrics.base.clone(),
+            kenpo_shared::metrics::track,
+        ))
         .layer(from_fn_with_state(headers, web::security_headers))
         .layer(from_fn(web::remember_lang))
         .layer(CatchPanicLayer::new())
@@ -204,15 +209,22 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready when the database and the short-lived store answer and signing keys are loaded.
+/// Ready when the database and the short-lived store answer (each within a second) and
+/// signing keys are loaded; not ready from the moment a shutdown begins.
 async fn readyz(State(state): State<AppState>) -> Response {
-    let db = state.db.ping().await;
-    let eph = state.eph.ping().await;
+    if state.lifecycle.draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    let probe = Duration::from_secs(1);
+    let (db, eph) = tokio::join!(
+        tokio::time::timeout(probe, state.db.ping()),
+        tokio::time::timeout(probe, state.eph.ping())
+    );
     let keys = state.keys.signer(crate::oidc::keys::Alg::Rs256);
     match (db, eph, keys) {
-        (Ok(()), Ok(()), Ok(_)) => "ready".into_response(),
+        (Ok(Ok(())), Ok(Ok(())), Ok(_)) => "ready".into_response(),
         (db, eph, keys) => {
-            tracing::warn!(db = ?db.err(), ephemeral = ?eph.err(), keys = ?keys.err(), "not ready");
+            tracing::warn!(db = ?db.map_err(|_| "timeout"), ephemeral = ?eph.map_err(|_| "timeout"), keys = ?keys.err(), "not ready");
             (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
         }
     }

@@ -1,5 +1,6 @@
 //! From configuration to a running service: connect the stores, load keys, register the
-//! configured clients, start the background tasks, serve.
+//! configured clients, start the background tasks, serve (the public listener and the
+//! metrics listener), and stop gracefully (see `kenpo_shared::lifecycle`).
 
 use crate::config::Config;
 use crate::mail::Mailer;
@@ -13,6 +14,7 @@ use crate::store::clients::NewClient;
 use crate::store::ephemeral::Ephemeral;
 use anyhow::Context;
 use kenpo_shared::Clock;
+use kenpo_shared::ephemeral::Timeouts;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -20,8 +22,12 @@ use tokio::sync::Notify;
 
 /// Opens the durable store and applies pending migrations.
 pub fn open_db(config: &Config) -> anyhow::Result<Db> {
-    let db =
-        Db::connect(&config.database.url, config.database.pool_size).context("database.url")?;
+    let db = Db::connect_with(
+        &config.database.url,
+        config.database.pool_size,
+        Duration::from_secs(config.database.checkout_timeout_secs),
+    )
+    .context("database.url")?;
     let applied = db
         .migrate(&crate::store::MIGRATIONS)
         .context("applying migrations")?;
@@ -64,12 +70,35 @@ fn webauthn(config: &Config) -> anyhow::Result<webauthn_rs::Webauthn> {
         .context("WebAuthn set-up")
 }
 
-/// Builds the application state. `clock` is the system clock except in tests.
+/// The bounds of every Redis operation, from configuration.
+pub fn ephemeral_timeouts(config: &Config) -> Timeouts {
+    Timeouts {
+        connect: Duration::from_millis(config.ephemeral.connect_timeout_ms),
+        response: Duration::from_millis(config.ephemeral.response_timeout_ms),
+    }
+}
+
+/// Builds the application state. `clock` is the system clock except in tests (and shifted by
+/// `testing.clock_offset_secs`, which only the cluster test sets).
 pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
+    let clock = match clock {
+        Clock::System if config.testing.clock_offset_secs != 0 => {
+            tracing::warn!(
+                offset_secs = config.testing.clock_offset_secs,
+                "testing.clock_offset_secs is set: this replica's clock is shifted (tests only)"
+            );
+            Clock::system_with_offset(config.testing.clock_offset_secs)
+        }
+        other => other,
+    };
     let db = open_db(&config)?;
-    let eph = Ephemeral::connect(&config.ephemeral.url, &config.ephemeral.prefix)
-        .await
-        .context("ephemeral.url")?;
+    let eph = Ephemeral::connect_with(
+        &config.ephemeral.url,
+        &config.ephemeral.prefix,
+        ephemeral_timeouts(&config),
+    )
+    .await
+    .context("ephemeral.url")?;
     let sbox = open_secretbox(&config)?;
     let hasher = PasswordHasher::new(
         config.password.argon2_m_kib,
@@ -117,6 +146,9 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
         webauthn,
         discovery,
         client_cache: Default::default(),
+        metrics: Arc::new(crate::metrics::IdpMetrics::new()),
+        lifecycle: Default::default(),
+        mail_in_flight: Default::default(),
         config,
     });
     register_config_clients(&state).await?;
@@ -130,19 +162,34 @@ async fn register_config_clients(state: &AppState) -> anyhow::Result<()> {
         let client = NewClient::from_config(c)
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("clients ({})", c.client_id))?;
-        state.clients().upsert(client, "config", now).await?;
+        // Replicas starting together upsert the same rows: the loser of the insert race finds
+        // the row on its second try and updates it.
+        match state.clients().upsert(client.clone(), "config", now).await {
+            Err(crate::store::StoreError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ))) => state.clients().upsert(client, "config", now).await?,
+            other => other?,
+        }
     }
     Ok(())
 }
 
 /// Background work of every replica: key maintenance and reloads, back-channel deliveries,
-/// housekeeping of ended grants.
-pub fn spawn_background(state: &AppState) {
+/// housekeeping of ended grants. Each task ends when the replica stops (see [`serve`]).
+pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
     let s = state.clone();
-    tokio::spawn(async move {
+    tasks.push(tokio::spawn(async move {
         let every = Duration::from_secs(s.config.keys.reload_secs.max(1));
+        let stopping = s.lifecycle.stopping();
+        tokio::pin!(stopping);
         loop {
-            tokio::time::sleep(every).await;
+            tokio::select! {
+                _ = &mut stopping => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            // Maintenance is one transaction under a lock: a stop in between loses nothing.
             if let Err(e) = s
                 .keys
                 .maintain(&s.db, &s.sbox, s.rotation_policy(), s.now())
@@ -151,44 +198,76 @@ pub fn spawn_background(state: &AppState) {
                 tracing::warn!(error = %e, "signing key maintenance failed");
             }
         }
-    });
-    tokio::spawn(backchannel::worker(state.clone()));
+    }));
+    tasks.push(tokio::spawn(backchannel::worker(state.clone())));
     let s = state.clone();
-    tokio::spawn(async move {
+    tasks.push(tokio::spawn(async move {
+        let stopping = s.lifecycle.stopping();
+        tokio::pin!(stopping);
         loop {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
+            tokio::select! {
+                _ = &mut stopping => return,
+                _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            }
             match s.grants().purge(s.now(), 30 * 86_400).await {
                 Ok(n) if n > 0 => tracing::info!(grants = n, "ended grants purged"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "grant purge failed"),
             }
         }
-    });
+    }));
+    tasks
 }
 
-/// Serves until ctrl-c / SIGTERM.
+/// Serves until SIGTERM / ctrl-c, then shuts down gracefully: `/readyz` answers 503 for
+/// `server.shutdown_drain_secs` while requests are still served, then the listener closes,
+/// requests in flight, the background tasks and mails being delivered get
+/// `server.shutdown_timeout_secs` to finish.
 pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()> {
-    spawn_background(&state);
-    let app = crate::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+    let tasks = spawn_background(&state);
+    if let Some(bind) = &state.config.server.metrics_bind {
+        let l = TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("server.metrics_bind {bind}"))?;
+        tracing::info!(%bind, "metrics listening");
+        let scrape = crate::metrics::Scrape(state.clone());
+        let stop = state.lifecycle.stopping();
+        tokio::spawn(async move {
+            if let Err(e) = kenpo_shared::metrics::serve(l, scrape, stop).await {
+                tracing::warn!(error = %e, "metrics listener failed");
+            }
+        });
+    }
+    let drain = Duration::from_secs(state.config.server.shutdown_drain_secs);
+    let timeout = Duration::from_secs(state.config.server.shutdown_timeout_secs);
+    let app =
+        crate::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(state.lifecycle.stopping())
+        .into_future();
+    kenpo_shared::lifecycle::run_until_signal(&state.lifecycle, server, drain, timeout)
         .await
-        .context("server")
-}
-
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
+        .context("server")?;
+    let handover = async {
+        for t in tasks {
+            let _ = t.await;
         }
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    if tokio::time::timeout(timeout, handover).await.is_err() {
+        tracing::warn!("background work still running at the shutdown timeout");
+    }
+    if !state.mail_in_flight.wait_idle(timeout).await {
+        tracing::warn!(
+            mails = state.mail_in_flight.count(),
+            "mails still being delivered at the shutdown timeout"
+        );
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves at SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    kenpo_shared::lifecycle::signal().await;
     tracing::info!("shutting down");
 }

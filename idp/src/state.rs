@@ -42,6 +42,11 @@ pub struct Inner {
     pub client_cache: crate::store::clients::ClientCache,
     /// The discovery document (depends only on configuration).
     pub discovery: String,
+    pub metrics: Arc<crate::metrics::IdpMetrics>,
+    /// Readiness and the shutdown sequence.
+    pub lifecycle: kenpo_shared::lifecycle::Lifecycle,
+    /// Mails still being delivered after their page answered.
+    pub mail_in_flight: kenpo_shared::lifecycle::InFlight,
 }
 
 impl Deref for AppState {
@@ -87,7 +92,7 @@ impl AppState {
         ConsentStore::new(self.db.clone())
     }
     pub fn audit(&self) -> AuditLog {
-        AuditLog::new(self.db.clone())
+        AuditLog::new(self.db.clone()).observed(self.metrics.clone())
     }
     pub fn outbox(&self) -> Outbox {
         Outbox::new(self.db.clone())
@@ -106,7 +111,10 @@ impl AppState {
         }
     }
 
-    /// Builds and sends a mail; failures are logged and returned for the page to report.
+    /// Builds and sends a mail. The page waits for the SMTP server at most
+    /// `mail.page_wait_ms`: a refusal within that time is returned for the page to report; a
+    /// slow server does not hold the page (the delivery goes on in the background, bounded by
+    /// the transport's timeout, and a stopping replica waits for it).
     pub async fn send_mail(&self, mail: Mail) -> Result<(), MailError> {
         let ctx = self.mail_context();
         let message = mail.build(&ctx)?;
@@ -114,11 +122,30 @@ impl AppState {
             // The embedded mode has no mail server: the log shows what the member would read.
             tracing::info!(to = %mail.to, subject = %mail.subject(&ctx.service_name), "mail (outbox mode):\n{}", mail.text(&ctx));
         }
-        let result = self.mailer.send(message).await;
-        if let Err(e) = &result {
-            tracing::warn!(error = %e, "mail delivery failed");
+        let (mailer, metrics) = (self.mailer.clone(), self.metrics.clone());
+        let guard = self.mail_in_flight.start();
+        metrics.mail_started();
+        let delivery = tokio::spawn(async move {
+            let result = mailer.send(message).await;
+            metrics.mail_done(result.is_ok());
+            if let Err(e) = &result {
+                tracing::warn!(error = %e, "mail delivery failed");
+            }
+            drop(guard);
+            result
+        });
+        let wait = std::time::Duration::from_millis(self.config.mail.page_wait_ms);
+        match tokio::time::timeout(wait, delivery).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(MailError::Send(format!("delivery task failed: {e}"))),
+            Err(_) => {
+                tracing::info!(
+                    wait_ms = wait.as_millis() as u64,
+                    "the mail server is slow: the page goes on, delivery continues"
+                );
+                Ok(())
+            }
         }
-        result
     }
 
     /// Sends a notice whose failure must not undo what it reports (the change stands; the

@@ -23,6 +23,7 @@ pub struct Config {
     pub union: UnionConfig,
     pub log: LogConfig,
     pub demo: DemoConfig,
+    pub testing: TestingConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -34,6 +35,12 @@ pub struct ServerConfig {
     pub base_url: String,
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
+    /// Address of the Prometheus `/metrics` listener (never the public port); none: off.
+    pub metrics_bind: Option<String>,
+    /// On SIGTERM, `/readyz` answers 503 this long before the listener closes.
+    pub shutdown_drain_secs: u64,
+    /// Then requests in flight get this long to finish.
+    pub shutdown_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -43,6 +50,9 @@ impl Default for ServerConfig {
             base_url: "http://localhost:8081".into(),
             request_timeout_secs: 30,
             body_limit_bytes: 64 * 1024,
+            metrics_bind: None,
+            shutdown_drain_secs: 5,
+            shutdown_timeout_secs: 20,
         }
     }
 }
@@ -53,6 +63,8 @@ pub struct DatabaseConfig {
     /// `sqlite://PATH` (embedded default) or `postgres://…`.
     pub url: String,
     pub pool_size: u32,
+    /// How long a request waits for a database connection before it is answered 503.
+    pub checkout_timeout_secs: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -60,6 +72,7 @@ impl Default for DatabaseConfig {
         Self {
             url: "sqlite://./data/portal.sqlite3".into(),
             pool_size: 8,
+            checkout_timeout_secs: 5,
         }
     }
 }
@@ -70,6 +83,11 @@ pub struct EphemeralConfig {
     /// `memory` (one replica) or `redis://…` (shared by replicas: sessions and sign-ins).
     pub url: String,
     pub prefix: String,
+    /// Bound on opening a Redis connection.
+    pub connect_timeout_ms: u64,
+    /// Bound on each Redis answer. While Redis is unreachable a request fails within about
+    /// the sum of both and is answered 503.
+    pub response_timeout_ms: u64,
 }
 
 impl Default for EphemeralConfig {
@@ -77,6 +95,8 @@ impl Default for EphemeralConfig {
         Self {
             url: "memory".into(),
             prefix: "kenpo:portal:".into(),
+            connect_timeout_ms: 1000,
+            response_timeout_ms: 1000,
         }
     }
 }
@@ -171,6 +191,15 @@ impl Default for UnionConfig {
     }
 }
 
+/// Knobs for the test suites only: never set them in production.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestingConfig {
+    /// Seconds added to the system clock (the cluster test runs replicas whose clocks are
+    /// ±30 s apart).
+    pub clock_offset_secs: i64,
+}
+
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct DemoConfig {
@@ -248,6 +277,35 @@ impl Config {
             .bind
             .parse::<std::net::SocketAddr>()
             .map_err(|e| ConfigError::invalid("server.bind", e))?;
+        if let Some(m) = &self.server.metrics_bind {
+            let m: std::net::SocketAddr = m
+                .parse()
+                .map_err(|e| ConfigError::invalid("server.metrics_bind", e))?;
+            if Some(m) == self.server.bind.parse().ok() {
+                return Err(ConfigError::invalid(
+                    "server.metrics_bind",
+                    "must not be the public listener (server.bind)",
+                ));
+            }
+        }
+        for (key, v) in [
+            (
+                "database.checkout_timeout_secs",
+                self.database.checkout_timeout_secs,
+            ),
+            (
+                "ephemeral.connect_timeout_ms",
+                self.ephemeral.connect_timeout_ms,
+            ),
+            (
+                "ephemeral.response_timeout_ms",
+                self.ephemeral.response_timeout_ms,
+            ),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::invalid(key, "must be greater than 0"));
+            }
+        }
         if !(self.database.url.starts_with("sqlite://")
             || self.database.url.starts_with("postgres://")
             || self.database.url.starts_with("postgresql://"))

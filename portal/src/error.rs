@@ -7,8 +7,14 @@ use crate::pages::i18n::{self, Text};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use kenpo_shared::Lang;
+use kenpo_shared::scope;
 use kenpo_shared::web::Page;
 use maud::html;
+
+/// Seconds a member is asked to wait while a backend or the IdP cannot be reached.
+pub const RETRY_AFTER_SECS: u64 = 10;
+
+use crate::texts::error::{UNAVAILABLE_BODY, UNAVAILABLE_TITLE};
 
 #[derive(Debug)]
 pub enum PageError {
@@ -22,13 +28,21 @@ pub enum PageError {
     Forbidden(Lang),
     /// The IdP cannot be reached.
     Unavailable(Lang),
+    /// The portal's own database or Redis cannot be reached.
+    BackendUnavailable(Lang),
     /// Something broke; logged with this reference.
     Internal(Lang, String),
 }
 
 impl PageError {
+    /// An internal failure, or [`PageError::BackendUnavailable`] when the request found Redis
+    /// or the database unreachable (see `kenpo_shared::scope`).
     pub fn internal(lang: Lang, cause: impl std::fmt::Display) -> Self {
         let reference = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+        if let Some(backend) = scope::outage() {
+            tracing::warn!(reference, backend = backend.as_str(), error = %cause, "backend unavailable on a portal page");
+            return PageError::BackendUnavailable(lang);
+        }
         tracing::error!(reference, error = %cause, "internal error on a portal page");
         PageError::Internal(lang, reference)
     }
@@ -67,12 +81,21 @@ impl IntoResponse for PageError {
                 i18n::ERROR_TITLE.get(*l),
                 i18n::STALE_FORM.get(*l).to_string(),
             ),
-            PageError::Unavailable(l) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                *l,
-                i18n::ERROR_TITLE.get(*l),
-                i18n::IDP_UNAVAILABLE.get(*l).to_string(),
-            ),
+            PageError::Unavailable(l) | PageError::BackendUnavailable(l) => {
+                let body = match self {
+                    PageError::Unavailable(_) => i18n::IDP_UNAVAILABLE,
+                    _ => UNAVAILABLE_BODY,
+                };
+                let mut res = error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    *l,
+                    UNAVAILABLE_TITLE.get(*l),
+                    body.get(*l),
+                );
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+                return res;
+            }
             PageError::Internal(l, r) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 *l,

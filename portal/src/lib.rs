@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod import;
+pub mod metrics;
 pub mod notices;
 pub mod pages;
 pub mod routes;

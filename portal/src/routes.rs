@@ -52,6 +52,11 @@ pub fn app(state: AppState) -> Router {
         .merge(notices)
         .merge(ops)
         .fallback(not_found)
+        .layer(from_fn_with_state(state.clone(), crate::metrics::notice_views))
+        .layer(from_fn_with_state(
+            state.metrics.base.clone(),
+            kenpo_shared::metrics::track,
+        ))
         .layer(from_fn_with_state(headers, web::security_headers))
         .layer(from_fn(web::remember_lang))
         .layer(CatchPanicLayer::new())
@@ -83,13 +88,20 @@ async fn healthz() -> &'static str {
 
 /// Ready when the database and the short-lived store answer. The IdP is not required: the
 /// portal serves signed-in members from its own session while the IdP restarts.
+/// Each store gets a second; a shutting-down replica is not ready.
 async fn readyz(State(state): State<AppState>) -> Response {
-    let db = state.db.ping().await;
-    let eph = state.eph.ping().await;
+    if state.lifecycle.draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    let probe = Duration::from_secs(1);
+    let (db, eph) = tokio::join!(
+        tokio::time::timeout(probe, state.db.ping()),
+        tokio::time::timeout(probe, state.eph.ping())
+    );
     match (db, eph) {
-        (Ok(()), Ok(())) => "ready".into_response(),
+        (Ok(Ok(())), Ok(Ok(()))) => "ready".into_response(),
         (db, eph) => {
-            tracing::warn!(db = ?db.err(), ephemeral = ?eph.err(), "not ready");
+            tracing::warn!(db = ?db.map_err(|_| "timeout"), ephemeral = ?eph.map_err(|_| "timeout"), "not ready");
             (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
         }
     }

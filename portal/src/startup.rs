@@ -1,4 +1,6 @@
-//! From configuration to a running portal: connect the stores, prepare the IdP client, serve.
+//! From configuration to a running portal: connect the stores, prepare the IdP client, serve
+//! (the public listener and the metrics listener), and stop gracefully (see
+//! `kenpo_shared::lifecycle`).
 
 use crate::auth::cookies::Cookies;
 use crate::auth::provider::{Provider, ProviderSettings, parse_alg};
@@ -7,14 +9,19 @@ use crate::state::{AppState, Inner};
 use crate::store::Db;
 use anyhow::Context;
 use kenpo_shared::Clock;
-use kenpo_shared::ephemeral::Ephemeral;
+use kenpo_shared::ephemeral::{Ephemeral, Timeouts};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Opens the durable store and applies pending migrations.
 pub fn open_db(config: &Config) -> anyhow::Result<Db> {
-    let db =
-        Db::connect(&config.database.url, config.database.pool_size).context("database.url")?;
+    let db = Db::connect_with(
+        &config.database.url,
+        config.database.pool_size,
+        Duration::from_secs(config.database.checkout_timeout_secs),
+    )
+    .context("database.url")?;
     let applied = db
         .migrate(&crate::store::MIGRATIONS)
         .context("applying migrations")?;
@@ -40,10 +47,25 @@ pub fn provider(config: &Config) -> anyhow::Result<Provider> {
 
 /// Builds the application state. `clock` is the system clock except in tests. The IdP is not
 /// contacted here: discovery happens at the first sign-in, so the portal may start first.
+/// `testing.clock_offset_secs` shifts the system clock (the cluster test only).
 pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
     config.validate().context("configuration")?;
+    let clock = match clock {
+        Clock::System if config.testing.clock_offset_secs != 0 => {
+            tracing::warn!(
+                offset_secs = config.testing.clock_offset_secs,
+                "testing.clock_offset_secs is set: this replica's clock is shifted (tests only)"
+            );
+            Clock::system_with_offset(config.testing.clock_offset_secs)
+        }
+        other => other,
+    };
     let db = open_db(&config)?;
-    let eph = Ephemeral::connect(&config.ephemeral.url, &config.ephemeral.prefix)
+    let timeouts = Timeouts {
+        connect: Duration::from_millis(config.ephemeral.connect_timeout_ms),
+        response: Duration::from_millis(config.ephemeral.response_timeout_ms),
+    };
+    let eph = Ephemeral::connect_with(&config.ephemeral.url, &config.ephemeral.prefix, timeouts)
         .await
         .context("ephemeral.url")?;
     let provider = provider(&config)?;
@@ -55,31 +77,42 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
         clock,
         provider,
         cookies,
+        metrics: Arc::new(crate::metrics::PortalMetrics::new()),
+        lifecycle: Default::default(),
     }))
 }
 
-/// Serves until ctrl-c / SIGTERM.
+/// Serves until SIGTERM / ctrl-c, then shuts down gracefully: `/readyz` answers 503 for
+/// `server.shutdown_drain_secs` while requests are still served, then the listener closes and
+/// requests in flight get `server.shutdown_timeout_secs` to finish.
 pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()> {
-    let app = crate::app(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+    if let Some(bind) = &state.config.server.metrics_bind {
+        let l = TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("server.metrics_bind {bind}"))?;
+        tracing::info!(%bind, "metrics listening");
+        let scrape = crate::metrics::Scrape(state.clone());
+        let stop = state.lifecycle.stopping();
+        tokio::spawn(async move {
+            if let Err(e) = kenpo_shared::metrics::serve(l, scrape, stop).await {
+                tracing::warn!(error = %e, "metrics listener failed");
+            }
+        });
+    }
+    let drain = Duration::from_secs(state.config.server.shutdown_drain_secs);
+    let timeout = Duration::from_secs(state.config.server.shutdown_timeout_secs);
+    let server = axum::serve(listener, crate::app(state.clone()))
+        .with_graceful_shutdown(state.lifecycle.stopping())
+        .into_future();
+    kenpo_shared::lifecycle::run_until_signal(&state.lifecycle, server, drain, timeout)
         .await
-        .context("server")
+        .context("server")?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
+/// Resolves at SIGTERM or ctrl-c.
 pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    kenpo_shared::lifecycle::signal().await;
     tracing::info!("shutting down");
 }

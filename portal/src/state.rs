@@ -21,6 +21,9 @@ pub struct Inner {
     pub clock: Clock,
     pub provider: Provider,
     pub cookies: Cookies,
+    pub metrics: Arc<crate::metrics::PortalMetrics>,
+    /// Readiness and the shutdown sequence.
+    pub lifecycle: kenpo_shared::lifecycle::Lifecycle,
 }
 
 impl Deref for AppState {

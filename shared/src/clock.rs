@@ -10,6 +10,9 @@ pub enum Clock {
     System,
     /// A clock that only moves when a test advances it.
     Fixed(Arc<Mutex<OffsetDateTime>>),
+    /// The system clock shifted by some seconds: the cluster test runs replicas whose clocks
+    /// disagree (`testing.clock_offset_secs`), as real machines' clocks do.
+    Offset(i64),
 }
 
 impl Clock {
@@ -17,10 +20,20 @@ impl Clock {
         Clock::Fixed(Arc::new(Mutex::new(at)))
     }
 
+    /// The system clock, or the system clock shifted by `secs` when it is not zero.
+    pub fn system_with_offset(secs: i64) -> Self {
+        if secs == 0 {
+            Clock::System
+        } else {
+            Clock::Offset(secs)
+        }
+    }
+
     pub fn now(&self) -> OffsetDateTime {
         match self {
             Clock::System => OffsetDateTime::now_utc(),
             Clock::Fixed(t) => *t.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+            Clock::Offset(s) => OffsetDateTime::now_utc() + Duration::seconds(*s),
         }
     }
 

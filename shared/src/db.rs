@@ -51,6 +51,29 @@ impl StoreError {
     pub fn corrupt(e: impl std::fmt::Display) -> Self {
         StoreError::Corrupt(e.to_string())
     }
+
+    /// Whether the database could not be reached (no connection within the pool's timeout,
+    /// or the connection was lost mid-query): retrying later may succeed.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            StoreError::Pool(_) => true,
+            StoreError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
+            StoreError::Query(Error::DatabaseError(DatabaseErrorKind::UnableToSendCommand, _)) => {
+                true
+            }
+            // libpq reports a backend ended by the server (restart, pg_terminate_backend)
+            // with SQLSTATE 57P01 etc., which diesel does not classify.
+            StoreError::Query(Error::DatabaseError(_, info)) => {
+                let m = info.message();
+                m.contains("terminating connection")
+                    || m.contains("server closed the connection")
+                    || m.contains("no connection to the server")
+                    || m.contains("could not receive data from server")
+            }
+            _ => false,
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -148,6 +171,17 @@ impl r2d2::ManageConnection for Manager {
 pub struct Db {
     pool: r2d2::Pool<Manager>,
     backend: Backend,
+    unavailable: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// A snapshot of the connection pool (exported as metrics).
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    pub connections: u32,
+    pub idle: u32,
+    pub max: u32,
+    /// Operations that failed because the database could not be reached.
+    pub unavailable: u64,
 }
 
 impl std::fmt::Debug for Db {
@@ -159,8 +193,16 @@ impl std::fmt::Debug for Db {
 }
 
 impl Db {
-    /// Connects to `sqlite://PATH` or `postgres://…` (creating the SQLite file's folder).
+    /// Connects to `sqlite://PATH` or `postgres://…` (creating the SQLite file's folder), with
+    /// a 10 s wait for a pooled connection.
     pub fn connect(url: &str, pool_size: u32) -> StoreResult<Db> {
+        Self::connect_with(url, pool_size, Duration::from_secs(10))
+    }
+
+    /// Like [`Db::connect`]; `checkout_timeout` bounds the wait for a connection (how long a
+    /// request waits while the database is unreachable before it is answered 503). The pool is
+    /// filled in the background rather than before this returns.
+    pub fn connect_with(url: &str, pool_size: u32, checkout_timeout: Duration) -> StoreResult<Db> {
         let (backend, conn_url) = if let Some(path) = url.strip_prefix("sqlite://") {
             if let Some(dir) = std::path::Path::new(path).parent()
                 && !dir.as_os_str().is_empty()
@@ -175,36 +217,80 @@ impl Db {
         };
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
-            .connection_timeout(Duration::from_secs(10))
+            .connection_timeout(checkout_timeout)
             // A SQLite connection is a file handle and cannot go stale; testing it on every
             // checkout cost a statement per query. A PostgreSQL connection can (server restart,
             // idle timeout at a proxy), so it is checked before use.
             .test_on_check_out(backend == Backend::Postgres)
-            .build(Manager {
+            .build_unchecked(Manager {
                 url: conn_url,
                 backend,
-            })?;
-        Ok(Db { pool, backend })
+            });
+        Ok(Db {
+            pool,
+            backend,
+            unavailable: Default::default(),
+        })
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        let s = self.pool.state();
+        PoolStats {
+            connections: s.connections,
+            idle: s.idle_connections,
+            max: self.pool.max_size(),
+            unavailable: self.unavailable.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// Counts and notes (in the request's scope) a failure to reach the database.
+    fn observe<T>(&self, r: StoreResult<T>) -> StoreResult<T> {
+        if let Err(e) = &r
+            && e.is_unavailable()
+        {
+            self.unavailable
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            crate::scope::note_outage(crate::scope::Backend::Database);
+        }
+        r
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
-    /// Applies pending migrations (start-up and the `migrate` commands).
+    /// Applies pending migrations (start-up and the `migrate` commands). On PostgreSQL under a
+    /// session advisory lock: replicas started together on an empty database would otherwise
+    /// run the same migration at once, and all but one fail (`duplicate key … pg_type`); the
+    /// others wait, then find nothing pending. SQLite serialises writers by itself.
     pub fn migrate(&self, migrations: &Migrations) -> StoreResult<Vec<String>> {
+        const MIGRATION_LOCK: i64 = 0x6b_656e_706f_6d69; // "kenpomi"
         let mut conn = self.pool.get()?;
         let applied = match &mut *conn {
-            DbConn::Sqlite(c) => {
-                c.run_pending_migrations(EmbeddedMigrationsRef(&migrations.sqlite))
+            DbConn::Sqlite(c) => c
+                .run_pending_migrations(EmbeddedMigrationsRef(&migrations.sqlite))
+                .map(|v| {
+                    v.iter()
+                        .map(std::string::ToString::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .map_err(|e| StoreError::Migration(e.to_string())),
+            DbConn::Pg(c) => {
+                c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+                let r = c
+                    .run_pending_migrations(EmbeddedMigrationsRef(&migrations.postgres))
+                    .map(|v| {
+                        v.iter()
+                            .map(std::string::ToString::to_string)
+                            .collect::<Vec<_>>()
+                    })
+                    .map_err(|e| StoreError::Migration(e.to_string()));
+                // Released with the session too, should this fail.
+                let _ = c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"));
+                r
             }
-            DbConn::Pg(c) => c.run_pending_migrations(EmbeddedMigrationsRef(&migrations.postgres)),
-        }
-        .map_err(|e| StoreError::Migration(e.to_string()))?;
-        Ok(applied
-            .iter()
-            .map(std::string::ToString::to_string)
-            .collect())
+        }?;
+        Ok(applied)
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool.
@@ -214,12 +300,14 @@ impl Db {
         F: FnOnce(&mut DbConn) -> StoreResult<T> + Send + 'static,
     {
         let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
+        let r = tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
             f(&mut conn)
         })
         .await
-        .map_err(|e| StoreError::Join(e.to_string()))?
+        .map_err(|e| StoreError::Join(e.to_string()))
+        .and_then(|r| r);
+        self.observe(r)
     }
 
     /// Runs `f` inside one write transaction (see [`write_tx`]).

@@ -117,11 +117,17 @@ async fn deliver(state: &AppState, d: Delivery, now: i64) {
     match result {
         Ok(()) => {
             tracing::info!(client_id = %d.client_id, "back-channel logout delivered");
+            state.metrics.backchannel("delivered");
             let _ = outbox.delivered(&d.id, now).await;
         }
         Err(e) => {
             let attempts = d.attempts + 1;
             let next = (attempts < MAX_ATTEMPTS).then(|| now + backoff(attempts));
+            state.metrics.backchannel(if next.is_some() {
+                "failed"
+            } else {
+                "abandoned"
+            });
             tracing::warn!(client_id = %d.client_id, attempts, error = %e, gave_up = next.is_none(), "back-channel logout failed");
             let _ = outbox.failed(&d.id, attempts, next, &e).await;
         }
@@ -144,11 +150,17 @@ pub async fn run_once(state: &AppState) -> usize {
     }
 }
 
-/// The background worker: runs when woken and every few seconds.
+/// The background worker: runs when woken and every few seconds, until the replica stops.
+/// A batch it has claimed is always attempted to the end (each delivery is bounded by its 5 s
+/// HTTP timeout) before it returns, so a graceful stop leaves nothing claimed and unsent;
+/// after `kill -9`, the claim's lease (60 s) runs out and another replica sends it.
 pub async fn worker(state: AppState) {
+    let stopping = state.lifecycle.stopping();
+    tokio::pin!(stopping);
     loop {
-        while run_once(&state).await > 0 {}
+        while !state.lifecycle.is_stopping() && run_once(&state).await > 0 {}
         tokio::select! {
+            _ = &mut stopping => return,
             _ = state.outbox_wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(3)) => {}
         }

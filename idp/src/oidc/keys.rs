@@ -6,7 +6,14 @@
 //! expired), then deleted. Keys are generated on first start, replaced on a schedule
 //! (`keys.rotate_after_days`) and on demand (`idp keys rotate`). Private keys are stored
 //! encrypted (`SecretBox`); signing uses ring. Every replica re-reads the set periodically,
-//! and the choice of the active key is deterministic, so replicas agree without coordination.
+//! and the choice of the active key is deterministic.
+//!
+//! Creating and retiring keys is decided once across replicas: maintenance runs under a
+//! database lock (`KeyStore::exclusively`), reads the set, decides ([`plan`], a pure function)
+//! and writes in one transaction, so replicas started together on an empty database create
+//! one key per algorithm, not one each (each replica would otherwise sign with a key the
+//! others do not publish until their next reload). A replica signs only with a key it has
+//! just read from the database together with everything it publishes.
 //!
 //! Threats: a stolen database without the secret key yields no private key; a leaked key is
 //! cut off by `keys rotate` (tokens it signed stay valid until they expire: revoke grants too).
@@ -64,6 +71,8 @@ impl Alg {
 pub enum KeyError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("database: {0}")]
+    Query(#[from] diesel::result::Error),
     #[error("key material: {0}")]
     Material(String),
     #[error("no active signing key for {0}")]
@@ -347,7 +356,7 @@ impl KeyRing {
     }
 
     /// Brings the stored keys in line with the policy (first keys, scheduled rotation,
-    /// retirement, deletion), then reloads this replica's view.
+    /// retirement, deletion) under the maintenance lock, then reloads this replica's view.
     pub async fn maintain(
         &self,
         db: &Db,
@@ -355,42 +364,17 @@ impl KeyRing {
         policy: RotationPolicy,
         now: i64,
     ) -> Result<(), KeyError> {
-        let store = KeyStore::new(db.clone());
-        let rows = store.all().await?;
-        for alg in Alg::ALL {
-            let mine: Vec<&KeyRow> = rows.iter().filter(|r| r.alg == alg.as_str()).collect();
-            let live: Vec<&&KeyRow> = mine
-                .iter()
-                .filter(|r| r.retired_at.is_none() && r.activates_at <= now)
-                .collect();
-            let newest = live.iter().max_by_key(|r| (r.activates_at, r.kid.clone()));
-            let pending = mine
-                .iter()
-                .any(|r| r.retired_at.is_none() && r.activates_at > now);
-            match newest {
-                None if !pending => {
-                    create_key(&store, sbox, alg, now, now).await?;
+        let sbox2 = sbox.clone();
+        KeyStore::new(db.clone())
+            .exclusively(move |c| {
+                let rows = KeyStore::load(c)?;
+                for action in plan(&rows, policy, now) {
+                    apply(c, &sbox2, action, now)?;
                 }
-                Some(active) => {
-                    // Older keys that were active beside the newest one are retired.
-                    for old in live.iter().filter(|r| r.kid != active.kid) {
-                        let at = active.activates_at.max(old.activates_at);
-                        store
-                            .retire(&old.kid, at, at + policy.retire_grace_secs)
-                            .await?;
-                    }
-                    let due = active.activates_at + policy.rotate_after_secs;
-                    if policy.rotate_after_secs > 0
-                        && !pending
-                        && now >= due - policy.prepublish_secs
-                    {
-                        create_key(&store, sbox, alg, now, due.max(now)).await?;
-                    }
-                }
-                None => {}
-            }
-        }
-        store.delete_expired(now).await?;
+                KeyStore::delete_expired_rows(c, now)?;
+                Ok::<_, KeyError>(())
+            })
+            .await?;
         self.reload(db, sbox, now).await
     }
 
@@ -402,21 +386,35 @@ impl KeyRing {
         policy: RotationPolicy,
         now: i64,
     ) -> Result<Vec<String>, KeyError> {
-        let store = KeyStore::new(db.clone());
-        let rows = store.all().await?;
-        let mut created = Vec::new();
-        for alg in algs {
-            for old in rows
-                .iter()
-                .filter(|r| r.alg == alg.as_str() && r.retired_at.is_none())
-            {
-                store
-                    .retire(&old.kid, now, now + policy.retire_grace_secs)
-                    .await?;
-            }
-            created.push(create_key(&store, sbox, *alg, now, now).await?);
-        }
-        Ok(created)
+        let (sbox, algs) = (sbox.clone(), algs.to_vec());
+        KeyStore::new(db.clone())
+            .exclusively(move |c| {
+                let rows = KeyStore::load(c)?;
+                let mut created = Vec::new();
+                for alg in algs {
+                    for old in rows
+                        .iter()
+                        .filter(|r| r.alg == alg.as_str() && r.retired_at.is_none())
+                    {
+                        KeyStore::retire_row(c, &old.kid, now, now + policy.retire_grace_secs)?;
+                    }
+                    created.push(create_key(
+                        c,
+                        &sbox,
+                        alg,
+                        now,
+                        now - CLOCK_SKEW_TOLERANCE_SECS,
+                    )?);
+                }
+                Ok(created)
+            })
+            .await
+    }
+
+    /// How many keys this replica signs with and publishes (metrics).
+    pub fn counts(&self) -> (usize, usize) {
+        let set = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        (set.active.len(), set.published.len())
     }
 
     /// Reloads the published and active keys from the database.
@@ -458,19 +456,101 @@ impl KeyRing {
     }
 }
 
-async fn create_key(
-    store: &KeyStore,
-    sbox: &Arc<SecretBox>,
+/// Keys that must sign at once (the first of an algorithm, `keys rotate`) are dated this far
+/// back: a replica whose clock is behind the one that created the key would otherwise find
+/// no active key (and stop being ready) until its own clock caught up. Activation times only
+/// order keys, so dating one back costs nothing.
+pub const CLOCK_SKEW_TOLERANCE_SECS: i64 = 300;
+
+/// A change to the stored keys decided by [`plan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyAction {
+    Create {
+        alg: Alg,
+        activates_at: i64,
+    },
+    Retire {
+        kid: String,
+        at: i64,
+        expires_at: i64,
+    },
+}
+
+/// What maintenance must change, given every stored key: per algorithm, a first key when there
+/// is none; the retirement of keys that were active beside the newest one; a successor,
+/// published `prepublish_secs` before it starts to sign, when the active key is due.
+pub fn plan(rows: &[KeyRow], policy: RotationPolicy, now: i64) -> Vec<KeyAction> {
+    let mut actions = Vec::new();
+    for alg in Alg::ALL {
+        let mine: Vec<&KeyRow> = rows.iter().filter(|r| r.alg == alg.as_str()).collect();
+        let live: Vec<&&KeyRow> = mine
+            .iter()
+            .filter(|r| r.retired_at.is_none() && r.activates_at <= now)
+            .collect();
+        let newest = live.iter().max_by_key(|r| (r.activates_at, r.kid.clone()));
+        let pending = mine
+            .iter()
+            .any(|r| r.retired_at.is_none() && r.activates_at > now);
+        match newest {
+            None if !pending => actions.push(KeyAction::Create {
+                alg,
+                activates_at: now - CLOCK_SKEW_TOLERANCE_SECS,
+            }),
+            Some(active) => {
+                for old in live.iter().filter(|r| r.kid != active.kid) {
+                    let at = active.activates_at.max(old.activates_at);
+                    actions.push(KeyAction::Retire {
+                        kid: old.kid.clone(),
+                        at,
+                        expires_at: at + policy.retire_grace_secs,
+                    });
+                }
+                let due = active.activates_at + policy.rotate_after_secs;
+                if policy.rotate_after_secs > 0 && !pending && now >= due - policy.prepublish_secs {
+                    actions.push(KeyAction::Create {
+                        alg,
+                        activates_at: due.max(now),
+                    });
+                }
+            }
+            None => {}
+        }
+    }
+    actions
+}
+
+fn apply(
+    c: &mut crate::store::DbConn,
+    sbox: &SecretBox,
+    action: KeyAction,
+    now: i64,
+) -> Result<(), KeyError> {
+    match action {
+        KeyAction::Create { alg, activates_at } => {
+            create_key(c, sbox, alg, now, activates_at)?;
+        }
+        KeyAction::Retire {
+            kid,
+            at,
+            expires_at,
+        } => KeyStore::retire_row(c, &kid, at, expires_at)?,
+    }
+    Ok(())
+}
+
+/// Generates and stores a key (inside the maintenance transaction, on a blocking thread).
+fn create_key(
+    c: &mut crate::store::DbConn,
+    sbox: &SecretBox,
     alg: Alg,
     now: i64,
     activates_at: i64,
 ) -> Result<String, KeyError> {
-    let (key, der) = tokio::task::spawn_blocking(move || SigningKey::generate(alg))
-        .await
-        .map_err(|e| KeyError::Material(e.to_string()))??;
+    let (key, der) = SigningKey::generate(alg)?;
     let sealed = sbox.seal(&format!("signing-key:{}", key.kid), &der);
-    store
-        .insert(KeyRow {
+    KeyStore::insert_row(
+        c,
+        &KeyRow {
             kid: key.kid.clone(),
             alg: alg.as_str().into(),
             public_jwk: key.public_jwk().to_string(),
@@ -479,8 +559,8 @@ async fn create_key(
             activates_at,
             retired_at: None,
             expires_at: None,
-        })
-        .await?;
+        },
+    )?;
     tracing::info!(kid = %key.kid, alg = alg.as_str(), activates_at, "signing key created");
     Ok(key.kid)
 }
@@ -504,5 +584,76 @@ mod tests {
                 "{alg:?}"
             );
         }
+    }
+
+    fn row(kid: &str, alg: Alg, activates_at: i64, retired_at: Option<i64>) -> KeyRow {
+        KeyRow {
+            kid: kid.into(),
+            alg: alg.as_str().into(),
+            public_jwk: "{}".into(),
+            private_key_enc: Vec::new(),
+            created_at: activates_at,
+            activates_at,
+            retired_at,
+            expires_at: None,
+        }
+    }
+
+    const POLICY: RotationPolicy = RotationPolicy {
+        rotate_after_secs: 1000,
+        prepublish_secs: 100,
+        retire_grace_secs: 50,
+    };
+
+    #[test]
+    fn plan_creates_first_keys_dated_back_for_clocks_behind() {
+        let actions = plan(&[], POLICY, 10_000);
+        assert_eq!(actions.len(), 3);
+        for a in actions {
+            assert!(
+                matches!(a, KeyAction::Create { activates_at, .. } if activates_at == 10_000 - CLOCK_SKEW_TOLERANCE_SECS),
+                "{a:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn plan_keeps_one_active_key_and_prepublishes_its_successor() {
+        let mut rows: Vec<KeyRow> = Alg::ALL
+            .iter()
+            .map(|a| row(&format!("{}-1", a.as_str()), *a, 0, None))
+            .collect();
+        assert!(plan(&rows, POLICY, 500).is_empty(), "nothing due yet");
+        // Two live keys of one algorithm (a race lost without the lock): the older retires.
+        rows.push(row("ES256-2", Alg::Es256, 10, None));
+        let actions = plan(&rows, POLICY, 500);
+        assert_eq!(
+            actions,
+            vec![KeyAction::Retire {
+                kid: "ES256-1".into(),
+                at: 10,
+                expires_at: 60
+            }]
+        );
+        // Within `prepublish_secs` of the due date: a pending successor for each algorithm.
+        let rows: Vec<KeyRow> = Alg::ALL
+            .iter()
+            .map(|a| row(&format!("{}-1", a.as_str()), *a, 0, None))
+            .collect();
+        let actions = plan(&rows, POLICY, 950);
+        assert_eq!(actions.len(), 3);
+        assert!(actions.iter().all(|a| matches!(
+            a,
+            KeyAction::Create {
+                activates_at: 1000,
+                ..
+            }
+        )));
+        // A pending successor exists: nothing more.
+        let mut with_next = rows.clone();
+        for a in Alg::ALL {
+            with_next.push(row(&format!("{}-2", a.as_str()), a, 1000, None));
+        }
+        assert!(plan(&with_next, POLICY, 950).is_empty());
     }
 }

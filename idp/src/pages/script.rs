@@ -45,6 +45,17 @@ impl IntoResponse for ScriptError {
             ScriptError::Page(PageError::Forbidden(l)) => {
                 (StatusCode::FORBIDDEN, i18n::STALE_FORM.get(l).into())
             }
+            ScriptError::Page(PageError::Unavailable(l)) => {
+                let mut res = json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    crate::texts::error::UNAVAILABLE_BODY.get(l),
+                );
+                res.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(crate::error::RETRY_AFTER_SECS),
+                );
+                return res;
+            }
             ScriptError::Page(PageError::Internal(l, reference)) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!(

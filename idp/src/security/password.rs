@@ -33,6 +33,8 @@ pub struct PasswordHasher {
     /// The hashing threads' queue; they end when the last clone of the hasher is dropped.
     jobs: Sender<Job>,
     dummy: Arc<String>,
+    /// Hashes queued or running (the `argon2_queue_depth` metric).
+    depth: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Starts `n` hashing threads sharing one queue.
@@ -102,7 +104,13 @@ impl PasswordHasher {
             params,
             jobs: start_threads(concurrency)?,
             dummy: Arc::new(dummy),
+            depth: Arc::default(),
         })
+    }
+
+    /// Hashes waiting for a thread or being computed now.
+    pub fn queue_depth(&self) -> usize {
+        self.depth.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn argon(&self) -> Argon2<'static> {
@@ -113,13 +121,22 @@ impl PasswordHasher {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
+        use std::sync::atomic::Ordering;
         let (done, result) = tokio::sync::oneshot::channel();
+        let depth = self.depth.clone();
+        depth.fetch_add(1, Ordering::Relaxed);
+        let queued = depth.clone();
         self.jobs
             .send(Box::new(move || {
+                let out = f();
+                queued.fetch_sub(1, Ordering::Relaxed);
                 // The caller may have gone (request cancelled): nobody to tell.
-                let _ = done.send(f());
+                let _ = done.send(out);
             }))
-            .map_err(|_| HashError::Closed)?;
+            .map_err(|_| {
+                depth.fetch_sub(1, Ordering::Relaxed);
+                HashError::Closed
+            })?;
         // A panic in `f` drops `done` unsent.
         result
             .await

@@ -15,6 +15,7 @@
 
 use crate::config::ThrottleConfig;
 use crate::store::ephemeral::{EphResult, Ephemeral, secs};
+use kenpo_shared::scope::{self, Refusal};
 use std::net::IpAddr;
 
 /// Whether an attempt may be checked now.
@@ -66,6 +67,7 @@ impl<'a> Throttle<'a> {
             .await?
             .map(|d| d.as_secs().max(1))
             .unwrap_or(1);
+        scope::note_refusal(Refusal::Account);
         Ok(Gate::Wait(wait))
     }
 
@@ -93,6 +95,7 @@ impl<'a> Throttle<'a> {
             .incr(&format!("rate:addr:{ip}:{window}"), 1, secs(61))
             .await?;
         if n > self.cfg.address_per_minute {
+            scope::note_refusal(Refusal::Address);
             Ok(Gate::Wait((60 - now % 60).max(1) as u64))
         } else {
             Ok(Gate::Open)
@@ -113,6 +116,7 @@ impl<'a> Throttle<'a> {
             .incr(&format!("rate:{key}:{window}"), 1, secs(window_secs + 1))
             .await?;
         if n > limit {
+            scope::note_refusal(Refusal::Limit);
             Ok(Gate::Wait((window_secs - now % window_secs).max(1) as u64))
         } else {
             Ok(Gate::Open)

@@ -38,11 +38,18 @@ impl Actor {
 #[derive(Clone)]
 pub struct AuditLog {
     db: Db,
+    metrics: Option<std::sync::Arc<crate::metrics::IdpMetrics>>,
 }
 
 impl AuditLog {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self { db, metrics: None }
+    }
+
+    /// Also counts every recorded event in the metrics (sign-ins by factor, onboarding, …).
+    pub fn observed(mut self, metrics: std::sync::Arc<crate::metrics::IdpMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub async fn record(
@@ -54,6 +61,9 @@ impl AuditLog {
         ip: Option<&str>,
         at: i64,
     ) -> StoreResult<()> {
+        if let Some(m) = &self.metrics {
+            m.audited(kind, &detail);
+        }
         let (member_id, kind, ip) = (
             member_id.map(String::from),
             kind.to_string(),

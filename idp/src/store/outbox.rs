@@ -111,6 +111,19 @@ impl Outbox {
             .await
     }
 
+    /// How many deliveries are not yet made (the `backchannel_pending` metric).
+    pub async fn pending_count(&self) -> StoreResult<i64> {
+        self.db
+            .run(|c| {
+                Ok(o::backchannel_outbox
+                    .filter(o::delivered_at.is_null())
+                    .filter(o::next_attempt_at.lt(i64::MAX))
+                    .count()
+                    .get_result(c)?)
+            })
+            .await
+    }
+
     /// Deliveries not yet made (operators, tests).
     pub async fn pending(&self) -> StoreResult<Vec<Delivery>> {
         self.db

@@ -32,3 +32,16 @@ pub fn latest(c: &mut DbConn, limit: i64) -> StoreResult<Vec<ImportRecord>> {
         .select(ImportRecord::as_select())
         .load(c)?)
 }
+
+/// Per kind: how many imports and the time of the latest one (metrics).
+pub fn summary(c: &mut DbConn) -> StoreResult<Vec<(String, i64, i64)>> {
+    use diesel::dsl::{count_star, max};
+    let out: Vec<(String, i64, Option<i64>)> = i::imports
+        .group_by(i::kind)
+        .select((i::kind, count_star(), max(i::imported_at)))
+        .load(c)?;
+    Ok(out
+        .into_iter()
+        .map(|(k, n, at)| (k, n, at.unwrap_or(0)))
+        .collect())
+}

@@ -21,6 +21,8 @@ fn replica(p: &TestPortal) -> axum::Router {
         clock: s.clock.clone(),
         provider: kenpo_portal::startup::provider(&s.config).unwrap(),
         cookies: s.cookies.clone(),
+        metrics: Default::default(),
+        lifecycle: Default::default(),
     });
     kenpo_portal::app(state)
 }

@@ -9,6 +9,12 @@
 //! Expiry here is housekeeping only: records that matter carry their own expiry time, checked
 //! against the application clock.
 
+//!
+//! Every Redis operation is bounded (connection and response timeouts, and an overall deadline
+//! that also covers waiting for a reconnection): while Redis is unreachable an operation fails
+//! within about a second with an error for which [`EphemeralError::is_unavailable`] holds, and
+//! notes the outage in the request's scope, so the edge answers 503 instead of hanging or 500.
+
 mod memory;
 mod redis;
 
@@ -17,7 +23,7 @@ use serde::de::DeserializeOwned;
 use std::time::Duration;
 
 pub use memory::MemoryStore;
-pub use redis::RedisStore;
+pub use redis::{RedisStats, RedisStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EphemeralError {
@@ -25,6 +31,60 @@ pub enum EphemeralError {
     Redis(#[from] ::redis::RedisError),
     #[error("stored value is corrupt: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// No answer within the operation's deadline.
+    #[error("redis did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+impl EphemeralError {
+    /// Whether the store could not be reached (down, unreachable, too slow), as opposed to a
+    /// wrong command or a corrupt value: the request may succeed when retried later.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            EphemeralError::Timeout(_) => true,
+            EphemeralError::Redis(e) => {
+                e.is_io_error()
+                    || e.is_timeout()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()
+                    || e.is_unrecoverable_error()
+                    || matches!(
+                        e.kind(),
+                        ::redis::ErrorKind::Server(
+                            ::redis::ServerErrorKind::BusyLoading
+                                | ::redis::ServerErrorKind::TryAgain
+                                | ::redis::ServerErrorKind::MasterDown
+                        )
+                    )
+            }
+            EphemeralError::Corrupt(_) => false,
+        }
+    }
+}
+
+/// Bounds on every Redis operation.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Opening a connection (each attempt).
+    pub connect: Duration,
+    /// Waiting for the answer to a command on an open connection.
+    pub response: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_millis(1000),
+            response: Duration::from_millis(1000),
+        }
+    }
+}
+
+impl Timeouts {
+    /// The most one operation may take in all, reconnection included.
+    pub fn deadline(&self) -> Duration {
+        self.connect + self.response
+    }
 }
 
 pub type EphResult<T> = Result<T, EphemeralError>;
@@ -54,12 +114,31 @@ macro_rules! dispatch {
 }
 
 impl Ephemeral {
-    /// `memory` or a `redis://` URL; `prefix` namespaces every key.
+    /// `memory` or a `redis://` URL; `prefix` namespaces every key. Default timeouts.
     pub async fn connect(url: &str, prefix: &str) -> EphResult<Ephemeral> {
+        Self::connect_with(url, prefix, Timeouts::default()).await
+    }
+
+    /// Like [`Ephemeral::connect`] with explicit timeouts. A Redis that is down does not stop
+    /// the start: the connection is made at first use (and `/readyz` says not ready until
+    /// then), so a replica restarted during an outage comes up and recovers by itself.
+    pub async fn connect_with(url: &str, prefix: &str, timeouts: Timeouts) -> EphResult<Ephemeral> {
         if url == "memory" {
             Ok(Ephemeral::Memory(MemoryStore::new()))
         } else {
-            Ok(Ephemeral::Redis(RedisStore::connect(url, prefix).await?))
+            let store = RedisStore::connect(url, prefix, timeouts)?;
+            if let Err(e) = store.ping().await {
+                tracing::warn!(error = %e, "redis is not reachable yet; starting anyway");
+            }
+            Ok(Ephemeral::Redis(store))
+        }
+    }
+
+    /// Counters of the Redis connection (none for the in-process store).
+    pub fn redis_stats(&self) -> Option<&RedisStats> {
+        match self {
+            Ephemeral::Memory(_) => None,
+            Ephemeral::Redis(s) => Some(s.stats()),
         }
     }
 

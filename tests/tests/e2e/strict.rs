@@ -466,8 +466,8 @@ impl Drop for OwnRedis {
     }
 }
 
-/// Issue 13's defect, fixed in the refresh path: a refresh answered 500 because the
-/// short-lived store was down must leave the refresh token usable.
+/// Issue 13's defect, fixed in the refresh path: a refresh refused because the short-lived
+/// store was down (503 `temporarily_unavailable`) must leave the refresh token usable.
 #[tokio::test]
 async fn a_refresh_that_fails_on_a_store_outage_leaves_the_token_usable() {
     let Some(redis) = OwnRedis::start() else {
@@ -489,14 +489,14 @@ async fn a_refresh_that_fails_on_a_store_outage_leaves_the_token_usable() {
 
     redis.down();
     let (s, body) = refresh(&idp, "rp", &rt).await;
-    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
-    assert_eq!(body["error"], "server_error");
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"], "temporarily_unavailable");
     redis.up();
-    // The connection comes back on its own; until it does, answers stay 500 and spend nothing.
-    let mut answer = (StatusCode::INTERNAL_SERVER_ERROR, Value::Null);
+    // The connection comes back on its own; until it does, answers stay 503 and spend nothing.
+    let mut answer = (StatusCode::SERVICE_UNAVAILABLE, Value::Null);
     for _ in 0..50 {
         answer = refresh(&idp, "rp", &rt).await;
-        if answer.0 != StatusCode::INTERNAL_SERVER_ERROR {
+        if answer.0 != StatusCode::SERVICE_UNAVAILABLE {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
