@@ -141,6 +141,13 @@ function authorizeUrl() {
     scope: "openid",
     state: crypto.randomUUID(),
     nonce: crypto.randomUUID(),
+    // PKCE is required of every client; this test never redeems the code, so the verifier is
+    // thrown away.
+    code_challenge: crypto
+      .createHash("sha256")
+      .update(crypto.randomBytes(32).toString("base64url"))
+      .digest("base64url"),
+    code_challenge_method: "S256",
   });
   return `${BASE}/authorize?${q}`;
 }
