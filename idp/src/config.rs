@@ -29,7 +29,65 @@ pub struct Config {
     pub log: LogConfig,
     pub demo: DemoConfig,
     pub testing: TestingConfig,
+    pub onboarding: OnboardingConfig,
+    pub staff: StaffConfig,
     pub clients: Vec<ClientConfig>,
+}
+
+/// How new members sign in for the first time.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FirstLogin {
+    /// The union's guide: 記号 + 番号 + birthdate, all printed on the insurance card.
+    #[default]
+    Card,
+    /// A one-time invitation code printed on a letter staff send (the card alone is not enough).
+    Letter,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OnboardingConfig {
+    /// `card` (default) or `letter`.
+    pub first_login: FirstLogin,
+    /// An invitation code stops working this many days after its letter was made.
+    pub invitation_days: i64,
+    /// Printed on letters (the union's name); `union.service_name` when empty.
+    pub letter_sender: String,
+}
+
+impl Default for OnboardingConfig {
+    fn default() -> Self {
+        Self {
+            first_login: FirstLogin::Card,
+            invitation_days: 90,
+            letter_sender: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StaffConfig {
+    /// The link of a staff invitation mail works this long.
+    pub invitation_hours: i64,
+    /// A staff console session ends after this much inactivity…
+    pub idle_secs: i64,
+    /// …and at the latest this long after sign-in.
+    pub absolute_secs: i64,
+    /// Largest CSV a staff member may upload in the console.
+    pub upload_limit_bytes: usize,
+}
+
+impl Default for StaffConfig {
+    fn default() -> Self {
+        Self {
+            invitation_hours: 72,
+            idle_secs: 30 * 60,
+            absolute_secs: 8 * 3600,
+            upload_limit_bytes: 20 * 1024 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -542,6 +600,13 @@ impl Config {
             ),
             ("mfa.email_otp_per_hour", self.mfa.email_otp_per_hour),
             ("mfa.ceremony_ttl_secs", self.mfa.ceremony_ttl_secs),
+            (
+                "onboarding.invitation_days",
+                self.onboarding.invitation_days,
+            ),
+            ("staff.invitation_hours", self.staff.invitation_hours),
+            ("staff.idle_secs", self.staff.idle_secs),
+            ("staff.absolute_secs", self.staff.absolute_secs),
         ] {
             if v <= 0 {
                 return Err(ConfigError::invalid(key, "must be greater than 0"));

@@ -163,6 +163,8 @@ pub enum PageError {
     Internal(Lang, String),
     /// A backend (Redis, the database) cannot be reached: 503 with `Retry-After`.
     Unavailable(Lang),
+    /// Signed in, but the role does not allow this page or action.
+    NotAllowed(Lang),
 }
 
 impl PageError {
@@ -182,7 +184,17 @@ impl PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, lang, title, message) = match &self {
-            PageError::Redirect(to) => return axum::response::Redirect::to(to).into_response(),
+            PageError::Redirect(to) => {
+                let mut res = axum::response::Redirect::to(to).into_response();
+                crate::pages::no_store(&mut res);
+                return res;
+            }
+            PageError::NotAllowed(l) => (
+                StatusCode::FORBIDDEN,
+                *l,
+                i18n::ERROR_TITLE.get(*l),
+                i18n::NOT_ALLOWED.get(*l).to_string(),
+            ),
             PageError::NotFound(l) => (
                 StatusCode::NOT_FOUND,
                 *l,

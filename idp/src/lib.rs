@@ -17,6 +17,7 @@ pub mod recovery;
 pub mod routes;
 pub mod security;
 pub mod signin;
+pub mod staff;
 pub mod startup;
 pub mod state;
 /// Every page text, from `texts.toml` (see build.rs).

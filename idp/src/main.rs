@@ -34,9 +34,24 @@ async fn main() -> ExitCode {
 async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let bind = config.server.bind.clone();
     let demo = demo || config.demo.enabled;
+    // The demo-only staff sign-in link checks this flag.
+    let mut config = config;
+    config.demo.enabled = demo;
     let state = startup::build_state(config, Clock::System).await?;
     if demo {
         admin::demo::seed(&state).await?;
+        let staff = admin::demo::seed_staff(&state).await?;
+        println!(
+            "staff console: {}/staff (demo administrator {})",
+            state.issuer, staff.email
+        );
+        if let Some(link) = &staff.invitation {
+            println!("  register a passkey: {}", link.expose());
+        }
+        println!(
+            "  demo only, sign in once without a passkey: {}",
+            staff.signin.expose()
+        );
     }
     let listener = tokio::net::TcpListener::bind(&bind)
         .await

@@ -9,8 +9,9 @@ use crate::onboarding::{
 use crate::recovery::{password as recovery_password, user_id as recovery_user_id};
 use crate::security::{csrf, request::TrustedProxies};
 use crate::signin::{consent, done, login, mfa_email, mfa_passkey, mfa_totp, passkey_login, visit};
+use crate::staff;
 use crate::state::AppState;
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -153,6 +154,53 @@ pub fn app(state: AppState) -> Router {
             crate::security::form_action::allow_flow_origin,
         ));
 
+    // The staff console: staff sessions only (never a member's), passkeys, roles checked by
+    // each handler's extractor. Its own block for its body limit: the CSV upload may be larger
+    // than a form.
+    let forms = state.config.server.body_limit_bytes;
+    let upload = state.config.staff.upload_limit_bytes.max(forms);
+    let staff_uploads = Router::new()
+        .route("/staff/import/upload", post(staff::import::upload))
+        .layer(DefaultBodyLimit::max(upload))
+        .layer(RequestBodyLimitLayer::new(upload));
+    let staff = Router::new()
+        .route("/staff", get(staff::members::home))
+        .route("/staff/login", get(staff::login::get))
+        .route("/staff/login/options", post(staff::login::options))
+        .route("/staff/login/finish", post(staff::login::finish))
+        .route("/staff/enroll", get(staff::enroll::enroll_get))
+        .route("/staff/enroll/options", post(staff::enroll::enroll_options))
+        .route("/staff/enroll/finish", post(staff::enroll::enroll_finish))
+        .route(
+            "/staff/link",
+            get(staff::enroll::link_get).post(staff::enroll::link_post),
+        )
+        .route("/staff/logout", post(staff::login::logout))
+        .route("/staff/members", get(staff::members::get))
+        .route(
+            "/staff/members/{user_id}",
+            get(staff::member::get).post(staff::member::post),
+        )
+        .route("/staff/import", get(staff::import::get))
+        .route("/staff/import/confirm", post(staff::import::confirm))
+        .route(
+            "/staff/letters/import/{id}",
+            post(staff::letters::for_import),
+        )
+        .route("/staff/audit", get(staff::audit::get))
+        .route(
+            "/staff/clients",
+            get(staff::clients::get).post(staff::clients::post),
+        )
+        .route("/staff/keys", get(staff::keys::get).post(staff::keys::post))
+        .route(
+            "/staff/staff",
+            get(staff::staff_page::get).post(staff::staff_page::post),
+        )
+        .layer(RequestBodyLimitLayer::new(forms))
+        .merge(staff_uploads)
+        .layer(from_fn_with_state(state.clone(), csrf::ensure_cookie));
+
     let ops = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -173,6 +221,8 @@ pub fn app(state: AppState) -> Router {
         .merge(protocol)
         .merge(hosted)
         .merge(ops)
+        .layer(RequestBodyLimitLayer::new(forms))
+        .merge(staff)
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), crate::metrics::signin_outcomes))
         .layer(from_fn_with_state(
@@ -182,7 +232,6 @@ pub fn app(state: AppState) -> Router {
         .layer(from_fn_with_state(headers, web::security_headers))
         .layer(from_fn(web::remember_lang))
         .layer(CatchPanicLayer::new())
-        .layer(RequestBodyLimitLayer::new(state.config.server.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(state.config.server.request_timeout_secs)))
         .layer(Extension(TrustedProxies(trusted)))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

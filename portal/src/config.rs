@@ -41,6 +41,8 @@ pub struct ServerConfig {
     pub shutdown_drain_secs: u64,
     /// Then requests in flight get this long to finish.
     pub shutdown_timeout_secs: u64,
+    /// Largest notice CSV staff may upload on the staff pages.
+    pub upload_limit_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +55,7 @@ impl Default for ServerConfig {
             metrics_bind: None,
             shutdown_drain_secs: 5,
             shutdown_timeout_secs: 20,
+            upload_limit_bytes: 50 * 1024 * 1024,
         }
     }
 }

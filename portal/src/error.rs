@@ -32,6 +32,8 @@ pub enum PageError {
     BackendUnavailable(Lang),
     /// Something broke; logged with this reference.
     Internal(Lang, String),
+    /// Go elsewhere first (a staff page without a staff session: the staff sign-in).
+    Redirect(String),
 }
 
 impl PageError {
@@ -60,6 +62,11 @@ impl IntoResponse for PageError {
             PageError::SignIn { return_to } => {
                 let q = serde_urlencoded::to_string([("return_to", return_to)]).unwrap_or_default();
                 let mut res = Redirect::to(&format!("/auth/login?{q}")).into_response();
+                no_store(&mut res);
+                return res;
+            }
+            PageError::Redirect(to) => {
+                let mut res = Redirect::to(to).into_response();
                 no_store(&mut res);
                 return res;
             }

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod notices;
 pub mod pages;
 pub mod routes;
+pub mod staff;
 pub mod startup;
 pub mod state;
 /// Every page text, from `texts.toml` (see build.rs).

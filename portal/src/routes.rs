@@ -2,9 +2,10 @@
 
 use crate::auth::{login, logout};
 use crate::pages::{benefits, deduction, eligibility, home, medical};
+use crate::staff;
 use crate::state::AppState;
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
@@ -38,6 +39,23 @@ pub fn app(state: AppState) -> Router {
         .route("/eligibility", get(eligibility::get))
         .route("/eligibility/print", get(eligibility::print));
 
+    // Staff pages: notice imports by staff signed in through the IdP with the `staff` scope.
+    // Their own block for the body limit of the CSV upload.
+    let forms = state.config.server.body_limit_bytes;
+    let upload = state.config.server.upload_limit_bytes.max(forms);
+    let staff_uploads = Router::new()
+        .route("/staff/import/upload", post(staff::import::upload))
+        .layer(DefaultBodyLimit::max(upload))
+        .layer(RequestBodyLimitLayer::new(upload));
+    let staff = Router::new()
+        .route("/staff", get(staff::import::get))
+        .route("/staff/import/confirm", post(staff::import::confirm))
+        .route("/staff/auth/login", get(staff::login))
+        .route("/staff/auth/callback", get(staff::callback))
+        .route("/staff/logout", post(staff::logout))
+        .layer(RequestBodyLimitLayer::new(forms))
+        .merge(staff_uploads);
+
     let ops = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -51,6 +69,8 @@ pub fn app(state: AppState) -> Router {
         .merge(auth)
         .merge(notices)
         .merge(ops)
+        .layer(RequestBodyLimitLayer::new(forms))
+        .merge(staff)
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), crate::metrics::notice_views))
         .layer(from_fn_with_state(
@@ -60,7 +80,6 @@ pub fn app(state: AppState) -> Router {
         .layer(from_fn_with_state(headers, web::security_headers))
         .layer(from_fn(web::remember_lang))
         .layer(CatchPanicLayer::new())
-        .layer(RequestBodyLimitLayer::new(state.config.server.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(state.config.server.request_timeout_secs),

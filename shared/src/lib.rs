@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod ephemeral;
 pub mod ids;
+pub mod import_text;
 pub mod lang;
 pub mod lifecycle;
 pub mod lines;

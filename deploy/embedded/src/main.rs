@@ -44,7 +44,21 @@ fn pair(portal: &mut PortalConfig, idp: &mut IdpConfig) {
         client_id: portal.oidc.client_id.clone(),
         name: "医療費・給付金のお知らせ".into(),
         secret: Some(Secret::new(portal.oidc.client_secret.expose().clone())),
-        redirect_uris: vec![portal.redirect_uri()],
+        redirect_uris: vec![
+            portal.redirect_uri(),
+            format!("{}/staff/auth/callback", portal.base_url()),
+        ],
+        // Listed because `staff` (the portal's staff pages) is never granted by default.
+        scopes: [
+            "openid",
+            "profile",
+            "email",
+            "member",
+            "offline_access",
+            "staff",
+        ]
+        .map(String::from)
+        .to_vec(),
         post_logout_redirect_uris: vec![portal.post_logout_redirect_uri()],
         backchannel_logout_uri: Some(format!("{}/auth/backchannel-logout", portal.base_url())),
         id_token_signed_response_alg: Some(portal.oidc.signing_alg.clone()),
@@ -67,6 +81,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let smtp = idp.mail.smtp_url.is_some();
     let idp_state = kenpo_idp::startup::build_state(idp, Clock::System).await?;
     idp_demo::seed(&idp_state).await?;
+    let staff = idp_demo::seed_staff(&idp_state).await?;
     let idp_listener = tokio::net::TcpListener::bind(&idp_bind)
         .await
         .with_context(|| format!("IdP server.bind {idp_bind}"))?;
@@ -101,6 +116,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         "    {:<6} / {:<18} first login (記号 12, 番号 3456789, 生年月日 1980-12-01)",
         idp_demo::FIRST_USER,
         idp_demo::FIRST_PASSWORD
+    );
+    println!();
+    println!(
+        "  Staff console:  {issuer}/staff   (demo administrator {})",
+        staff.email
+    );
+    if let Some(link) = &staff.invitation {
+        println!(
+            "    register a passkey (invitation, also in the outbox): {}",
+            link.expose()
+        );
+    }
+    println!(
+        "    or, in this demo only, sign in once without a passkey: {}",
+        staff.signin.expose()
     );
     println!();
     tokio::select! {

@@ -15,6 +15,54 @@ pub const DEMO_USER: &str = "demo";
 pub const DEMO_PASSWORD: &str = "Kenpo-Demo-2025!";
 pub const FIRST_USER: &str = "first";
 pub const FIRST_PASSWORD: &str = "12345678919801201";
+pub const DEMO_ADMIN: &str = "admin@example.jp";
+
+/// The demo administrator's links, printed at start (demo only).
+pub struct DemoStaff {
+    pub email: String,
+    /// Registers a passkey (also mailed to the outbox).
+    pub invitation: Option<kenpo_shared::Secret<String>>,
+    /// Signs in once without a passkey.
+    pub signin: kenpo_shared::Secret<String>,
+}
+
+/// Creates the demo administrator (first start) and makes a fresh one-time sign-in link, so a
+/// new user reaches `/staff` without a shell. Only ever called in demo mode.
+pub async fn seed_staff(state: &AppState) -> anyhow::Result<DemoStaff> {
+    use crate::staff::{Role, accounts};
+    use crate::store::staff::StaffStore;
+    let now = state.now();
+    let store = StaffStore::new(state.db.clone());
+    let by = crate::store::audit::StaffRef {
+        staff_id: None,
+        reason: "demo".into(),
+    };
+    let (row, invitation) = match store.by_email(DEMO_ADMIN).await? {
+        Some(row) if !store.passkeys(&row.id).await?.is_empty() => (row, None),
+        Some(row) => {
+            let link = accounts::send_invitation(state, &row, now).await?;
+            (row, Some(link))
+        }
+        None => {
+            let (row, link) = accounts::invite(
+                state,
+                DEMO_ADMIN,
+                "デモ管理者",
+                Role::Administrator,
+                &by,
+                now,
+            )
+            .await?;
+            (row, Some(link))
+        }
+    };
+    let signin = accounts::demo_signin_link(state, &row, now).await?;
+    Ok(DemoStaff {
+        email: row.email,
+        invitation,
+        signin,
+    })
+}
 
 fn id<T>(r: Result<T, kenpo_shared::ids::IdError>) -> anyhow::Result<T> {
     r.map_err(|e| anyhow::anyhow!("demo data: {e}"))

@@ -2,13 +2,18 @@
 
 pub mod demo;
 pub mod import;
+pub mod staff;
+
+pub use staff::StaffCmd;
+use staff::{cli_state, find, member_action};
 
 use crate::config::Config;
 use crate::oidc::keys::{Alg, KeyRing};
 use crate::security::tokens::new_token;
+use crate::staff::actions::Action;
 use crate::startup;
 use crate::state::rotation_policy;
-use crate::store::audit::{Actor, AuditLog};
+use crate::store::audit::{Actor, AuditLog, StaffRef};
 use crate::store::clients::{AuthMethod, ClientStore, NewClient};
 use crate::store::ephemeral::Ephemeral;
 use crate::store::members::MemberStore;
@@ -51,6 +56,9 @@ pub enum Command {
     /// Encryption keys for secrets at rest.
     #[command(subcommand)]
     Secrets(SecretsCmd),
+    /// Staff accounts of the web console (`/staff`).
+    #[command(subcommand)]
+    Staff(StaffCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -70,9 +78,18 @@ pub enum MembersCmd {
         all: bool,
     },
     /// Clear a member's failed-attempt count and delay.
-    Unlock { user_id: String },
+    Unlock {
+        user_id: String,
+        /// Why (kept in the audit trail).
+        #[arg(long, default_value = "command line")]
+        reason: String,
+    },
     /// Remove a member's second factors; they enrol again at the next sign-in.
-    ResetMfa { user_id: String },
+    ResetMfa {
+        user_id: String,
+        #[arg(long, default_value = "command line")]
+        reason: String,
+    },
     /// Show a member's audit trail (sign-ins, factor changes, staff actions).
     Audit {
         user_id: String,
@@ -157,6 +174,7 @@ pub async fn run(config: Config, command: Command) -> anyhow::Result<()> {
             println!("migrations applied");
         }
         Command::Members(cmd) => members(&config, cmd, now).await?,
+        Command::Staff(cmd) => staff::run(config, cmd, now).await?,
         Command::Clients(cmd) => clients(&config, cmd, now).await?,
         Command::Keys(KeysCmd::Rotate { alg }) => {
             let db = startup::open_db(&config)?;
@@ -221,7 +239,15 @@ pub async fn run(config: Config, command: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn fmt_time(t: i64) -> String {
+/// Today's date in Japan (bounds birthdates of imports).
+pub fn today_jst(now: i64) -> time::Date {
+    let jst = time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC);
+    time::OffsetDateTime::from_unix_timestamp(now)
+        .map(|t| t.to_offset(jst).date())
+        .unwrap_or(time::Date::MIN)
+}
+
+pub(crate) fn fmt_time(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t)
         .ok()
         .and_then(|d| {
@@ -255,30 +281,28 @@ async fn members(config: &Config, cmd: MembersCmd, now: i64) -> anyhow::Result<(
                 println!("{} rows are valid (dry run: nothing imported)", rows.len());
                 return Ok(());
             }
-            let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
-            match store
-                .import(rows.into_iter().map(|r| r.member).collect(), now)
-                .await?
-            {
-                Ok(summary) => {
-                    audit.record(None, Actor::Staff, "members.import", json!({"file": file.display().to_string(), "created": summary.created, "updated": summary.updated}), None, now).await?;
-                    println!(
-                        "imported: {} created, {} updated",
-                        summary.created, summary.updated
-                    );
-                }
-                Err(conflicts) => {
-                    for c in &conflicts {
-                        eprintln!(
-                            "{}: line {}: {}",
-                            file.display(),
-                            lines.get(c.index).copied().unwrap_or(0),
-                            c.message
-                        );
+            drop(rows);
+            let state = cli_state(config).await?;
+            let by = StaffRef {
+                staff_id: None,
+                reason: format!("command line: {}", file.display()),
+            };
+            let name = file
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match crate::staff::import::import_members(&state, &bytes, &name, &by, now).await? {
+                Ok(done) => println!(
+                    "imported: {} created, {} updated (import {})",
+                    done.created, done.updated, done.id
+                ),
+                Err(problems) => {
+                    for p in &problems {
+                        eprintln!("{}: {p}", file.display());
                     }
                     bail!(
                         "{} conflict(s) with existing members; nothing was imported",
-                        conflicts.len()
+                        problems.len()
                     );
                 }
             }
@@ -289,84 +313,58 @@ async fn members(config: &Config, cmd: MembersCmd, now: i64) -> anyhow::Result<(
                 (None, true) => None,
                 _ => bail!("give a USER_ID or --all"),
             };
-            let n = store.reset_password(target.as_ref(), now).await?;
-            if n == 0 {
-                bail!("no such member");
-            }
-            // Through the grant service, so access tokens die too (with Redis, on every replica).
-            let eph = Ephemeral::connect(&config.ephemeral.url, &config.ephemeral.prefix).await?;
-            let grants = crate::oidc::grants::Grants::new(
-                db.clone(),
-                eph,
-                config.tokens.access_token_ttl_secs,
-            );
-            if let Some(u) = &target {
-                if let Some(m) = store.by_user_id(u).await? {
-                    grants
-                        .revoke_member(&m.id, "password reset by staff", now)
-                        .await?;
+            let n = match &target {
+                Some(u) => {
+                    let state = cli_state(config).await?;
+                    let m = find(&state, u.as_str()).await?;
+                    let done =
+                        member_action(&state, &m, Action::ResetPassword, "command line", now)
+                            .await?;
+                    if done.letter_code.is_some() {
+                        println!(
+                            "letter mode: print the member's new letter in the staff console (member page → 招待状の再発行)"
+                        );
+                    }
+                    1
+                }
+                None => {
+                    let n = store.reset_password(None, now).await?;
                     audit
                         .record(
-                            Some(&m.id),
+                            None,
                             Actor::Staff,
-                            "password.reset",
-                            json!({}),
+                            "password.reset_all",
+                            json!({"members": n}),
                             None,
                             now,
                         )
                         .await?;
+                    n
                 }
-            } else {
-                audit
-                    .record(
-                        None,
-                        Actor::Staff,
-                        "password.reset_all",
-                        json!({"members": n}),
-                        None,
-                        now,
-                    )
-                    .await?;
-            }
+            };
             println!(
                 "{n} member(s) reset: the initial password (記号+番号+生年月日) works for {} days",
                 config.password.initial_password_days
             );
         }
-        MembersCmd::Unlock { user_id } => {
-            let u = user(&user_id)?;
-            let eph = Ephemeral::connect(&config.ephemeral.url, &config.ephemeral.prefix).await?;
-            if matches!(eph, Ephemeral::Memory(_)) {
+        MembersCmd::Unlock { user_id, reason } => {
+            let state = cli_state(config).await?;
+            if matches!(state.eph, Ephemeral::Memory(_)) {
                 println!(
-                    "note: the in-process store belongs to the running server; restart it or use Redis for this command to take effect"
+                    "note: the in-process store belongs to the running server; use the staff console (or Redis) for this to take effect"
                 );
             }
-            let t = crate::security::throttle::Throttle::new(&eph, &config.throttle);
-            let failures = t.account_failures(&u.lookup_key()).await?;
-            t.account_cleared(&u.lookup_key()).await?;
-            if let Some(m) = store.by_user_id(&u).await? {
-                audit
-                    .record(
-                        Some(&m.id),
-                        Actor::Staff,
-                        "member.unlock",
-                        json!({"failures": failures}),
-                        None,
-                        now,
-                    )
-                    .await?;
-            }
-            println!("{user_id}: {failures} failed attempt(s) cleared");
+            let m = find(&state, &user_id).await?;
+            let done = member_action(&state, &m, Action::Unlock, &reason, now).await?;
+            println!(
+                "{user_id}: {} failed attempt(s) cleared",
+                done.detail["failures"]
+            );
         }
-        MembersCmd::ResetMfa { user_id } => {
-            let m = store
-                .by_user_id(&user(&user_id)?)
-                .await?
-                .context("no such member")?;
-            crate::mfa::reset(&db, &m, now).await?;
-            audit
-                .record(Some(&m.id), Actor::Staff, "mfa.reset", json!({}), None, now)
-                .await?;
+        MembersCmd::ResetMfa { user_id, reason } => {
+            let state = cli_state(config).await?;
+            let m = find(&state, &user_id).await?;
+            member_action(&state, &m, Action::ResetMfa, &reason, now).await?;
             println!(
                 "{user_id}: second factors removed; the member chooses and enrols one at the next sign-in"
             );

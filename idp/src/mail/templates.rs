@@ -40,6 +40,16 @@ pub enum MailKind {
     EmailChanged {
         new_address: String,
     },
+    /// Union staff changed the member's account (issue 11), already worded.
+    StaffAction {
+        what_ja: String,
+        what_en: String,
+    },
+    /// An invitation to the staff console: one link to register a passkey.
+    StaffInvitation {
+        link: String,
+        hours: i64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +94,13 @@ impl Mail {
                 "メールアドレスが変更されました",
                 "Your email address was changed",
             ),
+            MailKind::StaffAction { .. } => (
+                "組合の担当者がアカウントの設定を変更しました",
+                "The union changed your account",
+            ),
+            MailKind::StaffInvitation { .. } => {
+                ("管理画面へのご招待", "Your invitation to the staff console")
+            }
         };
         format!("【{service}】{}", self.lang.pick(ja, en))
     }
@@ -173,6 +190,36 @@ impl Mail {
                     .into(),
                 ],
                 None,
+            ),
+            MailKind::StaffAction { what_ja, what_en } => (
+                vec![
+                    l.pick(what_ja, what_en).into(),
+                    l.pick(
+                        "組合にご依頼いただいた手続きであれば、対応は不要です。お心当たりがない場合は、組合までメールでご連絡ください。",
+                        "If you asked the union for this, there is nothing to do. If not, please write to the union.",
+                    )
+                    .into(),
+                ],
+                None,
+            ),
+            MailKind::StaffInvitation { link, hours } => (
+                vec![
+                    l.pick(
+                        "健康保険組合の管理画面（職員用）へ招待されました。下のリンクを開き、パスキー（顔認証・指紋認証・PIN）を登録してください。登録後は、パスキーだけでログインできます。",
+                        "You have been invited to the union's staff console. Open the link below and register a passkey (face, fingerprint or PIN); from then on you sign in with the passkey alone.",
+                    )
+                    .into(),
+                    match l {
+                        Lang::Ja => format!("このリンクは{hours}時間有効で、一度だけ使えます。"),
+                        Lang::En => format!("The link works once, for {hours} hours."),
+                    },
+                    l.pick(
+                        "お心当たりがない場合は、このメールを破棄してください。",
+                        "If you were not expecting this, ignore this mail.",
+                    )
+                    .into(),
+                ],
+                Some(link.clone()),
             ),
             MailKind::EmailChanged { new_address } => (
                 vec![

@@ -78,10 +78,13 @@ pub type PasskeyResult<T> = Result<T, PasskeyError>;
 
 /// Which ceremony a stored state belongs to; part of the key, so states never cross over.
 #[derive(Debug, Clone, Copy)]
-enum Kind {
+pub(crate) enum Kind {
     Register,
     SecondFactor,
     Passwordless,
+    /// Staff console (issue 11): registration from an invitation link, and sign-in.
+    StaffRegister,
+    StaffLogin,
 }
 
 impl Kind {
@@ -90,6 +93,8 @@ impl Kind {
             Kind::Register => "wa:reg",
             Kind::SecondFactor => "wa:auth",
             Kind::Passwordless => "wa:disc",
+            Kind::StaffRegister => "wa:staffreg",
+            Kind::StaffLogin => "wa:stafflogin",
         };
         format!("{k}:{ceremony}")
     }
@@ -109,7 +114,7 @@ struct Stored<S> {
     state: S,
 }
 
-async fn put_state<S: Serialize>(
+pub(crate) async fn put_state<S: Serialize>(
     state: &AppState,
     kind: Kind,
     owner: Option<Owner>,
@@ -134,7 +139,7 @@ async fn put_state<S: Serialize>(
 }
 
 /// Takes a ceremony's state: once only, before it expires, by its owner.
-async fn take_state<S: DeserializeOwned>(
+pub(crate) async fn take_state<S: DeserializeOwned>(
     state: &AppState,
     kind: Kind,
     ceremony: &str,
@@ -180,7 +185,7 @@ pub fn clean_label(input: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.chars().take(LABEL_MAX).collect())
 }
 
-fn refused(e: WebauthnError) -> PasskeyError {
+pub(crate) fn refused(e: WebauthnError) -> PasskeyError {
     match e {
         WebauthnError::CredentialPossibleCompromise => PasskeyError::CounterRegression,
         other => PasskeyError::Refused(format!("{other:?}")),

@@ -108,6 +108,10 @@ async fn start(
         )
         .await
         .page(lang)?;
+    // Hook (issue 11): a staff sign-in to a union console takes its own path.
+    if crate::staff::oidc::is_staff_flow(&flow) {
+        return Ok(crate::staff::oidc::authorize(state, &flow, headers, now).await);
+    }
     let ctx = Ctx { lang, ..ctx };
     let visit = load_with(state, ctx, requester, headers, Some(flow.clone())).await?;
     let mut res = resume(state, &flow, visit.as_ref()).await?.into_response();

@@ -56,7 +56,13 @@ async fn token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Val
     let client = client_auth::authenticate(state, headers, &params, &audiences, now).await?;
     match params.get("grant_type").map(String::as_str) {
         None | Some("") => Err(OAuthError::invalid_request("missing grant_type")),
-        Some("authorization_code") => code::exchange(state, &client, &params, now).await,
+        Some("authorization_code") => {
+            // Hook (issue 11): a staff sign-in's code is redeemed on its own path.
+            match crate::staff::oidc::exchange(state, &client, &params, now).await? {
+                Some(staff_tokens) => Ok(staff_tokens),
+                None => code::exchange(state, &client, &params, now).await,
+            }
+        }
         Some("refresh_token") => refresh::exchange(state, &client, &params, now).await,
         Some(_) => Err(OAuthError::unsupported_grant_type(
             "only authorization_code and refresh_token are supported",

@@ -42,6 +42,9 @@ impl IntoResponse for ScriptError {
             ScriptError::Page(PageError::BadRequest(l, t)) => {
                 (StatusCode::BAD_REQUEST, t.get(l).into())
             }
+            ScriptError::Page(PageError::NotAllowed(l)) => {
+                (StatusCode::FORBIDDEN, i18n::NOT_ALLOWED.get(l).into())
+            }
             ScriptError::Page(PageError::Forbidden(l)) => {
                 (StatusCode::FORBIDDEN, i18n::STALE_FORM.get(l).into())
             }

@@ -4,6 +4,7 @@
 pub mod cookies;
 pub mod csrf;
 pub mod form_action;
+pub mod invitation;
 pub mod links;
 pub mod password;
 pub mod password_rules;

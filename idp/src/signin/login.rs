@@ -1,6 +1,7 @@
 //! The login page (`data-step="login"`): user ID and password, the first step of every
 //! sign-in. The check itself and the session it starts are in `signin::start`.
 
+use crate::config::FirstLogin;
 use crate::error::PageError;
 use crate::pages::forms::{self, CsrfForm, Field};
 use crate::pages::i18n::{self};
@@ -16,12 +17,15 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kenpo_shared::Lang;
+use kenpo_shared::ids::UserId;
 use maud::html;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
     pub flow: Option<String>,
+    /// The user ID printed in a letter's QR code fills the field.
+    pub login_hint: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -58,6 +62,12 @@ pub async fn get(
     let hint = flow
         .as_ref()
         .and_then(|f| f.login_hint.clone())
+        .or_else(|| {
+            q.login_hint
+                .as_deref()
+                .and_then(|h| UserId::parse(h).ok())
+                .map(|u| u.as_str().to_string())
+        })
         .unwrap_or_default();
     Ok(page(
         &state,
@@ -106,7 +116,8 @@ fn page(
         }
         details {
             summary { (ctx.lang.pick("はじめてログインする方へ", "First time here?")) }
-            p.small { (ctx.t(FIRST_TIME)) }
+            // Letter mode names the letter's code instead of the card.
+            p.small { (ctx.t(if state.config.onboarding.first_login == FirstLogin::Letter { LETTER_FIRST_TIME } else { FIRST_TIME })) }
         }
     };
     ctx.render_status(
@@ -156,6 +167,14 @@ fn failure_text(
             format!(
                 "{} {}",
                 INITIAL_EXPIRED.get(lang),
+                state.config.union.contact_email
+            ),
+        ),
+        LoginFailure::Disabled => (
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} {}",
+                DISABLED.get(lang),
                 state.config.union.contact_email
             ),
         ),

@@ -88,6 +88,8 @@ pub async fn finish(
         .by_id(&row.member_id)
         .await
         .page(lang)?
+        // A member disabled by staff cannot sign in with a passkey either.
+        .filter(|m| m.disabled_at.is_none())
         .ok_or_else(|| passkey_failure(lang, PasskeyError::UnknownCredential))?;
     let primary = Primary {
         member,

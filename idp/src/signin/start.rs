@@ -32,6 +32,8 @@ pub enum LoginFailure {
     Wrong,
     Throttled(u64),
     InitialExpired,
+    /// Disabled by staff (the member left the union).
+    Disabled,
     Internal(String),
 }
 
@@ -79,10 +81,16 @@ pub async fn authenticate(
             // The initial password is compared, not hashed (see store::members); the dummy
             // verification keeps the time equal to a real check.
             state.hasher.burn(&secret).await?;
-            same(
-                normalize(password).as_bytes(),
-                m.initial_password().as_bytes(),
-            )
+            // In letter mode the letter's one-time invitation code replaces the card-derived
+            // password (security::invitation).
+            if state.config.onboarding.first_login == crate::config::FirstLogin::Letter {
+                crate::security::invitation::check_and_spend(state, m, password, now).await?
+            } else {
+                same(
+                    normalize(password).as_bytes(),
+                    m.initial_password().as_bytes(),
+                )
+            }
         }
         Some(m) => {
             let v = state
@@ -101,6 +109,8 @@ pub async fn authenticate(
         }
     };
     match member {
+        // Staff disabled this member (left the union).
+        Some(m) if ok && m.disabled_at.is_some() => Err(LoginFailure::Disabled),
         Some(m) if ok => {
             let days = state.config.password.initial_password_days;
             if m.uses_initial_password()

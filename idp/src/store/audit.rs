@@ -15,6 +15,28 @@ pub struct AuditEvent {
     pub detail: String,
     pub ip: Option<String>,
     pub at: i64,
+    /// The staff account behind a staff action (console or CLI by an administrator).
+    pub staff_id: Option<String>,
+    /// Why staff did it, as they typed it.
+    pub reason: Option<String>,
+}
+
+/// A staff action's author and reason, recorded with the event.
+#[derive(Debug, Clone)]
+pub struct StaffRef {
+    /// None for the command line (an operator on the server).
+    pub staff_id: Option<String>,
+    pub reason: String,
+}
+
+/// What a staff audit search looks for (all given parts must match).
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub member_id: Option<String>,
+    pub staff_id: Option<String>,
+    /// A kind or its prefix (`member.`).
+    pub kind_prefix: Option<String>,
+    pub before_id: Option<i64>,
 }
 
 /// Who caused an event.
@@ -26,7 +48,7 @@ pub enum Actor {
 }
 
 impl Actor {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Actor::Member => "member",
             Actor::Staff => "staff",
@@ -101,6 +123,65 @@ impl AuditLog {
         if let Err(e) = self.record(member_id, actor, kind, detail, ip, at).await {
             tracing::error!(error = %e, kind, "audit record failed");
         }
+    }
+
+    /// A staff action: actor `staff`, with the staff member and the reason.
+    pub async fn record_staff(
+        &self,
+        member_id: Option<&str>,
+        by: &StaffRef,
+        kind: &str,
+        detail: Value,
+        ip: Option<&str>,
+        at: i64,
+    ) -> StoreResult<()> {
+        let (member_id, kind, ip) = (
+            member_id.map(String::from),
+            kind.to_string(),
+            ip.map(String::from),
+        );
+        let (staff_id, reason) = (by.staff_id.clone(), by.reason.clone());
+        self.db
+            .run(move |c| {
+                diesel::insert_into(a::audit_events)
+                    .values((
+                        a::member_id.eq(member_id),
+                        a::actor.eq(Actor::Staff.as_str()),
+                        a::kind.eq(kind),
+                        a::detail.eq(detail.to_string()),
+                        a::ip.eq(ip),
+                        a::at.eq(at),
+                        a::staff_id.eq(staff_id),
+                        a::reason.eq(Some(reason)),
+                    ))
+                    .execute(c)?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Events matching a staff search, newest first (`limit` of them, older than
+    /// `before_id` when paging).
+    pub async fn search(&self, q: &AuditQuery, limit: i64) -> StoreResult<Vec<AuditEvent>> {
+        let q = q.clone();
+        self.db
+            .run(move |c| {
+                let mut sql = a::audit_events.select(AuditEvent::as_select()).into_boxed();
+                if let Some(m) = q.member_id {
+                    sql = sql.filter(a::member_id.eq(m));
+                }
+                if let Some(s) = q.staff_id {
+                    sql = sql.filter(a::staff_id.eq(s));
+                }
+                if let Some(k) = q.kind_prefix {
+                    sql = sql.filter(a::kind.like(format!("{}%", k.replace(['%', '_'], ""))));
+                }
+                if let Some(b) = q.before_id {
+                    sql = sql.filter(a::id.lt(b));
+                }
+                Ok(sql.order(a::id.desc()).limit(limit).load(c)?)
+            })
+            .await
     }
 
     /// A member's events, newest first.

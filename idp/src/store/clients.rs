@@ -15,6 +15,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+/// The scope of a staff sign-in to one of the union's consoles (issue 11): the ID token then
+/// names a staff account and carries its role; clients must list it explicitly.
+pub const STAFF_SCOPE: &str = "staff";
 pub const SUPPORTED_SCOPES: [&str; 5] = ["openid", "profile", "email", "member", "offline_access"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +107,10 @@ impl Client {
     }
 
     pub fn allows_scope(&self, scope: &str) -> bool {
+        // Staff sign-in (issue 11) only for clients registered with it by name, never by default.
+        if scope == STAFF_SCOPE {
+            return self.scopes.iter().any(|s| s == scope);
+        }
         SUPPORTED_SCOPES.contains(&scope)
             && (self.scopes.is_empty() || self.scopes.iter().any(|s| s == scope))
     }
@@ -220,7 +227,7 @@ impl NewClient {
             }
         }
         for s in &self.scopes {
-            if !SUPPORTED_SCOPES.contains(&s.as_str()) {
+            if !SUPPORTED_SCOPES.contains(&s.as_str()) && s != STAFF_SCOPE {
                 return Err(format!("unknown scope `{s}`"));
             }
         }

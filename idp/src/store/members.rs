@@ -47,6 +47,8 @@ pub struct Member {
     pub last_login_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Set by staff when the member left the union: no sign-in until re-enabled.
+    pub disabled_at: Option<i64>,
 }
 
 impl std::fmt::Debug for Member {
@@ -109,7 +111,7 @@ pub struct ImportConflict {
 }
 
 pub struct MemberStore {
-    db: Db,
+    pub(super) db: Db,
 }
 
 fn date_string(d: time::Date) -> String {
@@ -174,11 +176,22 @@ impl MemberStore {
         rows: Vec<ImportedMember>,
         now: i64,
     ) -> StoreResult<Result<ImportSummary, Vec<ImportConflict>>> {
+        Ok(self.import_detailed(rows, now).await?.map(|(s, _)| s))
+    }
+
+    /// [`MemberStore::import`], also naming each row's member and whether it was created
+    /// (the console records an import's members to print their letters).
+    pub async fn import_detailed(
+        &self,
+        rows: Vec<ImportedMember>,
+        now: i64,
+    ) -> StoreResult<Result<(ImportSummary, Vec<(String, bool)>), Vec<ImportConflict>>> {
         self.db
             .run(move |c| {
                 let mut conflicts = Vec::new();
                 let result = kenpo_shared::db::write_tx::<_, StoreError, _>(c, |c| {
                     let mut summary = ImportSummary::default();
+                    let mut outcome = Vec::with_capacity(rows.len());
                     for (index, r) in rows.iter().enumerate() {
                         let key = r.user_id.lookup_key();
                         let existing: Option<Member> = m::members
@@ -222,12 +235,15 @@ impl MemberStore {
                                         .set(m::email.eq(&email))
                                         .execute(c)?;
                                 }
+                                outcome.push((cur.id.clone(), false));
                                 summary.updated += 1;
                             }
                             None => {
+                                let id = uuid::Uuid::new_v4().to_string();
+                                outcome.push((id.clone(), true));
                                 diesel::insert_into(m::members)
                                     .values(&Member {
-                                        id: uuid::Uuid::new_v4().to_string(),
+                                        id,
                                         user_id: r.user_id.as_str().into(),
                                         user_id_key: key,
                                         subject: uuid::Uuid::new_v4().to_string(),
@@ -252,6 +268,7 @@ impl MemberStore {
                                         last_login_at: None,
                                         created_at: now,
                                         updated_at: now,
+                                        disabled_at: None,
                                     })
                                     .execute(c)?;
                                 summary.created += 1;
@@ -259,7 +276,7 @@ impl MemberStore {
                         }
                     }
                     if conflicts.is_empty() {
-                        Ok(summary)
+                        Ok((summary, outcome))
                     } else {
                         // Abort: nothing of this import is kept.
                         Err(StoreError::Corrupt("import conflicts".into()))
@@ -463,6 +480,44 @@ impl MemberStore {
                     .map(|_| ())?)
             })
             .await
+    }
+
+    /// Disables (`Some(now)`) or re-enables (`None`) a member; true when the row changed.
+    pub async fn set_disabled(&self, id: &str, at: Option<i64>, now: i64) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.db
+            .run(move |c| {
+                let q = diesel::update(m::members.find(id));
+                let n = match at {
+                    Some(_) => q
+                        .filter(m::disabled_at.is_null())
+                        .set((m::disabled_at.eq(at), m::updated_at.eq(now)))
+                        .execute(c)?,
+                    None => q
+                        .filter(m::disabled_at.is_not_null())
+                        .set((m::disabled_at.eq(None::<i64>), m::updated_at.eq(now)))
+                        .execute(c)?,
+                };
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    /// Staff change or clear a member's address (unverified: the member confirms it at the
+    /// next sign-in, like an imported one).
+    pub async fn set_unverified_email(
+        &self,
+        id: &str,
+        email: Option<&str>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let e = email.map(|e| e.to_ascii_lowercase());
+        self.set_one(id, now, move |c, id| {
+            diesel::update(m::members.find(id))
+                .set((m::email.eq(e), m::email_verified.eq(false)))
+                .execute(c)
+        })
+        .await
     }
 
     pub async fn count(&self) -> StoreResult<i64> {

@@ -6,10 +6,13 @@ pub mod clients;
 pub mod consents;
 pub mod credentials;
 pub mod grants;
+pub mod invitations;
 pub mod keys;
+pub mod member_search;
 pub mod members;
 pub mod outbox;
 pub mod schema;
+pub mod staff;
 
 pub use kenpo_shared::db::{Backend, Db, DbConn, StoreError, StoreResult};
 pub use kenpo_shared::ephemeral;

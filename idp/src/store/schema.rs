@@ -28,6 +28,7 @@ diesel::table! {
         last_login_at -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        disabled_at -> Nullable<BigInt>,
     }
 }
 
@@ -142,6 +143,76 @@ diesel::table! {
         detail -> Text,
         ip -> Nullable<Text>,
         at -> BigInt,
+        staff_id -> Nullable<Text>,
+        reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    staff_accounts (id) {
+        id -> Text,
+        email -> Text,
+        name -> Text,
+        role -> Text,
+        subject -> Text,
+        webauthn_handle -> Text,
+        disabled_at -> Nullable<BigInt>,
+        created_by -> Nullable<Text>,
+        created_at -> BigInt,
+        last_login_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    staff_passkeys (id) {
+        id -> Text,
+        staff_id -> Text,
+        credential_id -> Text,
+        label -> Text,
+        passkey -> Text,
+        sign_count -> BigInt,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    staff_links (token_hash) {
+        token_hash -> Text,
+        staff_id -> Text,
+        kind -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    invitation_codes (member_id) {
+        member_id -> Text,
+        code_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    member_imports (id) {
+        id -> Text,
+        staff_id -> Nullable<Text>,
+        file_name -> Text,
+        created -> Integer,
+        updated -> Integer,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
+    member_import_rows (import_id, member_id) {
+        import_id -> Text,
+        member_id -> Text,
+        created -> Bool,
     }
 }
 
@@ -162,6 +233,8 @@ diesel::table! {
 diesel::joinable!(passkeys -> members (member_id));
 diesel::joinable!(grants -> members (member_id));
 diesel::joinable!(refresh_tokens -> grants (grant_id));
+diesel::joinable!(staff_passkeys -> staff_accounts (staff_id));
+diesel::joinable!(member_import_rows -> members (member_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     members,
@@ -175,4 +248,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     consents,
     audit_events,
     backchannel_outbox,
+    staff_accounts,
+    staff_passkeys,
+    staff_links,
+    invitation_codes,
+    member_imports,
+    member_import_rows,
 );

@@ -28,6 +28,17 @@ struct Pending {
     return_to: String,
     /// SHA-256 of the browser's sign-in cookie.
     browser: String,
+    /// A staff sign-in (issue 11) rather than a member's.
+    #[serde(default)]
+    staff: bool,
+}
+
+/// Who a sign-in is for: a member (scopes `profile member`, `/auth/callback`) or union staff
+/// (scope `staff`, `/staff/auth/callback`; see `crate::staff`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Member,
+    Staff,
 }
 
 fn pending_key(state: &str) -> String {
@@ -67,28 +78,48 @@ pub async fn begin(
     lang: Lang,
     browser: &str,
 ) -> Result<String, BeginError> {
+    begin_for(state, Purpose::Member, return_to, lang, browser).await
+}
+
+/// [`begin`] for either purpose.
+pub async fn begin_for(
+    state: &AppState,
+    purpose: Purpose,
+    return_to: &str,
+    lang: Lang,
+    browser: &str,
+) -> Result<String, BeginError> {
     let d = state.provider.get().await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let csrf = random_token();
     let nonce = random_token();
     let (state_value, nonce_value) = (csrf.clone(), nonce.clone());
-    let (url, _, _) = d
-        .client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            move || CsrfToken::new(state_value),
-            move || Nonce::new(nonce_value),
-        )
-        .add_scope(Scope::new("profile".into()))
-        .add_scope(Scope::new("member".into()))
+    let request = d.client.authorize_url(
+        CoreAuthenticationFlow::AuthorizationCode,
+        move || CsrfToken::new(state_value),
+        move || Nonce::new(nonce_value),
+    );
+    let request = match purpose {
+        Purpose::Member => request
+            .add_scope(Scope::new("profile".into()))
+            .add_scope(Scope::new("member".into())),
+        Purpose::Staff => request
+            .add_scope(Scope::new("staff".into()))
+            .set_redirect_uri(std::borrow::Cow::Owned(staff_redirect(state)?)),
+    };
+    let (url, _, _) = request
         .set_pkce_challenge(challenge)
         .add_extra_param("ui_locales", lang.code())
         .url();
     let pending = Pending {
         nonce,
         verifier: verifier.secret().clone(),
-        return_to: safe_return_to(Some(return_to)),
+        return_to: match purpose {
+            Purpose::Member => safe_return_to(Some(return_to)),
+            Purpose::Staff => crate::staff::safe_return_to(return_to),
+        },
         browser: digest(browser),
+        staff: purpose == Purpose::Staff,
     };
     state
         .eph
@@ -142,11 +173,51 @@ pub struct SignedInTokens {
     pub return_to: String,
 }
 
+/// The staff callback URI (registered at the IdP beside `/auth/callback`).
+pub fn staff_redirect(state: &AppState) -> Result<openidconnect::RedirectUrl, ProviderError> {
+    openidconnect::RedirectUrl::new(format!("{}/staff/auth/callback", state.config.base_url()))
+        .map_err(|e| ProviderError::Config(e.to_string()))
+}
+
+/// A code exchanged at the IdP: the raw ID token (not yet verified) and what checks it.
+pub struct Exchanged {
+    pub discovered: std::sync::Arc<super::provider::Discovered>,
+    pub id_token: String,
+    pub nonce: Nonce,
+    pub refresh_token: Option<String>,
+    pub return_to: String,
+}
+
 pub async fn complete(
     state: &AppState,
     cb: &Callback,
     browser: Option<&str>,
 ) -> Result<SignedInTokens, CallbackError> {
+    let ex = exchange(state, cb, browser, Purpose::Member).await?;
+    let (d, raw, nonce) = (&ex.discovered, &ex.id_token, &ex.nonce);
+    let settings = state.provider.settings();
+    let identity = match verify_id_token(d, settings, raw, Some(nonce), state.clock.now()) {
+        Err(IdTokenError::UnknownKey) => match state.provider.refresh_for_unknown_key().await {
+            Some(d2) => verify_id_token(&d2, settings, raw, Some(nonce), state.clock.now())?,
+            None => return Err(IdTokenError::UnknownKey.into()),
+        },
+        other => other?,
+    };
+    Ok(SignedInTokens {
+        identity,
+        id_token: ex.id_token,
+        refresh_token: ex.refresh_token,
+        return_to: ex.return_to,
+    })
+}
+
+/// The callback's checks and the code exchange, for a sign-in of `purpose`.
+pub async fn exchange(
+    state: &AppState,
+    cb: &Callback,
+    browser: Option<&str>,
+    purpose: Purpose,
+) -> Result<Exchanged, CallbackError> {
     let Some(st) = cb.state.as_deref().filter(|s| !s.is_empty()) else {
         return Err(CallbackError::Stale);
     };
@@ -154,7 +225,9 @@ pub async fn complete(
     let Some(pending) = state.eph.take_json::<Pending>(&pending_key(st)).await? else {
         return Err(CallbackError::Stale);
     };
-    if browser.map(digest).as_deref() != Some(pending.browser.as_str()) {
+    if browser.map(digest).as_deref() != Some(pending.browser.as_str())
+        || pending.staff != (purpose == Purpose::Staff)
+    {
         return Err(CallbackError::Stale);
     }
     let d = state
@@ -179,11 +252,16 @@ pub async fn complete(
     let Some(code) = cb.code.clone() else {
         return Err(CallbackError::NoCode);
     };
-    let tokens = d
+    let mut request = d
         .client
         .exchange_code(AuthorizationCode::new(code))
         .map_err(|e| CallbackError::Exchange(e.to_string()))?
-        .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.clone()))
+        .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.clone()));
+    if purpose == Purpose::Staff {
+        let uri = staff_redirect(state).map_err(|e| CallbackError::Exchange(e.to_string()))?;
+        request = request.set_redirect_uri(std::borrow::Cow::Owned(uri));
+    }
+    let tokens = request
         .request_async(&state.provider.http)
         .await
         .map_err(|e| CallbackError::Exchange(super::provider::error_chain(&e)))?;
@@ -191,18 +269,10 @@ pub async fn complete(
         .id_token()
         .map(std::string::ToString::to_string)
         .ok_or(IdTokenError::Missing)?;
-    let nonce = Nonce::new(pending.nonce.clone());
-    let settings = state.provider.settings();
-    let identity = match verify_id_token(&d, settings, &raw, Some(&nonce), state.clock.now()) {
-        Err(IdTokenError::UnknownKey) => match state.provider.refresh_for_unknown_key().await {
-            Some(d2) => verify_id_token(&d2, settings, &raw, Some(&nonce), state.clock.now())?,
-            None => return Err(IdTokenError::UnknownKey.into()),
-        },
-        other => other?,
-    };
-    Ok(SignedInTokens {
-        identity,
+    Ok(Exchanged {
+        discovered: d,
         id_token: raw,
+        nonce: Nonce::new(pending.nonce.clone()),
         refresh_token: tokens.refresh_token().map(|t| t.secret().clone()),
         return_to: pending.return_to,
     })

@@ -45,3 +45,30 @@ pub fn summary(c: &mut DbConn) -> StoreResult<Vec<(String, i64, i64)>> {
         .map(|(k, n, at)| (k, n, at.unwrap_or(0)))
         .collect())
 }
+
+/// Who made an import on the staff pages, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::staff_imports)]
+pub struct StaffImport {
+    pub import_id: String,
+    pub staff_sub: String,
+    pub staff_email: String,
+    pub reason: String,
+    pub at: i64,
+}
+
+pub fn record_staff(c: &mut DbConn, r: &StaffImport) -> StoreResult<()> {
+    diesel::insert_into(super::schema::staff_imports::table)
+        .values(r)
+        .execute(c)?;
+    Ok(())
+}
+
+/// The staff record of each of `ids` that has one.
+pub fn staff_of(c: &mut DbConn, ids: &[String]) -> StoreResult<Vec<StaffImport>> {
+    use super::schema::staff_imports::dsl as s;
+    Ok(s::staff_imports
+        .filter(s::import_id.eq_any(ids))
+        .select(StaffImport::as_select())
+        .load(c)?)
+}

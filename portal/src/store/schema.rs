@@ -70,6 +70,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    staff_imports (import_id) {
+        import_id -> Text,
+        staff_sub -> Text,
+        staff_email -> Text,
+        reason -> Text,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
     visits (symbol, number) {
         symbol -> Text,
         number -> Text,

@@ -222,6 +222,7 @@ async fn staff_resets_unlock_clients_and_keys() {
             cfg.clone(),
             Command::Members(MembersCmd::Unlock {
                 user_id: "kumi".into(),
+                reason: "test".into(),
             }),
         )
         .await
@@ -234,6 +235,7 @@ async fn staff_resets_unlock_clients_and_keys() {
         cfg.clone(),
         Command::Members(MembersCmd::ResetMfa {
             user_id: "kumi".into(),
+            reason: "test".into(),
         }),
     )
     .await

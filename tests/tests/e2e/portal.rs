@@ -43,7 +43,21 @@ impl TestPortal {
             client_id: "kenpo-portal".into(),
             name: "医療費・給付金のお知らせ".into(),
             secret: Some(Secret::new(PORTAL_SECRET.into())),
-            redirect_uris: vec![format!("{base}/auth/callback")],
+            // The staff pages' callback and scope too (tests/e2e/staff_portal.rs).
+            redirect_uris: vec![
+                format!("{base}/auth/callback"),
+                format!("{base}/staff/auth/callback"),
+            ],
+            scopes: [
+                "openid",
+                "profile",
+                "email",
+                "member",
+                "offline_access",
+                "staff",
+            ]
+            .map(String::from)
+            .to_vec(),
             post_logout_redirect_uris: vec![format!("{base}/")],
             backchannel_logout_uri: backchannel.then(|| format!("{base}/auth/backchannel-logout")),
             id_token_signed_response_alg: Some(alg.into()),

@@ -1,0 +1,11 @@
+DROP INDEX members_name_kana;
+DROP INDEX audit_events_at;
+ALTER TABLE audit_events DROP COLUMN reason;
+ALTER TABLE audit_events DROP COLUMN staff_id;
+ALTER TABLE members DROP COLUMN disabled_at;
+DROP TABLE member_import_rows;
+DROP TABLE member_imports;
+DROP TABLE invitation_codes;
+DROP TABLE staff_links;
+DROP TABLE staff_passkeys;
+DROP TABLE staff_accounts;
