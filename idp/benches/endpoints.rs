@@ -392,6 +392,7 @@ async fn main() {
                     user_agent: "bench",
                     ip: "127.0.0.1",
                     flow: None,
+                    browser: None,
                 },
                 state.now(),
             )

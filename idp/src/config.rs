@@ -249,6 +249,11 @@ pub struct SessionConfig {
     pub remember_secs: i64,
     /// An unfinished sign-in (authorization request and steps) is kept this long.
     pub flow_ttl_secs: i64,
+    /// A second factor counts this long after it was completed (then it is asked again, also
+    /// in a remembered session)…
+    pub mfa_max_age_secs: i64,
+    /// …or until the session goes unused this long.
+    pub mfa_idle_secs: i64,
 }
 
 impl Default for SessionConfig {
@@ -258,6 +263,8 @@ impl Default for SessionConfig {
             absolute_secs: 12 * 3600,
             remember_secs: 30 * 86_400,
             flow_ttl_secs: 3600,
+            mfa_max_age_secs: 12 * 3600,
+            mfa_idle_secs: 3600,
         }
     }
 }
@@ -299,6 +306,13 @@ pub struct ThrottleConfig {
     pub account_max_delay_secs: i64,
     /// Failures are forgotten this long after the last one.
     pub account_window_secs: i64,
+    /// Consecutive failures of one budget after which it is locked until a recovery or staff
+    /// unlock (NIST 800-63B §5.2.2: at most 100).
+    pub account_hard_cap: i64,
+    /// How long such a lock (and the list of an account's known browsers) is kept.
+    pub account_lock_secs: i64,
+    /// How long a browser stays known after the member's last sign-in there.
+    pub known_browser_days: i64,
     /// Sign-in attempts from one address per minute.
     pub address_per_minute: i64,
     /// Recovery requests (reset mail, user-ID mail) per address per hour.
@@ -312,6 +326,9 @@ impl Default for ThrottleConfig {
             account_base_delay_secs: 2,
             account_max_delay_secs: 900,
             account_window_secs: 86_400,
+            account_hard_cap: 100,
+            account_lock_secs: 365 * 86_400,
+            known_browser_days: 180,
             address_per_minute: 30,
             recovery_per_address_per_hour: 20,
         }
@@ -569,6 +586,8 @@ impl Config {
             ("session.absolute_secs", self.session.absolute_secs),
             ("session.remember_secs", self.session.remember_secs),
             ("session.flow_ttl_secs", self.session.flow_ttl_secs),
+            ("session.mfa_max_age_secs", self.session.mfa_max_age_secs),
+            ("session.mfa_idle_secs", self.session.mfa_idle_secs),
             (
                 "password.initial_password_days",
                 self.password.initial_password_days,
@@ -584,6 +603,15 @@ impl Config {
             (
                 "throttle.account_window_secs",
                 self.throttle.account_window_secs,
+            ),
+            ("throttle.account_hard_cap", self.throttle.account_hard_cap),
+            (
+                "throttle.account_lock_secs",
+                self.throttle.account_lock_secs,
+            ),
+            (
+                "throttle.known_browser_days",
+                self.throttle.known_browser_days,
             ),
             (
                 "throttle.address_per_minute",

@@ -231,6 +231,7 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(from_fn_with_state(headers, web::security_headers))
         .layer(from_fn(web::remember_lang))
+        .layer(from_fn(crate::pages::set_pending_cookies))
         .layer(CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(state.config.server.request_timeout_secs)))
         .layer(Extension(TrustedProxies(trusted)))

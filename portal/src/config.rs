@@ -125,6 +125,14 @@ pub struct OidcConfig {
     pub metadata_refresh_secs: u64,
     /// Timeout of each call to the IdP.
     pub http_timeout_secs: u64,
+    /// The assurance level asked for (`acr_values`): `urn:kenpo:loa:1` (password and any
+    /// second factor, emailed codes included, as the union's guide offers them) or
+    /// `urn:kenpo:loa:2` (an authenticator app or a passkey; ID tokens claiming less are
+    /// refused).
+    pub acr: String,
+    /// `max_age` sent with each sign-in: the IdP asks the password again when the member's
+    /// last one is older (0: not sent).
+    pub max_age_secs: u64,
 }
 
 impl Default for OidcConfig {
@@ -139,9 +147,15 @@ impl Default for OidcConfig {
             account_url: None,
             metadata_refresh_secs: 3600,
             http_timeout_secs: 10,
+            acr: "urn:kenpo:loa:1".into(),
+            max_age_secs: 12 * 3600,
         }
     }
 }
+
+/// The IdP's assurance levels (its `acr_values_supported`).
+pub const LOA1: &str = "urn:kenpo:loa:1";
+pub const LOA2: &str = "urn:kenpo:loa:2";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -276,6 +290,12 @@ impl Config {
             &self.post_logout_redirect_uri(),
         )?;
         web_url("oidc.account_url", &self.account_url())?;
+        if ![LOA1, LOA2].contains(&self.oidc.acr.as_str()) {
+            return Err(ConfigError::invalid(
+                "oidc.acr",
+                format!("must be {LOA1} or {LOA2}"),
+            ));
+        }
         self.server
             .bind
             .parse::<std::net::SocketAddr>()

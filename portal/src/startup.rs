@@ -4,7 +4,7 @@
 
 use crate::auth::cookies::Cookies;
 use crate::auth::provider::{Provider, ProviderSettings, parse_alg};
-use crate::config::Config;
+use crate::config::{Config, LOA2};
 use crate::state::{AppState, Inner};
 use crate::store::Db;
 use anyhow::Context;
@@ -41,6 +41,7 @@ pub fn provider(config: &Config) -> anyhow::Result<Provider> {
         alg,
         refresh_after: Duration::from_secs(config.oidc.metadata_refresh_secs),
         http_timeout: Duration::from_secs(config.oidc.http_timeout_secs),
+        required_acr: (config.oidc.acr == LOA2).then(|| LOA2.to_string()),
     })
     .context("oidc")
 }

@@ -12,6 +12,7 @@ use crate::mfa::email_otp::{self, Issue, Purpose as OtpPurpose};
 use crate::oidc::logout::end_session;
 use crate::pages::forms::CsrfForm;
 use crate::security::password_rules;
+use crate::security::throttle::Kind;
 use crate::signin::mfa_email::{MAIL_FAILED, check_code, resend_wait};
 use crate::signin::second_factor::attempt;
 use crate::signin::session::Sessions;
@@ -164,7 +165,7 @@ pub async fn change_password(
 ) -> Result<Response, PageError> {
     require_fresh(&v, "/account#password")?;
     let (ctx, lang, now) = (&v.ctx, v.lang(), v.now);
-    if let Some(msg) = attempt(&state, &v).await? {
+    if let Some(msg) = attempt(&state, &v, Kind::Password).await? {
         let status = StatusCode::TOO_MANY_REQUESTS;
         return refuse(&state, &v, "password-current", msg, status).await;
     }

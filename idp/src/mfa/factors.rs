@@ -14,6 +14,12 @@ pub enum Factor {
 impl Factor {
     pub const ALL: [Factor; 3] = [Factor::Passkey, Factor::Totp, Factor::Email];
 
+    /// Whether NIST 800-63B accepts the factor as the second one at AAL2: an authenticator
+    /// app or a passkey, not a code mailed to the address a password reset also goes to.
+    pub fn is_aal2(self) -> bool {
+        matches!(self, Factor::Passkey | Factor::Totp)
+    }
+
     pub fn parse(s: &str) -> Option<Factor> {
         match s {
             "passkey" => Some(Factor::Passkey),
@@ -93,6 +99,19 @@ impl Factors {
             .filter(|f| self.has(*f))
             .or_else(|| self.list().first().copied())
             .unwrap_or(Factor::Email)
+    }
+
+    /// The factor to ask when the relying party needs `urn:kenpo:loa:2`: the member's
+    /// preferred one if NIST 800-63B accepts it at AAL2, else a passkey, else the app. None
+    /// when the member has only emailed codes.
+    pub fn strong(&self, member: &Member) -> Option<Factor> {
+        let preferred = self.preferred(member);
+        if preferred.is_aal2() {
+            return Some(preferred);
+        }
+        [Factor::Passkey, Factor::Totp]
+            .into_iter()
+            .find(|f| self.has(*f))
     }
 }
 

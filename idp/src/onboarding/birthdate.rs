@@ -6,6 +6,7 @@
 
 use crate::error::{PageError, PageResultExt};
 use crate::pages::forms::{self, Field};
+use crate::security::throttle::Kind;
 use crate::signin::second_factor::attempt;
 use crate::signin::steps::Step;
 use crate::signin::visit::{Visit, Visiting};
@@ -79,7 +80,7 @@ pub async fn post(
         }
     };
     // A readable date is a guess: it claims from the account's budget before it is compared.
-    if let Some(msg) = attempt(&state, &v).await? {
+    if let Some(msg) = attempt(&state, &v, Kind::Password).await? {
         let status = StatusCode::TOO_MANY_REQUESTS;
         return Ok(page(&state, &v, &typed, Some(&msg), status));
     }

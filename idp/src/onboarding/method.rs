@@ -2,6 +2,9 @@
 //! (生体認証), authenticator app or email — explained in the guide's plain words. The choice
 //! is only recorded here; it is enrolled after the new password, in the same visit.
 //!
+//! A member who already has emailed codes comes here when a relying party asks for
+//! `urn:kenpo:loa:2`: the page then offers only an app or a passkey and says why.
+//!
 //! Until a factor is enrolled the member may come back to this page (back button, or "choose
 //! another method" on the enrolment page) and choose again; once one is enrolled, changes
 //! belong to the account page.
@@ -48,19 +51,31 @@ async fn enter(state: &AppState, v: Visit) -> Result<Visit, PageError> {
     Ok(v)
 }
 
+/// Whether the member is here for a stronger factor (they have one already: emailed codes).
+fn stronger_only(v: &Visit) -> bool {
+    v.factors.any()
+}
+
 fn page(state: &AppState, v: &Visit, error: Option<&str>, status: StatusCode) -> Response {
     let ctx = &v.ctx;
     let chosen = v.member.chosen_factor.as_deref().and_then(Factor::parse);
     let pc = !is_mobile(&v.requester.user_agent);
+    let stronger = stronger_only(v);
     let options = [
         (Factor::Passkey, PASSKEY_NAME, PASSKEY_HELP),
         (Factor::Totp, TOTP_NAME, TOTP_HELP),
         (Factor::Email, EMAIL_NAME, EMAIL_HELP),
-    ];
+    ]
+    .into_iter()
+    .filter(|(f, _, _)| !stronger || f.is_aal2());
     let body = html! {
         h1 { (ctx.t(TITLE)) }
         @if let Some(e) = error { (kenpo_shared::web::alert(e)) }
-        p { (ctx.t(LEAD)) }
+        @if stronger {
+            p.notice { (ctx.t(STRONGER_LEAD)) }
+        } @else {
+            p { (ctx.t(LEAD)) }
+        }
         form method="post" action="/signin/method" novalidate {
             (forms::hidden(&ctx.csrf, v.flow_id()))
             fieldset.choices-set {
@@ -110,6 +125,10 @@ pub async fn post(
         let msg = NONE.get(v.lang());
         return Ok(page(&state, &v, Some(msg), StatusCode::BAD_REQUEST));
     };
+    if stronger_only(&v) && !factor.is_aal2() {
+        let msg = STRONGER_LEAD.get(v.lang());
+        return Ok(page(&state, &v, Some(msg), StatusCode::BAD_REQUEST));
+    }
     state
         .members()
         .choose_factor(&v.member.id, Some(factor.as_str()), v.now)

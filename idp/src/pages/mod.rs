@@ -24,6 +24,42 @@ pub struct Ctx {
     pub nonce: String,
     pub csrf: CsrfToken,
     pub path_and_query: String,
+    /// Cookies decided deep in a service, set on whatever response the handler returns.
+    pub cookies: PendingCookies,
+}
+
+/// Cookies a request decided to set below its handler (a session cookie renewed at a second
+/// factor, a device token at a completed sign-in): the [`set_pending_cookies`] middleware adds
+/// them to the response, whichever way the handler answers (page, redirect, script JSON).
+#[derive(Clone, Debug, Default)]
+pub struct PendingCookies(std::sync::Arc<std::sync::Mutex<Vec<axum::http::HeaderValue>>>);
+
+impl PendingCookies {
+    pub fn push(&self, cookie: axum::http::HeaderValue) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(cookie);
+        }
+    }
+
+    fn take(&self) -> Vec<axum::http::HeaderValue> {
+        self.0
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
+}
+
+pub async fn set_pending_cookies(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let jar = PendingCookies::default();
+    req.extensions_mut().insert(jar.clone());
+    let mut res = next.run(req).await;
+    for c in jar.take() {
+        res.headers_mut().append(axum::http::header::SET_COOKIE, c);
+    }
+    res
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Ctx {
@@ -36,10 +72,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
             .get::<OriginalUri>()
             .map(|u| u.0.clone())
             .unwrap_or_else(|| parts.uri.clone());
+        let cookies = parts
+            .extensions
+            .get::<PendingCookies>()
+            .cloned()
+            .unwrap_or_default();
         Ok(Ctx {
             lang: negotiate_lang(parts),
             nonce,
             csrf,
+            cookies,
             path_and_query: uri
                 .path_and_query()
                 .map(|p| p.to_string())

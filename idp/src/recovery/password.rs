@@ -412,8 +412,10 @@ pub async fn reset_post(
         // member, but it is logged loudly.
         tracing::error!(error = %e, member = %member.id, "password reset: ending sessions");
     }
+    // The password budgets start afresh (a hard lock included: this is the mailed way out of
+    // it); the second factor's do not, so the mailbox alone gives no new guesses at it.
     if let Err(e) = Throttle::new(&state.eph, &state.config.throttle)
-        .account_cleared(&member.user_id_key)
+        .recovered(&member.user_id_key)
         .await
     {
         tracing::warn!(error = %e, "failure count not cleared after a reset");

@@ -3,6 +3,7 @@
 
 pub mod cookies;
 pub mod csrf;
+pub mod device;
 pub mod form_action;
 pub mod invitation;
 pub mod links;

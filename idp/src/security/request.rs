@@ -17,11 +17,13 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-/// Who is asking: address and user agent.
+/// Who is asking: address, user agent and the browser's device cookie (`security::device`).
 #[derive(Debug, Clone)]
 pub struct Requester {
     pub ip: IpAddr,
     pub user_agent: String,
+    /// The raw device cookie, checked only against a member (see `device::recognise`).
+    pub device: Option<String>,
 }
 
 /// The trusted proxies, as a request extension set by the router.
@@ -50,7 +52,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Requester {
             .chars()
             .take(300)
             .collect();
-        Ok(Requester { ip, user_agent })
+        // The `__Host-` name over https; a plain one planted by a sibling host is only
+        // looked at without it, and still needs a valid tag and a stored browser.
+        let device = cookie(&parts.headers, &format!("__Host-{}", super::device::COOKIE))
+            .or_else(|| cookie(&parts.headers, super::device::COOKIE));
+        Ok(Requester {
+            ip,
+            user_agent,
+            device,
+        })
     }
 }
 

@@ -10,7 +10,7 @@ use crate::error::{PageError, PageResultExt};
 use crate::oidc::code;
 use crate::oidc::request::{self, ACR_MFA, ACR_PASSWORD, AuthRequest, Prompt};
 use crate::pages::i18n;
-use crate::security::throttle::Throttle;
+use crate::security::throttle::{Budget, Throttle};
 use crate::signin::session::Sessions;
 use crate::signin::steps::Step;
 use crate::signin::visit::Visit;
@@ -91,11 +91,18 @@ pub async fn advance(state: &AppState, v: &Visit) -> Result<Next, PageError> {
     if owed != Step::Done {
         return Ok(Next::Step(owed, v.flow_id().map(String::from)));
     }
+    // The budget this sign-in counted against starts afresh, and the browser becomes (or stays)
+    // one the member is known by.
+    let budget = Budget::new(&v.member.user_id_key, v.current.session.browser.as_deref());
     if let Err(e) = Throttle::new(&state.eph, &state.config.throttle)
-        .account_cleared(&v.member.user_id_key)
+        .signed_in(&budget)
         .await
     {
         tracing::warn!(error = %e, "failure count not cleared");
+    }
+    match crate::security::device::remember(state, &v.requester, &v.member, v.now).await {
+        Ok(cookie) => v.ctx.cookies.push(cookie),
+        Err(e) => tracing::warn!(error = %e, "device token not issued"),
     }
     if v.member.onboarded_at.is_none() {
         state
@@ -216,7 +223,7 @@ pub async fn issue_code(
         return Err(PageError::BadRequest(lang, i18n::SIGNIN_EXPIRED));
     }
     let session = &current.session;
-    let acr = if session.has_mfa() {
+    let acr = if session.has_aal2() {
         ACR_MFA
     } else {
         ACR_PASSWORD

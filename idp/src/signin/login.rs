@@ -7,7 +7,7 @@ use crate::pages::forms::{self, CsrfForm, Field};
 use crate::pages::i18n::{self};
 use crate::pages::{Ctx, Frame};
 use crate::security::request::Requester;
-use crate::signin::start::{LoginFailure, Primary, authenticate, start_session};
+use crate::signin::start::{Authenticated, LoginFailure, Primary, authenticate, start_session};
 use crate::signin::steps::login_needed;
 use crate::signin::visit::{Browser, load, load_flow};
 use crate::state::AppState;
@@ -151,17 +151,24 @@ fn failure_text(
     Ok(match failure {
         LoginFailure::Missing => (StatusCode::BAD_REQUEST, MISSING.get(lang).to_string()),
         LoginFailure::Wrong => (StatusCode::UNAUTHORIZED, WRONG.get(lang).to_string()),
-        LoginFailure::Throttled(w) => {
-            let wait = i18n::wait_text(lang, w);
+        LoginFailure::Throttled { wait, known } => {
+            let wait = i18n::wait_text(lang, wait);
             let again = match lang {
                 Lang::Ja => format!("{wait}後にもう一度お試しください。"),
                 Lang::En => format!("Please try again in {wait}."),
             };
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("{} {again}", WAIT.get(lang)),
-            )
+            let mut text = format!("{} {again}", WAIT.get(lang));
+            if !known {
+                // Someone else may be failing on purpose: the ways in that their attempts
+                // cannot block.
+                text = format!("{text} {}", WAYS_OUT.get(lang));
+            }
+            (StatusCode::TOO_MANY_REQUESTS, text)
         }
+        LoginFailure::Locked { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("{} {}", LOCKED.get(lang), WAYS_OUT.get(lang)),
+        ),
         LoginFailure::InitialExpired => (
             StatusCode::UNAUTHORIZED,
             format!(
@@ -193,13 +200,14 @@ pub async fn post(
     let flow = load_flow(&state, form.flow.as_deref()).await?;
     let flow_id = flow.as_ref().map(|f| f.id.as_str());
     match authenticate(&state, &requester, &form.username, &form.password, now).await {
-        Ok(member) => {
+        Ok(Authenticated { member, budget }) => {
             let primary = Primary {
                 member,
                 amr: vec!["pwd".into()],
                 mfa: false,
                 remember: form.remember.as_deref() == Some("yes"),
                 flow_id,
+                browser: budget.browser,
             };
             start_session(&state, ctx, requester, &headers, primary).await
         }

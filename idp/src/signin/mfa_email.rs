@@ -9,7 +9,8 @@ use crate::mfa::Factor;
 use crate::mfa::email_otp::{self, Check, Issue, Purpose as OtpPurpose};
 use crate::pages::Ctx;
 use crate::pages::i18n::{self};
-use crate::signin::second_factor::{Asked, NextQuery, VERIFY, attempt, code_field};
+use crate::security::throttle::Kind;
+use crate::signin::second_factor::{Asked, NextQuery, VERIFY, attempt, code_field, failed};
 use crate::signin::visit::{Visit, Visiting};
 use crate::state::AppState;
 pub use crate::texts::signin::mfa_email::*;
@@ -131,7 +132,7 @@ pub async fn check_code(
     purpose: OtpPurpose,
     otp: &str,
 ) -> Result<Result<String, (String, StatusCode)>, PageError> {
-    if let Some(msg) = attempt(state, v).await? {
+    if let Some(msg) = attempt(state, v, Kind::Code).await? {
         return Ok(Err((msg, StatusCode::TOO_MANY_REQUESTS)));
     }
     let check = email_otp::verify(state, &v.member.id, purpose, otp, v.now)
@@ -139,7 +140,10 @@ pub async fn check_code(
         .page(v.lang())?;
     Ok(match check {
         Check::Accepted { address } => Ok(address),
-        other => Err((code_failure(v.lang(), &other), StatusCode::UNAUTHORIZED)),
+        other => {
+            failed(state, v, "email").await;
+            Err((code_failure(v.lang(), &other), StatusCode::UNAUTHORIZED))
+        }
     })
 }
 

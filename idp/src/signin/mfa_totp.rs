@@ -76,6 +76,7 @@ pub async fn post(
         mfa::totp::Check::Replayed => REPLAYED,
         _ => WRONG_CODE,
     };
+    crate::signin::second_factor::failed(&state, v, "totp").await;
     let msg = asked.ctx().t(error);
     Ok(page(&state, &asked, Some(msg), StatusCode::UNAUTHORIZED))
 }

@@ -91,12 +91,16 @@ pub async fn finish(
         // A member disabled by staff cannot sign in with a passkey either.
         .filter(|m| m.disabled_at.is_none())
         .ok_or_else(|| passkey_failure(lang, PasskeyError::UnknownCredential))?;
+    let browser = crate::security::device::recognise(&state, &requester, &member, now)
+        .await
+        .page(lang)?;
     let primary = Primary {
         member,
         amr: vec!["hwk".into(), "user".into(), "mfa".into()],
         mfa: true,
         remember: body.remember.as_deref() == Some("yes"),
         flow_id: req.field("flow"),
+        browser,
     };
     Ok(follow(
         start_session(&state, ctx, requester, &headers, primary).await?,

@@ -14,7 +14,7 @@ use crate::pages::forms;
 use crate::pages::i18n::{self, Text};
 use crate::pages::script::ScriptError;
 use crate::pages::{Ctx, Frame};
-use crate::security::throttle::{Gate, Throttle};
+use crate::security::throttle::{Budget, Kind, Throttle, Verdict};
 use crate::signin::advance::Next;
 use crate::signin::session::Sessions;
 use crate::signin::steps::Step;
@@ -154,7 +154,7 @@ impl Asked {
 
     /// Claims an attempt from the member's budget: `Some(message)` when refused for now.
     pub async fn attempt(&self, state: &AppState) -> Result<Option<String>, PageError> {
-        attempt(state, &self.visit).await
+        attempt(state, &self.visit, Kind::Code).await
     }
 
     /// Records a completed second factor in the session and moves on (to the next sign-in
@@ -189,30 +189,72 @@ pub fn code_field(ctx: &Ctx, error: Option<&str>, autofocus: bool) -> Markup {
 
 /// Records a second factor just completed (or enrolled: enrolment proves possession) in the
 /// session: its methods, and the time, which step-up and `max_age` look at.
+///
+/// `mfa` (RFC 8176) and the AAL2 time go only with a factor NIST 800-63B accepts at AAL2: an
+/// emailed code (`mca`) is a second step, not an authenticator. The session cookie is renewed
+/// (ASVS 7.2.4): a value seen before the elevation does not carry it.
 pub async fn elevate(state: &AppState, v: &mut Visit, amr: &[&str]) -> Result<(), PageError> {
+    let strong = !amr.contains(&"mca");
     let session = &mut v.current.session;
-    for a in amr.iter().chain(std::iter::once(&"mfa")) {
+    let extra: &[&str] = if strong { &["mfa"] } else { &[] };
+    for a in amr.iter().chain(extra) {
         if !session.amr.iter().any(|x| x == a) {
             session.amr.push((*a).to_string());
         }
     }
     session.mfa_time = Some(v.now);
-    Sessions::new(state)
-        .save(&v.current, v.now)
-        .await
-        .page(v.lang())
+    if strong {
+        session.aal2_time = Some(v.now);
+    }
+    let sessions = Sessions::new(state);
+    sessions.save(&v.current, v.now).await.page(v.lang())?;
+    let (token, renewed) = sessions.renew(&v.current, v.now).await.page(v.lang())?;
+    v.current = renewed;
+    let s = &v.current.session;
+    let max_age = s.remember.then_some(s.expires_at - v.now);
+    v.ctx
+        .cookies
+        .push(state.cookies.set("kenpo_session", &token, max_age));
+    Ok(())
 }
 
-/// Claims an attempt at a code from the member's budget: `Some(message)` when refused.
-pub async fn attempt(state: &AppState, v: &Visit) -> Result<Option<String>, PageError> {
-    let gate = Throttle::new(&state.eph, &state.config.throttle)
-        .account_attempt(&v.member.user_id_key)
+/// Claims an attempt from the member's budget of `kind`, the one of the browser the sign-in
+/// came from: `Some(message)` when refused.
+pub async fn attempt(state: &AppState, v: &Visit, kind: Kind) -> Result<Option<String>, PageError> {
+    let budget = Budget::new(&v.member.user_id_key, v.current.session.browser.as_deref());
+    let verdict = Throttle::new(&state.eph, &state.config.throttle)
+        .account_attempt(kind, &budget)
         .await
         .page(v.lang())?;
-    Ok(match gate {
-        Gate::Open => None,
-        Gate::Wait(w) => Some(too_many_text(v.lang(), w)),
-    })
+    let why = match verdict {
+        Verdict::Open => return Ok(None),
+        Verdict::Wait(_) => "wait",
+        Verdict::Locked => "locked",
+    };
+    crate::signin::start::refusal_audit(state, &v.requester, Some(&v.member), &budget, why, v.now)
+        .await
+        .page(v.lang())?;
+    Ok(Some(match verdict {
+        Verdict::Wait(w) => too_many_text(v.lang(), w),
+        _ => crate::texts::signin::login::LOCKED
+            .get(v.lang())
+            .to_string(),
+    }))
+}
+
+/// Audits a wrong answer (a code, the birthdate): the trail shows guessing, not only sign-ins.
+pub async fn failed(state: &AppState, v: &Visit, factor: &str) {
+    state
+        .audit()
+        .record_or_log(
+            Some(&v.member.id),
+            crate::store::audit::Actor::Member,
+            "signin.failed",
+            json!({"factor": factor, "known_browser": v.current.session.browser.is_some()}),
+            Some(&v.requester.ip.to_string()),
+            v.now,
+        )
+        .await;
 }
 
 /// "Too many attempts (wait …)".

@@ -35,8 +35,17 @@ pub struct IdpSession {
     pub auth_time: i64,
     /// Methods completed (RFC 8176 values).
     pub amr: Vec<String>,
-    /// When a second factor (or a passkey with user verification) was last completed.
+    /// When a second factor (or a passkey with user verification) was last completed. A loaded
+    /// session shows it only while it still counts (see `Sessions::load`).
     pub mfa_time: Option<i64>,
+    /// When a factor NIST 800-63B accepts at AAL2 (app, passkey) was last completed: what
+    /// `acr=urn:kenpo:loa:2` rests on. Same rule.
+    #[serde(default)]
+    pub aal2_time: Option<i64>,
+    /// The last time the second factor lapsed through idleness: factors completed before it
+    /// no longer count.
+    #[serde(default)]
+    pub lapsed_at: Option<i64>,
     pub remember: bool,
     pub expires_at: i64,
     pub last_seen: i64,
@@ -49,11 +58,30 @@ pub struct IdpSession {
     /// The authorization request this session's primary sign-in was made for, if any.
     #[serde(default)]
     pub auth_flow: Option<String>,
+    /// The known browser the sign-in came from (`security::device`): the failure budget its
+    /// second-factor attempts count against. None: the budget all unknown browsers share.
+    #[serde(default)]
+    pub browser: Option<String>,
 }
 
 impl IdpSession {
     pub fn has_mfa(&self) -> bool {
         self.mfa_time.is_some()
+    }
+
+    /// Whether the session supports `urn:kenpo:loa:2` now.
+    pub fn has_aal2(&self) -> bool {
+        self.aal2_time.is_some()
+    }
+
+    /// Hides second factors that no longer count: older than `max_age` (12 hours of use by
+    /// default) or completed before the last lapse. The store keeps them (its fields only
+    /// grow); a factor completed again counts afresh.
+    pub fn forget_stale_factors(&mut self, now: i64, max_age: i64) {
+        let lapsed = self.lapsed_at;
+        let counts = |t: &i64| now - *t < max_age && lapsed.is_none_or(|l| *t >= l);
+        self.mfa_time = self.mfa_time.filter(counts);
+        self.aal2_time = self.aal2_time.filter(counts);
     }
 }
 
@@ -88,6 +116,7 @@ pub struct NewSession<'a> {
     pub ip: &'a str,
     /// The authorization request being signed in for (see `auth_flow`).
     pub flow: Option<&'a str>,
+    pub browser: Option<String>,
 }
 
 /// A loaded session with the hash of the cookie that found it.
@@ -127,6 +156,8 @@ impl<'a> Sessions<'a> {
             auth_time: now,
             amr: new.amr,
             mfa_time: new.mfa.then_some(now),
+            aal2_time: new.mfa.then_some(now),
+            lapsed_at: None,
             remember: new.remember,
             expires_at: now + self.lifetime(new.remember),
             last_seen: now,
@@ -134,6 +165,7 @@ impl<'a> Sessions<'a> {
             ip: new.ip.to_string(),
             clients: Vec::new(),
             auth_flow: new.flow.map(String::from),
+            browser: new.browser,
         };
         self.write_record(&hash, &session, now).await?;
         let eph = &self.state.eph;
@@ -174,6 +206,10 @@ impl<'a> Sessions<'a> {
                 }
             } else if let Some(t) = u.strip_prefix("mfa:").and_then(|t| t.parse::<i64>().ok()) {
                 s.mfa_time = Some(s.mfa_time.map_or(t, |m| m.max(t)));
+            } else if let Some(t) = u.strip_prefix("aal2:").and_then(|t| t.parse::<i64>().ok()) {
+                s.aal2_time = Some(s.aal2_time.map_or(t, |m| m.max(t)));
+            } else if let Some(t) = u.strip_prefix("lapse:").and_then(|t| t.parse::<i64>().ok()) {
+                s.lapsed_at = Some(s.lapsed_at.map_or(t, |m| m.max(t)));
             }
         }
         extra_amr.sort();
@@ -202,11 +238,28 @@ impl<'a> Sessions<'a> {
             return Ok(None);
         };
         let mut s = self.assemble(&hash, s).await?;
-        let idle = self.state.config.session.idle_secs;
-        if now >= s.expires_at || (!s.remember && now - s.last_seen >= idle) {
+        let c = &self.state.config.session;
+        if now >= s.expires_at || (!s.remember && now - s.last_seen >= c.idle_secs) {
             self.end(&s.sid, now).await?;
             return Ok(None);
         }
+        // A remembered session keeps the member known, not their second factor: after
+        // `mfa_idle_secs` without use it lapses (recorded, since the idle timer moves on now).
+        if s.mfa_time
+            .is_some_and(|t| s.lapsed_at.is_none_or(|l| t >= l))
+            && now - s.last_seen >= c.mfa_idle_secs
+        {
+            self.state
+                .eph
+                .set_add(
+                    &updates_key(&hash),
+                    &format!("lapse:{now}"),
+                    secs(s.expires_at - now),
+                )
+                .await?;
+            s.lapsed_at = Some(now);
+        }
+        s.forget_stale_factors(now, c.mfa_max_age_secs);
         // Writing on every request would be wasteful; a minute's precision is enough.
         if now - s.last_seen >= 60 {
             s.last_seen = now;
@@ -231,6 +284,10 @@ impl<'a> Sessions<'a> {
         }
         if let Some(t) = s.mfa_time {
             eph.set_add(&updates_key(&current.hash), &format!("mfa:{t}"), ttl)
+                .await?;
+        }
+        if let Some(t) = s.aal2_time {
+            eph.set_add(&updates_key(&current.hash), &format!("aal2:{t}"), ttl)
                 .await?;
         }
         for c in &s.clients {
@@ -334,6 +391,25 @@ impl<'a> Sessions<'a> {
         )
         .await?;
         Ok(current)
+    }
+
+    /// Moves a session to a new cookie value (after a second factor, a step-up or an
+    /// enrolment: ASVS 7.2.4); the old value stops working at once. The record is written
+    /// under the new value with everything the session gathered so far.
+    pub async fn renew(&self, current: &Current, now: i64) -> EphResult<(String, Current)> {
+        let eph = &self.state.eph;
+        let token = new_token();
+        let hash = token_hash(&token);
+        let session = current.session.clone();
+        let ttl = secs(session.expires_at - now);
+        self.write_record(&hash, &session, now).await?;
+        eph.put(&seen_key(&hash), &session.last_seen.to_string(), ttl)
+            .await?;
+        eph.put(&sid_key(&session.sid), &hash, ttl).await?;
+        eph.delete(&key(&current.hash)).await?;
+        eph.delete(&updates_key(&current.hash)).await?;
+        eph.delete(&seen_key(&current.hash)).await?;
+        Ok((token, Current { hash, session }))
     }
 
     /// Ends a session: deletes it and returns it (for back-channel logout), if it existed.

@@ -8,7 +8,7 @@ use crate::oidc::logout::end_session;
 use crate::pages::Ctx;
 use crate::security::password::HashError;
 use crate::security::request::Requester;
-use crate::security::throttle::{Gate, Throttle};
+use crate::security::throttle::{Budget, Gate, Kind, Throttle, Verdict};
 use crate::security::tokens::{same, token_hash};
 use crate::signin::session::{Current, NewSession, Sessions};
 use crate::signin::visit::{assemble, current_session, load_flow};
@@ -30,7 +30,16 @@ use serde_json::json;
 pub enum LoginFailure {
     Missing,
     Wrong,
-    Throttled(u64),
+    /// Too many attempts for now; `known` is whether this browser is one the member signed in
+    /// with before (else a stranger may be behind it, and the member is told the ways out).
+    Throttled {
+        wait: u64,
+        known: bool,
+    },
+    /// Past the hard cap of consecutive failures: until a password reset or staff unlock.
+    Locked {
+        known: bool,
+    },
     InitialExpired,
     /// Disabled by staff (the member left the union).
     Disabled,
@@ -53,6 +62,13 @@ impl From<HashError> for LoginFailure {
     }
 }
 
+/// A member who passed the password, and the budget their attempts count against.
+#[derive(Debug)]
+pub struct Authenticated {
+    pub member: Member,
+    pub budget: Budget,
+}
+
 /// Checks a user ID and password (the service behind the page; also used by the benches).
 pub async fn authenticate(
     state: &AppState,
@@ -60,10 +76,10 @@ pub async fn authenticate(
     username: &str,
     password: &str,
     now: i64,
-) -> Result<Member, LoginFailure> {
+) -> Result<Authenticated, LoginFailure> {
     let throttle = Throttle::new(&state.eph, &state.config.throttle);
-    if let Gate::Wait(w) = throttle.address_attempt(requester.ip, now).await? {
-        return Err(LoginFailure::Throttled(w));
+    if let Gate::Wait(wait) = throttle.address_attempt(requester.ip, now).await? {
+        return Err(LoginFailure::Throttled { wait, known: false });
     }
     let Ok(user_id) = UserId::parse(username) else {
         return Err(LoginFailure::Missing);
@@ -71,11 +87,27 @@ pub async fn authenticate(
     if password.is_empty() || password.len() > 1024 {
         return Err(LoginFailure::Missing);
     }
-    if let Gate::Wait(w) = throttle.account_attempt(&user_id.lookup_key()).await? {
-        return Err(LoginFailure::Throttled(w));
+    // The member is read before the budget is claimed: the browser counts as known only for
+    // the member its device token was issued to. An unknown user ID uses the shared budget.
+    let member = state.members().by_user_id(&user_id).await?;
+    let browser = match &member {
+        Some(m) => crate::security::device::recognise(state, requester, m, now).await?,
+        None => None,
+    };
+    let budget = Budget::new(&user_id.lookup_key(), browser.as_deref());
+    let known = budget.known();
+    match throttle.account_attempt(Kind::Password, &budget).await? {
+        Verdict::Open => {}
+        Verdict::Wait(wait) => {
+            refusal_audit(state, requester, member.as_ref(), &budget, "wait", now).await?;
+            return Err(LoginFailure::Throttled { wait, known });
+        }
+        Verdict::Locked => {
+            refusal_audit(state, requester, member.as_ref(), &budget, "locked", now).await?;
+            return Err(LoginFailure::Locked { known });
+        }
     }
     let secret = Secret::new(password.to_string());
-    let member = state.members().by_user_id(&user_id).await?;
     let ok = match &member {
         Some(m) if m.uses_initial_password() => {
             // The initial password is compared, not hashed (see store::members); the dummy
@@ -119,10 +151,60 @@ pub async fn authenticate(
             {
                 return Err(LoginFailure::InitialExpired);
             }
-            Ok(m)
+            Ok(Authenticated { member: m, budget })
         }
-        _ => Err(LoginFailure::Wrong),
+        Some(m) => {
+            state
+                .audit()
+                .record_or_log(
+                    Some(&m.id),
+                    Actor::Member,
+                    "signin.failed",
+                    json!({"factor": "password", "known_browser": known}),
+                    Some(&requester.ip.to_string()),
+                    now,
+                )
+                .await;
+            Err(LoginFailure::Wrong)
+        }
+        None => Err(LoginFailure::Wrong),
     }
+}
+
+/// Audits a refused attempt once per budget and minute, not once per request: a flood of
+/// refused guesses must not become a flood of audit rows.
+pub async fn refusal_audit(
+    state: &AppState,
+    requester: &Requester,
+    member: Option<&Member>,
+    budget: &Budget,
+    why: &str,
+    now: i64,
+) -> Result<(), EphemeralError> {
+    let Some(m) = member else { return Ok(()) };
+    let once = format!(
+        "audit-throttled:{}:{}",
+        budget.account,
+        budget.browser.as_deref().unwrap_or("any")
+    );
+    if state
+        .eph
+        .put_new(&once, "1", crate::store::ephemeral::secs(60))
+        .await?
+    {
+        state
+            .audit()
+            .record_or_log(
+                Some(&m.id),
+                Actor::System,
+                "signin.throttled",
+                json!({"why": why, "known_browser": budget.known()}),
+                Some(&requester.ip.to_string()),
+                now,
+            )
+            .await;
+    }
+    Ok(())
 }
 
 /// How a primary authentication went.
@@ -134,6 +216,8 @@ pub struct Primary<'a> {
     pub mfa: bool,
     pub remember: bool,
     pub flow_id: Option<&'a str>,
+    /// The known browser this sign-in came from (its failure budget), if any.
+    pub browser: Option<String>,
 }
 
 /// Starts (or renews) the IdP session after a primary authentication and moves on; the
@@ -154,6 +238,7 @@ pub async fn start_session(
         mfa,
         remember,
         flow_id,
+        browser,
     } = primary;
     let sessions = Sessions::new(state);
     let previous = current_session(state, headers, now).await?;
@@ -168,6 +253,7 @@ pub async fn start_session(
                 user_agent: &requester.user_agent,
                 ip: &ip,
                 flow: flow_id,
+                browser,
             },
             now,
         )

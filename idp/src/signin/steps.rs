@@ -139,8 +139,11 @@ pub fn next_step(f: &Facts<'_>) -> Step {
         return Step::Birthdate;
     }
     let enrolled = f.factors.any();
+    // The relying party asked for urn:kenpo:loa:2 (acr_values or an essential acr claim).
+    let wants_aal2 = f.flow.is_some_and(AuthRequest::wants_mfa);
     if enrolled && !s.has_mfa() {
-        return Step::Mfa(f.factors.preferred(m));
+        let strong = f.factors.strong(m).filter(|_| wants_aal2);
+        return Step::Mfa(strong.unwrap_or_else(|| f.factors.preferred(m)));
     }
     if m.terms_version.as_deref() != Some(f.terms_version) {
         return Step::Terms;
@@ -161,6 +164,15 @@ pub fn next_step(f: &Facts<'_>) -> Step {
     }
     if let (false, Some(c)) = (enrolled, chosen) {
         return Step::Enroll(c);
+    }
+    if wants_aal2 && !s.has_aal2() {
+        // A member with only emailed codes sets up an app or a passkey first (the method page
+        // then offers only those); one who has one confirms it.
+        return match (f.factors.strong(m), chosen) {
+            (Some(strong), _) => Step::Mfa(strong),
+            (None, Some(c)) if c.is_aal2() => Step::Enroll(c),
+            (None, _) => Step::Method,
+        };
     }
     Step::Done
 }
@@ -210,6 +222,9 @@ mod tests {
             ip: String::new(),
             clients: vec![],
             auth_flow: None,
+            aal2_time: None,
+            lapsed_at: None,
+            browser: None,
         }
     }
 
@@ -277,6 +292,122 @@ mod tests {
         );
         m.terms_version = Some("v2".into());
         assert_eq!(step(&m, &s, &f, false), Step::Done);
+    }
+
+    fn onboarded() -> Member {
+        let mut m = member();
+        m.password_hash = Some("h".into());
+        m.initial_password_since = None;
+        m.birthdate_confirmed_at = Some(1);
+        m.terms_version = Some("v2".into());
+        m.email_verified = true;
+        m
+    }
+
+    fn aal2_flow() -> AuthRequest {
+        AuthRequest {
+            id: "f".into(),
+            client_id: "c".into(),
+            redirect_uri: "https://rp/cb".into(),
+            scopes: vec!["openid".into()],
+            state: None,
+            nonce: None,
+            code_challenge: None,
+            prompt: vec![],
+            max_age: None,
+            acr_values: vec![crate::oidc::request::ACR_MFA.into()],
+            claims: None,
+            ui_locales: None,
+            login_hint: None,
+            hint_subject: None,
+            created_at: 250,
+        }
+    }
+
+    fn step_for(m: &Member, s: &IdpSession, factors: &Factors, flow: &AuthRequest) -> Step {
+        next_step(&Facts {
+            member: m,
+            session: s,
+            factors,
+            flow: Some(flow),
+            terms_version: "v2",
+            email_pending: false,
+            now: 300,
+        })
+    }
+
+    #[test]
+    fn loa2_makes_an_email_only_member_set_up_a_stronger_factor() {
+        let mut m = onboarded();
+        m.chosen_factor = Some("email".into());
+        let email = Factors {
+            passkeys: 0,
+            totp: false,
+            email: true,
+        };
+        let flow = aal2_flow();
+        let mut s = session();
+        // The emailed code first (it is what they have), then a stronger factor.
+        assert_eq!(step_for(&m, &s, &email, &flow), Step::Mfa(Factor::Email));
+        s.mfa_time = Some(260);
+        assert_eq!(
+            step(&m, &s, &email, false),
+            Step::Done,
+            "loa:1 is enough without the request"
+        );
+        assert_eq!(step_for(&m, &s, &email, &flow), Step::Method);
+        m.chosen_factor = Some("totp".into());
+        assert_eq!(step_for(&m, &s, &email, &flow), Step::Enroll(Factor::Totp));
+        let both = Factors {
+            totp: true,
+            ..email
+        };
+        s.aal2_time = Some(270);
+        assert_eq!(step_for(&m, &s, &both, &flow), Step::Done);
+    }
+
+    #[test]
+    fn loa2_asks_the_strong_factor_of_a_member_who_has_one() {
+        let mut m = onboarded();
+        m.preferred_factor = Some("email".into());
+        let f = Factors {
+            passkeys: 0,
+            totp: true,
+            email: true,
+        };
+        let flow = aal2_flow();
+        let mut s = session();
+        assert_eq!(
+            step(&m, &s, &f, false),
+            Step::Mfa(Factor::Email),
+            "preferred without loa:2"
+        );
+        assert_eq!(step_for(&m, &s, &f, &flow), Step::Mfa(Factor::Totp));
+        // An emailed code done earlier in the session does not make loa:2.
+        s.mfa_time = Some(260);
+        assert_eq!(step_for(&m, &s, &f, &flow), Step::Mfa(Factor::Totp));
+        s.aal2_time = Some(280);
+        assert_eq!(step_for(&m, &s, &f, &flow), Step::Done);
+    }
+
+    #[test]
+    fn stale_second_factors_stop_counting() {
+        let mut s = session();
+        s.mfa_time = Some(1_000);
+        s.aal2_time = Some(1_000);
+        let mut fresh = s.clone();
+        fresh.forget_stale_factors(1_000 + 43_199, 43_200);
+        assert!(fresh.has_mfa() && fresh.has_aal2());
+        let mut old = s.clone();
+        old.forget_stale_factors(1_000 + 43_200, 43_200);
+        assert!(!old.has_mfa() && !old.has_aal2(), "12 hours of use");
+        let mut lapsed = s.clone();
+        lapsed.lapsed_at = Some(1_500);
+        lapsed.forget_stale_factors(1_600, 43_200);
+        assert!(!lapsed.has_mfa(), "completed before the idle lapse");
+        lapsed.mfa_time = Some(1_550);
+        lapsed.forget_stale_factors(1_600, 43_200);
+        assert!(lapsed.has_mfa(), "completed again after it");
     }
 
     #[test]

@@ -77,15 +77,13 @@ pub async fn apply(
     let (detail, notice): (Value, Option<(&str, &str)>) = match action {
         Action::Unlock => {
             let t = Throttle::new(&state.eph, &state.config.throttle);
-            let failures = t
+            let (failures, locked) = t
                 .account_failures(&member.user_id_key)
                 .await
                 .map_err(internal)?;
-            t.account_cleared(&member.user_id_key)
-                .await
-                .map_err(internal)?;
+            t.unlock(&member.user_id_key).await.map_err(internal)?;
             (
-                json!({"failures": failures}),
+                json!({"failures": failures, "locked": locked}),
                 Some((
                     "ログイン試行の制限を解除しました。もう一度ログインできます。",
                     "The union lifted the pause on sign-in attempts; you can sign in again.",
@@ -94,6 +92,11 @@ pub async fn apply(
         }
         Action::ResetMfa => {
             crate::mfa::reset(&state.db, member, now)
+                .await
+                .map_err(internal)?;
+            // The browsers the member signed in with stop counting as theirs: whoever reset
+            // the factors may be helping someone who took over one of them.
+            crate::security::device::revoke_all(state, member, ip, now)
                 .await
                 .map_err(internal)?;
             let ended = end_sessions(state, member, now).await?;

@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod grants;
 pub mod invitations;
 pub mod keys;
+pub mod known_browsers;
 pub mod member_search;
 pub mod members;
 pub mod outbox;

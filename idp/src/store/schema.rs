@@ -230,7 +230,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    known_browsers (id) {
+        id -> Text,
+        member_id -> Text,
+        created_at -> BigInt,
+        last_used_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(passkeys -> members (member_id));
+diesel::joinable!(known_browsers -> members (member_id));
 diesel::joinable!(grants -> members (member_id));
 diesel::joinable!(refresh_tokens -> grants (grant_id));
 diesel::joinable!(staff_passkeys -> staff_accounts (staff_id));
@@ -254,4 +265,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     invitation_codes,
     member_imports,
     member_import_rows,
+    known_browsers,
 );

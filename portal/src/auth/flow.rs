@@ -15,8 +15,8 @@ use kenpo_shared::Lang;
 use kenpo_shared::ephemeral::{EphemeralError, secs};
 use openidconnect::core::CoreAuthenticationFlow;
 use openidconnect::{
-    AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
-    Scope, TokenResponse,
+    AuthenticationContextClass, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, Scope, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 
@@ -99,10 +99,19 @@ pub async fn begin_for(
         move || CsrfToken::new(state_value),
         move || Nonce::new(nonce_value),
     );
+    let oidc = &state.config.oidc;
     let request = match purpose {
-        Purpose::Member => request
-            .add_scope(Scope::new("profile".into()))
-            .add_scope(Scope::new("member".into())),
+        Purpose::Member => {
+            let r = request
+                .add_scope(Scope::new("profile".into()))
+                .add_scope(Scope::new("member".into()))
+                .add_auth_context_value(AuthenticationContextClass::new(oidc.acr.clone()));
+            if oidc.max_age_secs > 0 {
+                r.set_max_age(std::time::Duration::from_secs(oidc.max_age_secs))
+            } else {
+                r
+            }
+        }
         Purpose::Staff => request
             .add_scope(Scope::new("staff".into()))
             .set_redirect_uri(std::borrow::Cow::Owned(staff_redirect(state)?)),

@@ -97,6 +97,9 @@ pub struct ProviderSettings {
     pub alg: CoreJwsSigningAlgorithm,
     pub refresh_after: Duration,
     pub http_timeout: Duration,
+    /// The assurance level members must have signed in with (`acr`, e.g. `urn:kenpo:loa:2`);
+    /// an ID token claiming less is refused.
+    pub required_acr: Option<String>,
 }
 
 impl std::fmt::Debug for Provider {

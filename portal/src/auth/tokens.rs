@@ -64,11 +64,20 @@ pub fn verify_id_token(
         .parse()
         .map_err(|e: serde_json::Error| IdTokenError::Invalid(e.to_string()))?;
     let at = chrono_time(now);
+    let required = settings.required_acr.clone();
     let verifier = d
         .client
         .id_token_verifier()
         .set_allowed_algs(vec![settings.alg.clone()])
-        .set_time_fn(move || at);
+        .set_time_fn(move || at)
+        .set_auth_context_verifier_fn(move |acr| match (&required, acr) {
+            (None, _) => Ok(()),
+            (Some(want), Some(got)) if got.as_str() == want => Ok(()),
+            (Some(want), got) => Err(format!(
+                "acr {:?} where {want} is required",
+                got.map(|a| a.as_str())
+            )),
+        });
     let claims: &IdTokenClaims<MemberClaims, CoreGenderClaim> = match nonce {
         Some(n) => token.claims(&verifier, n),
         None => token.claims(&verifier, |_: Option<&Nonce>| Ok(())),
@@ -275,6 +284,7 @@ mod tests {
             alg: CoreJwsSigningAlgorithm::EcdsaP256Sha256,
             refresh_after: Duration::from_secs(60),
             http_timeout: Duration::from_secs(5),
+            required_acr: None,
         }
     }
 

@@ -133,6 +133,14 @@ impl MemoryStore {
         Ok(by)
     }
 
+    pub async fn bump(&self, key: &str, by: i64, ttl: Duration) -> EphResult<i64> {
+        let value = self.incr(key, by, ttl).await?;
+        if let Some(e) = Self::live(&mut self.map(), key) {
+            e.expires = Instant::now() + ttl;
+        }
+        Ok(value)
+    }
+
     pub async fn ttl(&self, key: &str) -> EphResult<Option<Duration>> {
         let mut map = self.map();
         Ok(Self::live(&mut map, key).map(|e| e.expires.saturating_duration_since(Instant::now())))

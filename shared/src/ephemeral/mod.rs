@@ -169,6 +169,12 @@ impl Ephemeral {
         dispatch!(self, s => s.incr(key, by, ttl).await)
     }
 
+    /// Adds `by` to a counter and restarts its lifetime at `ttl` (a window that slides with
+    /// each change, where `incr` keeps the first one's).
+    pub async fn bump(&self, key: &str, by: i64, ttl: Duration) -> EphResult<i64> {
+        dispatch!(self, s => s.bump(key, by, ttl).await)
+    }
+
     /// Remaining lifetime of a key, if it exists.
     pub async fn ttl(&self, key: &str) -> EphResult<Option<Duration>> {
         dispatch!(self, s => s.ttl(key).await)
@@ -253,6 +259,13 @@ pub(crate) mod contract {
         assert_eq!(store.incr(&k("c"), -1, ttl).await.unwrap(), 2);
         assert!(store.ttl(&k("c")).await.unwrap().is_some());
         assert!(store.ttl(&k("none")).await.unwrap().is_none());
+        // `incr` keeps the first lifetime, `bump` restarts it.
+        let short = Duration::from_secs(5);
+        store.incr(&k("w"), 1, short).await.unwrap();
+        store.incr(&k("w"), 1, ttl).await.unwrap();
+        assert!(store.ttl(&k("w")).await.unwrap().unwrap() <= short);
+        assert_eq!(store.bump(&k("w"), 1, ttl).await.unwrap(), 3);
+        assert!(store.ttl(&k("w")).await.unwrap().unwrap() > short);
         store.set_add(&k("s"), "x", ttl).await.unwrap();
         store.set_add(&k("s"), "y", ttl).await.unwrap();
         store.set_remove(&k("s"), "x").await.unwrap();

@@ -148,6 +148,25 @@ impl RedisStore {
         Ok(value)
     }
 
+    pub async fn bump(&self, key: &str, by: i64, ttl: Duration) -> EphResult<i64> {
+        let mut c = self.conn.clone();
+        let k = self.key(key);
+        let (value, _): (i64, i64) = self
+            .bounded(
+                redis::pipe()
+                    .atomic()
+                    .cmd("INCRBY")
+                    .arg(&k)
+                    .arg(by)
+                    .cmd("PEXPIRE")
+                    .arg(&k)
+                    .arg(ttl.as_millis().max(1) as u64)
+                    .query_async(&mut c),
+            )
+            .await?;
+        Ok(value)
+    }
+
     pub async fn ttl(&self, key: &str) -> EphResult<Option<Duration>> {
         let mut c = self.conn.clone();
         let ms: i64 = self

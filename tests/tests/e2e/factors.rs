@@ -6,7 +6,7 @@
 
 use crate::support::*;
 use kenpo_idp::mfa::{self, email_otp, totp};
-use kenpo_idp::oidc::request::ACR_MFA;
+use kenpo_idp::oidc::request::{ACR_MFA, ACR_PASSWORD};
 use kenpo_idp::store::credentials::{CredentialStore, PasskeyUse};
 use kenpo_shared::{Lang, Secret};
 use openidconnect::TokenResponse;
@@ -815,6 +815,20 @@ async fn walk_with_email(
                 b.submit(&page, "/signin/mfa-email", &[("otp", &code)])
                     .await
             }
+            // Asked for a stronger factor (acr_values loa:2): emailed codes are not offered.
+            "method" => {
+                assert!(!page.body.contains(r#"value="email""#), "{}", page.body);
+                assert!(page.body.contains(r#"value="totp""#));
+                b.submit(&page, "/signin/method", &[("method", "totp")])
+                    .await
+            }
+            "enroll-totp" => {
+                let key = base32_decode(&totp_key_on(&page)).expect("a base32 key");
+                idp.clock.advance(Duration::seconds(30));
+                let code = totp_code(&key, idp.state.now());
+                b.submit(&page, "/signin/enroll-totp", &[("otp", &code)])
+                    .await
+            }
             other => panic!("unexpected page {other}: {page:?}"),
         };
         page = match b.follow(next, redirect).await {
@@ -825,6 +839,19 @@ async fn walk_with_email(
     panic!("sign-in did not finish")
 }
 
+fn amr_of(
+    claims: &openidconnect::IdTokenClaims<MemberClaims, openidconnect::core::CoreGenderClaim>,
+) -> Vec<String> {
+    let mut amr: Vec<String> = claims
+        .auth_method_refs()
+        .unwrap()
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    amr.sort();
+    amr
+}
+
 #[tokio::test]
 async fn the_id_token_says_which_factors_and_max_age_asks_for_both_again() {
     let idp = TestIdp::start().await;
@@ -833,23 +860,16 @@ async fn the_id_token_says_which_factors_and_max_age_asks_for_both_again() {
     let rp = Rp::discover(&idp, "rp-amr", Some(SECRET), redirect).await;
     let m = idp.email_member("rokuro", "28", "1234567").await;
     let b = Browser::new();
-    let start = rp.start(&["openid"], &[("acr_values", ACR_MFA)]);
+    let start = rp.start(&["openid"], &[]);
     let mut steps = Vec::new();
     let back = walk_with_email(&idp, &b, &start.url, &m, redirect, &mut steps).await;
     assert_eq!(steps, ["login", "mfa-email"]);
     let (code, _) = code_of(&back);
     let tokens = rp.exchange(&code, start.verifier).await.unwrap();
     let claims = rp.verify(&tokens.id_token().unwrap().to_string(), &start.nonce);
-    let amr: Vec<String> = claims
-        .auth_method_refs()
-        .unwrap()
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
-    for a in ["pwd", "otp", "mca", "mfa"] {
-        assert!(amr.contains(&a.to_string()), "{amr:?}");
-    }
-    assert_eq!(claims.auth_context_ref().unwrap().as_str(), ACR_MFA);
+    // An emailed code is a second step, not an AAL2 authenticator (NIST 800-63B).
+    assert_eq!(amr_of(&claims), ["mca", "otp", "pwd"]);
+    assert_eq!(claims.auth_context_ref().unwrap().as_str(), ACR_PASSWORD);
     let first_auth = claims.auth_time().unwrap();
 
     // Within the session: single sign-on, no pages.
@@ -868,6 +888,38 @@ async fn the_id_token_says_which_factors_and_max_age_asks_for_both_again() {
     let tokens = rp.exchange(&code, again.verifier).await.unwrap();
     let claims = rp.verify(&tokens.id_token().unwrap().to_string(), &again.nonce);
     assert!(claims.auth_time().unwrap() > first_auth);
+    assert_eq!(claims.auth_context_ref().unwrap().as_str(), ACR_PASSWORD);
+
+    // A relying party asking for loa:2: the member with only emailed codes sets up an app
+    // first (a page, not an error), and then gets loa:2.
+    let strong = rp.start(&["openid"], &[("acr_values", ACR_MFA)]);
+    let mut steps = Vec::new();
+    let back = walk_with_email(&idp, &b, &strong.url, &m, redirect, &mut steps).await;
+    assert_eq!(steps, ["method", "enroll-totp"]);
+    let (code, _) = code_of(&back);
+    let tokens = rp.exchange(&code, strong.verifier).await.unwrap();
+    let claims = rp.verify(&tokens.id_token().unwrap().to_string(), &strong.nonce);
+    assert_eq!(claims.auth_context_ref().unwrap().as_str(), ACR_MFA);
+    let amr = amr_of(&claims);
+    for a in ["pwd", "otp", "mfa"] {
+        assert!(amr.contains(&a.to_string()), "{amr:?}");
+    }
+}
+
+#[tokio::test]
+async fn acr_and_amr_for_an_app_and_a_passkey_free_sign_in() {
+    let idp = TestIdp::start().await;
+    let redirect = "https://rp.example/cb";
+    idp.confidential("rp-acr", redirect, "EdDSA").await;
+    let rp = Rp::discover(&idp, "rp-acr", Some(SECRET), redirect).await;
+    let m = idp.member("hachi", "30", "1234567").await;
+    let b = Browser::new();
+    let start = rp.start(&["openid"], &[("acr_values", ACR_MFA)]);
+    let back = sign_in(&idp, &b, &start.url, &m, redirect).await;
+    let (code, _) = code_of(&back);
+    let tokens = rp.exchange(&code, start.verifier).await.unwrap();
+    let claims = rp.verify(&tokens.id_token().unwrap().to_string(), &start.nonce);
+    assert_eq!(amr_of(&claims), ["mfa", "otp", "pwd"]);
     assert_eq!(claims.auth_context_ref().unwrap().as_str(), ACR_MFA);
 }
 

@@ -18,6 +18,7 @@ mod portal;
 mod races;
 mod reads;
 mod recovery;
+mod softlock;
 mod staff;
 mod staff_portal;
 mod strict;

@@ -586,7 +586,7 @@ async fn wrong_birthdates_count_against_the_brute_force_budget() {
     let page = first_sign_in(&b, &idp.url("/login"), &m).await;
     let throttle = Throttle::new(&idp.state.eph, &idp.state.config.throttle);
     assert_eq!(
-        throttle.account_failures("goro").await.unwrap(),
+        throttle.account_failures("goro").await.unwrap().0,
         1,
         "the password"
     );
@@ -601,7 +601,7 @@ async fn wrong_birthdates_count_against_the_brute_force_budget() {
         .submit(&page, "/signin/birthdate", &[("birthdate", "abc")])
         .await;
     assert_eq!(p.status, StatusCode::BAD_REQUEST);
-    assert_eq!(throttle.account_failures("goro").await.unwrap(), 3);
+    assert_eq!(throttle.account_failures("goro").await.unwrap().0, 3);
     // The third wrong one takes the account's gate…
     let p = b
         .submit(&page, "/signin/birthdate", &[("birthdate", "S55.12.2")])

@@ -303,6 +303,23 @@ impl Browser {
         Browser { http }
     }
 
+    /// A new browser holding one cookie already (a device token kept from an earlier visit,
+    /// without the session that came with it).
+    pub fn with_cookie(origin: &str, name: &str, value: &str) -> Browser {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        jar.add_cookie_str(
+            &format!("{name}={value}; Path=/"),
+            &url::Url::parse(origin).unwrap(),
+        );
+        let http = reqwest::Client::builder()
+            .cookie_provider(jar)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36")
+            .build()
+            .unwrap();
+        Browser { http }
+    }
+
     async fn page(resp: Response) -> Page {
         let status = resp.status();
         let url = resp.url().to_string();
@@ -1099,6 +1116,17 @@ impl Page {
                 .join(" ")
                 .as_str(),
         ))
+    }
+
+    /// The value a `Set-Cookie` header of this answer gives cookie `name`.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|c| c.split(';').next()?.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
     }
 
     /// The `Location` of a redirect.

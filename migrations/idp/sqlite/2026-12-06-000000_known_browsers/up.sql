@@ -1,0 +1,11 @@
+-- Known browsers (issue 14, docs/designs/softlock.md): a browser where a member completed a
+-- sign-in carries a device token; its failures count against its own budget, not against the
+-- budget every other browser shares. Only the SHA-256 of the token's random part is stored.
+CREATE TABLE known_browsers (
+  id TEXT PRIMARY KEY NOT NULL,
+  member_id TEXT NOT NULL REFERENCES members (id) ON DELETE CASCADE,
+  created_at BIGINT NOT NULL,
+  last_used_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX known_browsers_member ON known_browsers (member_id);
