@@ -281,6 +281,10 @@ pub struct PasswordConfig {
     pub hash_concurrency: usize,
     /// Initial passwords (after import or a staff reset) stop working after this many days.
     pub initial_password_days: i64,
+    /// A member whose only second factor is emailed codes gets no reset link by mail (whoever
+    /// reads the mailbox would then hold both steps): the mail asks them to contact the
+    /// union, whose staff reset the password from the console.
+    pub reset_email_only_needs_staff: bool,
 }
 
 impl Default for PasswordConfig {
@@ -291,6 +295,7 @@ impl Default for PasswordConfig {
             argon2_p: 1,
             hash_concurrency: 0,
             initial_password_days: 90,
+            reset_email_only_needs_staff: false,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod enroll;
 pub mod error;
 pub mod mail;
+pub mod members_csv;
 pub mod metrics;
 pub mod mfa;
 pub mod oidc;

@@ -92,3 +92,30 @@ impl Text {
         lang.pick(self.0, self.1)
     }
 }
+
+/// A time as the member reads it: Japan time, to the minute.
+pub fn japan_time(lang: Lang, unix: i64) -> String {
+    let jst = time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC);
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(unix) else {
+        return "-".into();
+    };
+    let t = t.to_offset(jst);
+    match lang {
+        Lang::Ja => format!(
+            "{}年{}月{}日 {:02}:{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+        Lang::En => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02} JST",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+    }
+}

@@ -17,7 +17,7 @@ pub use crate::texts::account::page::*;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use kenpo_shared::Lang;
+
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -118,32 +118,7 @@ pub async fn get(
     render(&state, &v, flash, StatusCode::OK).await
 }
 
-/// A time as the member reads it: Japan time, to the minute.
-pub fn when(lang: Lang, unix: i64) -> String {
-    let jst = time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC);
-    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(unix) else {
-        return "-".into();
-    };
-    let t = t.to_offset(jst);
-    match lang {
-        Lang::Ja => format!(
-            "{}年{}月{}日 {:02}:{:02}",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute()
-        ),
-        Lang::En => format!(
-            "{:04}-{:02}-{:02} {:02}:{:02} JST",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute()
-        ),
-    }
-}
+pub use kenpo_shared::lang::japan_time as when;
 
 fn passkey_item(ctx: &Ctx, p: &PasskeyRow) -> Markup {
     html! {

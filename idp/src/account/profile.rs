@@ -135,6 +135,7 @@ pub async fn email_confirm(
     if let (Some(old), true) = (old, v.member.email_verified) {
         let kind = MailKind::EmailChanged {
             new_address: address.clone(),
+            requested: v.requester.requested(v.now),
         };
         state
             .send_notice(Mail {

@@ -1,7 +1,7 @@
 //! The staff and operator command line: `idp serve | migrate | members … | clients … | keys …`.
 
 pub mod demo;
-pub mod import;
+use crate::members_csv as import;
 pub mod staff;
 
 pub use staff::StaffCmd;
@@ -239,13 +239,7 @@ pub async fn run(config: Config, command: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Today's date in Japan (bounds birthdates of imports).
-pub fn today_jst(now: i64) -> time::Date {
-    let jst = time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC);
-    time::OffsetDateTime::from_unix_timestamp(now)
-        .map(|t| t.to_offset(jst).date())
-        .unwrap_or(time::Date::MIN)
-}
+pub use crate::members_csv::today_jst;
 
 pub(crate) fn fmt_time(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t)

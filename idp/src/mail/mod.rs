@@ -6,7 +6,7 @@
 pub mod templates;
 pub mod transport;
 
-pub use templates::{Mail, MailKind};
+pub use templates::{Mail, MailKind, Requested};
 pub use transport::{MailError, Mailer};
 
 /// `t***@example.jp`: enough for the member to recognise the address (and for a log reader

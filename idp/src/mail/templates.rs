@@ -8,6 +8,26 @@ use lettre::Message;
 use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
 use maud::html;
 
+/// Where and when a request was made, for the mails it causes ("was this you?").
+#[derive(Debug, Clone)]
+pub struct Requested {
+    pub at: i64,
+    /// The browser and system, from the user agent ("Chrome / Windows").
+    pub device: String,
+    pub ip: String,
+}
+
+impl Requested {
+    fn text(&self, l: Lang) -> String {
+        let when = kenpo_shared::lang::japan_time(l, self.at);
+        let (device, ip) = (&self.device, &self.ip);
+        match l {
+            Lang::Ja => format!("受付日時：{when}　端末：{device}　IPアドレス：{ip}"),
+            Lang::En => format!("Requested: {when}, device: {device}, IP address: {ip}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum MailKind {
     Otp {
@@ -26,6 +46,15 @@ pub enum MailKind {
     ResetPassword {
         link: String,
         minutes: i64,
+        requested: Requested,
+        /// The member's only second factor is emailed codes: the mail says what that means.
+        email_only: bool,
+    },
+    /// A reset asked for a member with only emailed codes, where the union's setting wants
+    /// staff to confirm it: no link, the way to the union instead.
+    ResetNeedsStaff {
+        requested: Requested,
+        contact: String,
     },
     UserIds {
         user_ids: Vec<String>,
@@ -39,6 +68,7 @@ pub enum MailKind {
     /// Sent to the old address when the address changes.
     EmailChanged {
         new_address: String,
+        requested: Requested,
     },
     /// Union staff changed the member's account (issue 11), already worded.
     StaffAction {
@@ -79,7 +109,7 @@ impl Mail {
                 "メールアドレス確認コードのお知らせ",
                 "Your code to confirm this address",
             ),
-            MailKind::ResetPassword { .. } => {
+            MailKind::ResetPassword { .. } | MailKind::ResetNeedsStaff { .. } => {
                 ("パスワード再設定のご案内", "Resetting your password")
             }
             MailKind::UserIds { .. } => ("ユーザIDのお知らせ", "Your user ID"),
@@ -148,16 +178,35 @@ impl Mail {
                 ],
                 Some(link.clone()),
             ),
-            MailKind::ResetPassword { link, minutes } => (
-                vec![
+            MailKind::ResetPassword { link, minutes, requested, email_only } => {
+                let mut p = vec![
                     l.pick("パスワード再設定のご依頼を受け付けました。次のリンクから新しいパスワードを設定してください。", "We received a request to reset your password. Set a new one with this link.").into(),
+                    requested.text(l),
                     match l {
                         Lang::Ja => format!("リンクの有効期限は{minutes}分で、1回だけ使えます。次回のログインでは、これまでどおり2段階目の認証が必要です。"),
                         Lang::En => format!("The link is valid for {minutes} minutes and works once. Your next sign-in still asks for your second step."),
                     },
+                ];
+                if *email_only {
+                    p.push(l.pick(
+                        "ご注意：2段階目の認証がメールでのワンタイムパスワードだけになっています。このメールアドレスを読める人は、パスワードの再設定と2段階目の認証の両方ができてしまいます。ログイン後、アカウントのページで認証アプリまたはパスキー（生体認証）を登録することをおすすめします。",
+                        "Please note: your only second step is a code by email, so whoever can read this mailbox could both reset your password and pass the second step. After signing in, we recommend adding an authenticator app or a passkey on your account page.",
+                    ).into());
+                }
+                p.push(l.pick("お心当たりがない場合は、このメールを破棄してください。パスワードは変更されません。", "If you did not ask for this, ignore this mail: your password stays as it is.").into());
+                (p, Some(link.clone()))
+            }
+            MailKind::ResetNeedsStaff { requested, contact } => (
+                vec![
+                    l.pick("パスワード再設定のご依頼を受け付けました。", "We received a request to reset your password.").into(),
+                    requested.text(l),
+                    match l {
+                        Lang::Ja => format!("2段階目の認証がメールでのワンタイムパスワードだけのため、安全のため、メールだけではパスワードを再設定できません。記号・番号とお名前を書き添えて、組合（{contact}）までメールでご連絡ください。担当者が確認のうえ再設定します。"),
+                        Lang::En => format!("Because your only second step is a code by email, your password cannot be reset by mail alone, for your safety. Please write to the union ({contact}) with your 記号・番号 and name; staff will check and reset it."),
+                    },
                     l.pick("お心当たりがない場合は、このメールを破棄してください。パスワードは変更されません。", "If you did not ask for this, ignore this mail: your password stays as it is.").into(),
                 ],
-                Some(link.clone()),
+                None,
             ),
             MailKind::UserIds { user_ids } => {
                 let mut p = vec![l
@@ -221,12 +270,13 @@ impl Mail {
                 ],
                 Some(link.clone()),
             ),
-            MailKind::EmailChanged { new_address } => (
+            MailKind::EmailChanged { new_address, requested } => (
                 vec![
                     match l {
                         Lang::Ja => format!("ご登録のメールアドレスが {new_address} に変更されました。今後のお知らせは新しいアドレスに送られます。"),
                         Lang::En => format!("Your email address was changed to {new_address}. Future mail goes to the new address."),
                     },
+                    requested.text(l),
                     l.pick(
                         "お心当たりがない場合は、すぐに組合までメールでご連絡ください。",
                         "If this was not you, write to the union at once.",

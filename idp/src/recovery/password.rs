@@ -23,6 +23,7 @@ use crate::signin::session::Sessions;
 use crate::signin::visit::load_flow;
 use crate::state::AppState;
 use crate::store::audit::Actor;
+use crate::store::credentials::CredentialStore;
 use crate::store::members::Member;
 pub use crate::texts::recovery::password::*;
 use axum::extract::{Query, State};
@@ -160,9 +161,9 @@ pub async fn forgot_post(
     };
     let key = user_id.lookup_key();
     let (state2, lang, flow2) = (state.clone(), ctx.lang, flow.clone());
-    let ip = requester.ip.to_string();
+    let requested = requester.requested(now);
     let task = async move {
-        mail_reset_link(&state2, &user_id, lang, flow2, &ip, now).await;
+        mail_reset_link(&state2, &user_id, lang, flow2, requested, now).await;
     };
     if let Some(w) = start(&state, requester.ip, &format!("pw:{key}"), now, task).await? {
         let msg = wait_message(ctx.lang, w);
@@ -186,9 +187,11 @@ async fn mail_reset_link(
     user_id: &UserId,
     lang: Lang,
     flow: Option<String>,
-    ip: &str,
+    requested: crate::mail::Requested,
     now: i64,
 ) {
+    let ip = requested.ip.clone();
+    let ip = ip.as_str();
     let member = match state.members().by_user_id(user_id).await {
         Ok(Some(m)) => m,
         Ok(None) => return,
@@ -214,6 +217,39 @@ async fn mail_reset_link(
             return;
         }
     };
+    let factors = match CredentialStore::new(state.db.clone())
+        .factors(&member)
+        .await
+    {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, "password reset: factors");
+            return;
+        }
+    };
+    let email_only = factors.email && factors.strong(&member).is_none();
+    if email_only && state.config.password.reset_email_only_needs_staff {
+        let contact = state.config.union.contact_email.clone();
+        let sent = state
+            .send_mail(Mail {
+                to,
+                lang,
+                kind: MailKind::ResetNeedsStaff { requested, contact },
+            })
+            .await;
+        state
+            .audit()
+            .record_or_log(
+                Some(&member.id),
+                Actor::Member,
+                "recovery.password_needs_staff",
+                json!({"delivered": sent.is_ok()}),
+                Some(ip),
+                now,
+            )
+            .await;
+        return;
+    }
     let payload = ResetLink {
         member_id: member.id.clone(),
         stamp: password_stamp(&member),
@@ -245,6 +281,8 @@ async fn mail_reset_link(
             kind: MailKind::ResetPassword {
                 link,
                 minutes: RESET_TTL_SECS / 60,
+                requested,
+                email_only,
             },
         })
         .await;
@@ -405,6 +443,13 @@ pub async fn reset_post(
     state
         .members()
         .set_password(&member.id, hash, now)
+        .await
+        .page(lang)?;
+    // Whoever reads the mailbox could have done this: the next sign-in needs the member's
+    // strongest factor (steps::next_step), not the emailed code.
+    state
+        .members()
+        .set_strong_factor_due(&member.id, Some(now))
         .await
         .page(lang)?;
     if let Err(e) = end_everything(&state, &member, now).await {

@@ -6,6 +6,9 @@
 
 use axum::http::HeaderValue;
 
+/// The device token of a known browser (`security::device`).
+pub const DEVICE: &str = "kenpo_device";
+
 #[derive(Clone)]
 pub struct Cookies {
     secure: bool,

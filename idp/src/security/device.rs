@@ -23,7 +23,7 @@ use axum::http::HeaderValue;
 use ring::hmac;
 use serde_json::json;
 
-pub const COOKIE: &str = "kenpo_device";
+pub use crate::security::cookies::DEVICE as COOKIE;
 const MAX_ENTRIES: usize = 3;
 /// An entry is two base64url parts and a dot; anything longer is not ours.
 const MAX_ENTRY_LEN: usize = 80;

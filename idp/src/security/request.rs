@@ -26,6 +26,17 @@ pub struct Requester {
     pub device: Option<String>,
 }
 
+impl Requester {
+    /// Where and when this request was made, for the mails it causes.
+    pub fn requested(&self, at: i64) -> crate::mail::Requested {
+        crate::mail::Requested {
+            at,
+            device: device_label(&self.user_agent),
+            ip: self.ip.to_string(),
+        }
+    }
+}
+
 /// The trusted proxies, as a request extension set by the router.
 #[derive(Debug, Clone, Default)]
 pub struct TrustedProxies(pub Vec<IpAddr>);
@@ -54,8 +65,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Requester {
             .collect();
         // The `__Host-` name over https; a plain one planted by a sibling host is only
         // looked at without it, and still needs a valid tag and a stored browser.
-        let device = cookie(&parts.headers, &format!("__Host-{}", super::device::COOKIE))
-            .or_else(|| cookie(&parts.headers, super::device::COOKIE));
+        let device = cookie(
+            &parts.headers,
+            &format!("__Host-{}", super::cookies::DEVICE),
+        )
+        .or_else(|| cookie(&parts.headers, super::cookies::DEVICE));
         Ok(Requester {
             ip,
             user_agent,

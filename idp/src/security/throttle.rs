@@ -404,7 +404,7 @@ mod tests {
             t.account_attempt(Kind::Code, &b).await.unwrap(),
             Verdict::Open
         );
-        assert_eq!(t.account_failures("saburo").await.unwrap(), (2, false));
+        assert_eq!(t.account_failures("saburo").await.unwrap(), (1, false));
     }
 
     #[tokio::test]

@@ -100,6 +100,13 @@ pub async fn advance(state: &AppState, v: &Visit) -> Result<Next, PageError> {
     {
         tracing::warn!(error = %e, "failure count not cleared");
     }
+    if v.member.strong_factor_due.is_some() && v.current.session.has_aal2() {
+        state
+            .members()
+            .set_strong_factor_due(&v.member.id, None)
+            .await
+            .page(v.lang())?;
+    }
     match crate::security::device::remember(state, &v.requester, &v.member, v.now).await {
         Ok(cookie) => v.ctx.cookies.push(cookie),
         Err(e) => tracing::warn!(error = %e, "device token not issued"),

@@ -139,8 +139,11 @@ pub fn next_step(f: &Facts<'_>) -> Step {
         return Step::Birthdate;
     }
     let enrolled = f.factors.any();
-    // The relying party asked for urn:kenpo:loa:2 (acr_values or an essential acr claim).
-    let wants_aal2 = f.flow.is_some_and(AuthRequest::wants_mfa);
+    // The relying party asked for urn:kenpo:loa:2 (acr_values or an essential acr claim), or
+    // the password was reset by mail since the last sign-in and the member has a factor the
+    // mailbox does not give (their strongest is required once).
+    let wants_aal2 = f.flow.is_some_and(AuthRequest::wants_mfa)
+        || (m.strong_factor_due.is_some() && f.factors.strong(m).is_some());
     if enrolled && !s.has_mfa() {
         let strong = f.factors.strong(m).filter(|_| wants_aal2);
         return Step::Mfa(strong.unwrap_or_else(|| f.factors.preferred(m)));

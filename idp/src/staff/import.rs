@@ -6,8 +6,8 @@
 
 use super::layout;
 use super::{CsrfForm, Operator, RequireRole, Role, Viewer, check_csrf};
-use crate::admin::import as csv_import;
 use crate::error::{PageError, PageResultExt};
+use crate::members_csv as csv_import;
 use crate::pages::i18n::Text;
 use crate::pages::{Ctx, forms};
 use crate::state::AppState;
@@ -200,7 +200,7 @@ pub async fn upload(
     let Some(bytes) = file.filter(|b| !b.is_empty()) else {
         return refuse(&state, &ctx, &me, NO_FILE, StatusCode::BAD_REQUEST).await;
     };
-    let rows = match csv_import::parse(&bytes, crate::admin::today_jst(state.now())) {
+    let rows = match csv_import::parse(&bytes, csv_import::today_jst(state.now())) {
         Ok(rows) => rows,
         Err(errors) => {
             let lines: Vec<String> = errors.iter().map(|e| line_text(&ctx, e)).collect();
@@ -345,7 +345,7 @@ pub async fn import_members(
     by: &crate::store::audit::StaffRef,
     now: i64,
 ) -> crate::store::StoreResult<Result<Imported, Vec<csv_import::RowError>>> {
-    let rows = match csv_import::parse(bytes, crate::admin::today_jst(now)) {
+    let rows = match csv_import::parse(bytes, csv_import::today_jst(now)) {
         Ok(r) => r,
         Err(e) => return Ok(Err(e)),
     };

@@ -49,6 +49,8 @@ pub struct Member {
     pub updated_at: i64,
     /// Set by staff when the member left the union: no sign-in until re-enabled.
     pub disabled_at: Option<i64>,
+    /// Set by a password reset by mail: the next sign-in needs the strongest factor.
+    pub strong_factor_due: Option<i64>,
 }
 
 impl std::fmt::Debug for Member {
@@ -269,6 +271,7 @@ impl MemberStore {
                                         created_at: now,
                                         updated_at: now,
                                         disabled_at: None,
+                                        strong_factor_due: None,
                                     })
                                     .execute(c)?;
                                 summary.created += 1;
@@ -303,6 +306,19 @@ impl MemberStore {
                         m::password_changed_at.eq(Some(now)),
                         m::updated_at.eq(now),
                     ))
+                    .execute(c)?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Records (`Some`) or clears (`None`) that the next sign-in needs the strongest factor.
+    pub async fn set_strong_factor_due(&self, id: &str, due: Option<i64>) -> StoreResult<()> {
+        let id = id.to_string();
+        self.db
+            .run(move |c| {
+                diesel::update(m::members.find(id))
+                    .set(m::strong_factor_due.eq(due))
                     .execute(c)?;
                 Ok(())
             })

@@ -29,6 +29,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         disabled_at -> Nullable<BigInt>,
+        strong_factor_due -> Nullable<BigInt>,
     }
 }
 

@@ -206,6 +206,8 @@ async fn a_rehash_at_sign_in_never_undoes_a_password_change() {
     let idp = TestIdp::start_with(|c| {
         c.throttle.address_per_minute = 1_000_000;
         c.throttle.account_free_failures = 1_000_000;
+        // The losing sign-ins are failures; past the hard cap they would be refused unread.
+        c.throttle.account_hard_cap = 1_000_000;
     })
     .await;
     let m = idp.member("rehash", "12", "6000004").await;

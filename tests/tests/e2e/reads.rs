@@ -100,7 +100,8 @@ async fn an_authenticator_app_code_reads_the_member_once() {
     let writes = counts.writes.load(Ordering::SeqCst) - before.1;
     eprintln!("POST /signin/mfa-totp: {selects} SELECTs, {writes} writes");
     // One trip for the member and the counts of their factors (three SELECTs), one for the
-    // TOTP secret; writes: the used time step, the audit entry.
+    // TOTP secret; writes: the used time step, the audit entry, and — this being the
+    // browser's first completed sign-in — its device token (the row and its audit entry).
     assert!(selects <= 4, "{selects} SELECTs");
-    assert!(writes <= 2, "{writes} writes");
+    assert!(writes <= 4, "{writes} writes");
 }

@@ -47,6 +47,16 @@ async fn reset(b: &Browser, page: &Page, password: &str, confirm: &str) -> Page 
     .await
 }
 
+/// The one six-digit number of a mail's text (an emailed code).
+fn otp_of_text(text: &str) -> String {
+    let sixes: Vec<&str> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| s.len() == 6)
+        .collect();
+    assert_eq!(sixes.len(), 1, "one six-digit number in {text:?}");
+    sixes[0].to_string()
+}
+
 async fn forgot_user_id(idp: &TestIdp, b: &Browser, email: &str) -> Page {
     let page = open(b, &idp.url("/recovery/user-id"), "forgot-userid").await;
     b.submit(&page, "/recovery/user-id", &[("email", email)])
@@ -75,6 +85,19 @@ async fn forgot_password_resets_by_mail_and_the_second_factor_is_still_asked() {
         .expect("refresh token")
         .secret()
         .clone();
+
+    // The member also has emailed codes, and prefers them.
+    let now = idp.state.now();
+    idp.state
+        .members()
+        .set_email_otp(&member.id, true, now)
+        .await
+        .unwrap();
+    idp.state
+        .members()
+        .set_preferred_factor(&member.id, "email", now)
+        .await
+        .unwrap();
 
     // On the phone: a sign-in that stalls at the password, and "forgot password" from there.
     let phone = Browser::new();
@@ -114,6 +137,16 @@ async fn forgot_password_resets_by_mail_and_the_second_factor_is_still_asked() {
         "{link}"
     );
     assert!(mail.text.contains("30分"));
+    // Where and when it was asked for.
+    assert!(
+        mail.text.contains("受付日時") && mail.text.contains("IPアドレス："),
+        "{}",
+        mail.text
+    );
+    assert!(
+        !mail.text.contains("メールでのワンタイムパスワードだけ"),
+        "the member has an app"
+    );
 
     let page = open(&phone, &link, "reset-password").await;
     let p = reset(&phone, &page, "weak", "weak").await;
@@ -177,6 +210,26 @@ async fn forgot_password_resets_by_mail_and_the_second_factor_is_still_asked() {
             "/login",
             &[("username", "taro"), ("password", new_password)],
         )
+        .await;
+    let page = b.follow(p, CB).await.unwrap();
+    assert_eq!(
+        page.step().as_deref(),
+        Some("mfa-totp"),
+        "after a reset by mail the strongest factor, not the preferred emailed code: {}",
+        describe(&page)
+    );
+    // The emailed code (another method) does not finish the sign-in: the app is still owed.
+    let email = b.get(&idp.url("/signin/mfa-email")).await;
+    assert_eq!(email.step().as_deref(), Some("mfa-email"));
+    let code = otp_of_text(
+        &idp.wait_mails_to("taro@example.jp", 3)
+            .await
+            .pop()
+            .unwrap()
+            .text,
+    );
+    let p = b
+        .submit(&email, "/signin/mfa-email", &[("otp", &code)])
         .await;
     let page = b.follow(p, CB).await.unwrap();
     assert_eq!(
@@ -446,4 +499,39 @@ async fn recovery_is_throttled_per_account_and_per_address() {
     let p = forgot_password(&idp, &b, "kaki").await;
     assert_eq!(p.step().as_deref(), Some("recovery-sent"));
     idp.wait_mails_to("kaki@example.jp", 4).await;
+}
+
+#[tokio::test]
+async fn a_reset_for_a_member_with_only_emailed_codes_says_so_or_goes_to_staff() {
+    let idp = TestIdp::start().await;
+    idp.email_member("emi", "12", "1313131").await;
+    let b = Browser::new();
+    let p = forgot_password(&idp, &b, "emi").await;
+    assert_eq!(p.step().as_deref(), Some("recovery-sent"));
+    let mail = idp.wait_mails_to("emi@example.jp", 1).await.pop().unwrap();
+    assert!(
+        mail.text.contains("メールでのワンタイムパスワードだけ"),
+        "{}",
+        mail.text
+    );
+    assert!(mail.link().starts_with(&idp.url("/recovery/reset?token=")));
+
+    // With the union's setting, no link: the way to the union instead.
+    let idp = TestIdp::start_with(|c| c.password.reset_email_only_needs_staff = true).await;
+    let m2 = idp.email_member("emi", "12", "1313131").await;
+    let p = forgot_password(&idp, &Browser::new(), "emi").await;
+    assert_eq!(
+        p.step().as_deref(),
+        Some("recovery-sent"),
+        "the same answer"
+    );
+    let mail = idp.wait_mails_to("emi@example.jp", 1).await.pop().unwrap();
+    assert!(mail.links().is_empty(), "{}", mail.text);
+    assert!(mail.text.contains(&idp.state.config.union.contact_email));
+    assert!(
+        idp.audit_kinds(&m2.id)
+            .await
+            .iter()
+            .any(|k| k == "recovery.password_needs_staff")
+    );
 }

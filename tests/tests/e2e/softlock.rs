@@ -77,6 +77,9 @@ async fn a_stranger_cannot_keep_the_member_out_of_their_own_browser() {
     let idp = TestIdp::start_with(|c| {
         // The stranger's many addresses are not what this test is about.
         c.throttle.address_per_minute = 1_000_000;
+        // Delays longer than the test, so a slow machine cannot let a second guess through
+        // the gate during the burst.
+        c.throttle.account_base_delay_secs = 600;
     })
     .await;
     let free = idp.state.config.throttle.account_free_failures;

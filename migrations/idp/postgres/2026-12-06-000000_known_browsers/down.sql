@@ -1,1 +1,2 @@
 DROP TABLE known_browsers;
+ALTER TABLE members DROP COLUMN strong_factor_due;

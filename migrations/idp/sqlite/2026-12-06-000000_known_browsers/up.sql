@@ -9,3 +9,7 @@ CREATE TABLE known_browsers (
   expires_at BIGINT NOT NULL
 );
 CREATE INDEX known_browsers_member ON known_browsers (member_id);
+
+-- Set when the password was reset by mail: the next sign-in must use the member's strongest
+-- factor (an app or a passkey, if they have one), not the mailbox again. Cleared by it.
+ALTER TABLE members ADD COLUMN strong_factor_due BIGINT;

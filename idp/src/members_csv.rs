@@ -236,6 +236,14 @@ pub fn parse(bytes: &[u8], today: time::Date) -> Result<Vec<Row>, Vec<RowError>>
     }
 }
 
+/// Today's date in Japan (bounds birthdates of imports).
+pub fn today_jst(now: i64) -> time::Date {
+    let jst = time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC);
+    time::OffsetDateTime::from_unix_timestamp(now)
+        .map(|t| t.to_offset(jst).date())
+        .unwrap_or(time::Date::MIN)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
