@@ -259,7 +259,10 @@ async function emailJourney() {
     await tabTo(page, 'input[name="otp"]');
     await page.keyboard.type(code);
     await page.keyboard.press("Enter");
-    await arrived(j, page, "mfa");
+    // An emailed code is a second step, not an AAL2 authenticator: loa:1, no "mfa".
+    const claims = await arrived(j, page, "mca");
+    expect(!claims.amr.includes("mfa"), `amr ${claims.amr} without mfa`);
+    expect(claims.acr === "urn:kenpo:loa:1", `acr ${claims.acr}`);
     await signOut(j, page);
     const k = before();
     await signInAgain(j, page, m, "mfa-email");
