@@ -1,6 +1,7 @@
 //! Security mechanisms, one file each: password hashing, brute-force throttling, CSRF,
 //! cookies, encryption at rest, random tokens, facts about the requester.
 
+pub mod common_passwords;
 pub mod cookies;
 pub mod csrf;
 pub mod form_action;
