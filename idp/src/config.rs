@@ -272,6 +272,9 @@ pub struct PasswordConfig {
     pub argon2_p: u32,
     /// Hashes computed at once; 0 means one per CPU core.
     pub hash_concurrency: usize,
+    /// Hashes that may wait for a thread; past it sign-ins answer 503 at once instead of
+    /// queueing without bound. 0 means 64 per hashing thread.
+    pub hash_queue_limit: usize,
     /// Initial passwords (after import or a staff reset) stop working after this many days.
     pub initial_password_days: i64,
 }
@@ -283,6 +286,7 @@ impl Default for PasswordConfig {
             argon2_t: 2,
             argon2_p: 1,
             hash_concurrency: 0,
+            hash_queue_limit: 0,
             initial_password_days: 90,
         }
     }

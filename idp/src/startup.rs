@@ -105,6 +105,7 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
         config.password.argon2_t,
         config.password.argon2_p,
         config.password.hash_concurrency,
+        config.password.hash_queue_limit,
     )
     .context("password.argon2_*")?;
     // Decompressed now rather than on the first password change; an empty list would let

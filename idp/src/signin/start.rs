@@ -34,6 +34,8 @@ pub enum LoginFailure {
     InitialExpired,
     /// Disabled by staff (the member left the union).
     Disabled,
+    /// The hashing queue is full: answered 503 with `Retry-After`, nothing checked.
+    Busy,
     Internal(String),
 }
 
@@ -49,7 +51,10 @@ impl From<StoreError> for LoginFailure {
 }
 impl From<HashError> for LoginFailure {
     fn from(e: HashError) -> Self {
-        LoginFailure::Internal(e.to_string())
+        match e {
+            HashError::Busy => LoginFailure::Busy,
+            e => LoginFailure::Internal(e.to_string()),
+        }
     }
 }
 
