@@ -652,6 +652,7 @@ impl Config {
                 "not an email address",
             ));
         }
+        mail_mode_allowed(&issuer, self.mail.smtp_url.is_some())?;
         if let Some(url) = &self.mail.smtp_url {
             crate::mail::transport::parse_smtp_url(url.expose())
                 .map_err(|e| ConfigError::invalid("mail.smtp_url", e))?;
@@ -662,6 +663,19 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Without `mail.smtp_url` mails go to the outbox folder and their text (one-time codes, reset
+/// links) to the log: fine for the demo and the tests on a loopback http issuer, a hole on a
+/// real one, so an https issuer requires SMTP.
+fn mail_mode_allowed(issuer: &Url, smtp: bool) -> Result<(), ConfigError> {
+    if issuer.scheme() == "https" && !smtp {
+        return Err(ConfigError::invalid(
+            "mail.smtp_url",
+            "required when server.issuer is https: without it mails (with one-time codes and reset links) are written to files and the log (the outbox mode is for the demo and tests on http://localhost only)",
+        ));
+    }
+    Ok(())
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -676,6 +690,23 @@ fn is_loopback(url: &Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_outbox_mode_is_refused_on_an_https_issuer() {
+        let mut config = Config::default();
+        config.secrets.keys = vec![Secret::new(crate::security::secretbox::generate_key("k1"))];
+        config.server.issuer = "https://id.kenpo.example.jp".into();
+        config.mail.smtp_url = None;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("mail.smtp_url"), "{err}");
+        config.mail.smtp_url = Some(Secret::new("smtps://u:p@smtp.example.jp:465".into()));
+        config.validate().unwrap_or_else(|e| panic!("{e}"));
+        config.server.issuer = "http://localhost:8080".into();
+        config.mail.smtp_url = None;
+        config
+            .validate()
+            .unwrap_or_else(|e| panic!("the demo keeps its outbox: {e}"));
+    }
 
     /// The example in `deploy/` must stay a file operators can start from: every key known, every
     /// value valid once the placeholder secret key is replaced.
