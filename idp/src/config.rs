@@ -249,6 +249,10 @@ pub struct SessionConfig {
     pub remember_secs: i64,
     /// An unfinished sign-in (authorization request and steps) is kept this long.
     pub flow_ttl_secs: i64,
+    /// …but only this long until the member signs in (login form or passkey): an
+    /// authorization request nobody answers costs memory in the short-lived store, and
+    /// anyone can make them.
+    pub unposted_flow_ttl_secs: i64,
 }
 
 impl Default for SessionConfig {
@@ -258,6 +262,7 @@ impl Default for SessionConfig {
             absolute_secs: 12 * 3600,
             remember_secs: 30 * 86_400,
             flow_ttl_secs: 3600,
+            unposted_flow_ttl_secs: 600,
         }
     }
 }
@@ -307,6 +312,10 @@ pub struct ThrottleConfig {
     pub address_per_minute: i64,
     /// Recovery requests (reset mail, user-ID mail) per address per hour.
     pub recovery_per_address_per_hour: i64,
+    /// `/authorize` requests per address (IPv6: per /64) per minute (`security::strangers`).
+    pub authorize_per_minute: i64,
+    /// Unauthenticated POSTs of hosted pages per address (IPv6: per /64) per minute.
+    pub stranger_posts_per_minute: i64,
 }
 
 impl Default for ThrottleConfig {
@@ -318,6 +327,8 @@ impl Default for ThrottleConfig {
             account_window_secs: 86_400,
             address_per_minute: 30,
             recovery_per_address_per_hour: 20,
+            authorize_per_minute: 60,
+            stranger_posts_per_minute: 60,
         }
     }
 }
@@ -574,6 +585,10 @@ impl Config {
             ("session.remember_secs", self.session.remember_secs),
             ("session.flow_ttl_secs", self.session.flow_ttl_secs),
             (
+                "session.unposted_flow_ttl_secs",
+                self.session.unposted_flow_ttl_secs,
+            ),
+            (
                 "password.initial_password_days",
                 self.password.initial_password_days,
             ),
@@ -596,6 +611,14 @@ impl Config {
             (
                 "throttle.recovery_per_address_per_hour",
                 self.throttle.recovery_per_address_per_hour,
+            ),
+            (
+                "throttle.authorize_per_minute",
+                self.throttle.authorize_per_minute,
+            ),
+            (
+                "throttle.stranger_posts_per_minute",
+                self.throttle.stranger_posts_per_minute,
             ),
             ("mfa.email_otp_ttl_secs", self.mfa.email_otp_ttl_secs),
             (

@@ -11,5 +11,6 @@ pub mod password;
 pub mod password_rules;
 pub mod request;
 pub mod secretbox;
+pub mod strangers;
 pub mod throttle;
 pub mod tokens;

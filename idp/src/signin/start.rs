@@ -213,6 +213,7 @@ pub async fn start_session(
     {
         tracing::error!(error = %e, "audit record failed");
     }
+    crate::signin::keep_flow(state, flow_id).await.page(lang)?;
     let flow = load_flow(state, flow_id).await?;
     let factors = CredentialStore::new(state.db.clone())
         .factors(&member)
