@@ -84,7 +84,7 @@ pub fn logged_recipients(message: &Message) -> String {
         .envelope()
         .to()
         .iter()
-        .map(|a| super::masked(&a.to_string()))
+        .map(|a| super::masked(a.as_ref()))
         .collect::<Vec<_>>()
         .join(",")
 }
