@@ -254,6 +254,10 @@ pub struct SessionConfig {
     pub mfa_max_age_secs: i64,
     /// …or until the session goes unused this long.
     pub mfa_idle_secs: i64,
+    /// …but only this long until the member signs in (login form or passkey): an
+    /// authorization request nobody answers costs memory in the short-lived store, and
+    /// anyone can make them.
+    pub unposted_flow_ttl_secs: i64,
 }
 
 impl Default for SessionConfig {
@@ -265,6 +269,7 @@ impl Default for SessionConfig {
             flow_ttl_secs: 3600,
             mfa_max_age_secs: 12 * 3600,
             mfa_idle_secs: 3600,
+            unposted_flow_ttl_secs: 600,
         }
     }
 }
@@ -279,6 +284,9 @@ pub struct PasswordConfig {
     pub argon2_p: u32,
     /// Hashes computed at once; 0 means one per CPU core.
     pub hash_concurrency: usize,
+    /// Hashes that may wait for a thread; past it sign-ins answer 503 at once instead of
+    /// queueing without bound. 0 means 64 per hashing thread.
+    pub hash_queue_limit: usize,
     /// Initial passwords (after import or a staff reset) stop working after this many days.
     pub initial_password_days: i64,
     /// A member whose only second factor is emailed codes gets no reset link by mail (whoever
@@ -294,6 +302,7 @@ impl Default for PasswordConfig {
             argon2_t: 2,
             argon2_p: 1,
             hash_concurrency: 0,
+            hash_queue_limit: 0,
             initial_password_days: 90,
             reset_email_only_needs_staff: false,
         }
@@ -322,6 +331,10 @@ pub struct ThrottleConfig {
     pub address_per_minute: i64,
     /// Recovery requests (reset mail, user-ID mail) per address per hour.
     pub recovery_per_address_per_hour: i64,
+    /// `/authorize` requests per address (IPv6: per /64) per minute (`security::strangers`).
+    pub authorize_per_minute: i64,
+    /// Unauthenticated POSTs of hosted pages per address (IPv6: per /64) per minute.
+    pub stranger_posts_per_minute: i64,
 }
 
 impl Default for ThrottleConfig {
@@ -336,6 +349,8 @@ impl Default for ThrottleConfig {
             known_browser_days: 180,
             address_per_minute: 30,
             recovery_per_address_per_hour: 20,
+            authorize_per_minute: 60,
+            stranger_posts_per_minute: 60,
         }
     }
 }
@@ -594,6 +609,10 @@ impl Config {
             ("session.mfa_max_age_secs", self.session.mfa_max_age_secs),
             ("session.mfa_idle_secs", self.session.mfa_idle_secs),
             (
+                "session.unposted_flow_ttl_secs",
+                self.session.unposted_flow_ttl_secs,
+            ),
+            (
                 "password.initial_password_days",
                 self.password.initial_password_days,
             ),
@@ -625,6 +644,14 @@ impl Config {
             (
                 "throttle.recovery_per_address_per_hour",
                 self.throttle.recovery_per_address_per_hour,
+            ),
+            (
+                "throttle.authorize_per_minute",
+                self.throttle.authorize_per_minute,
+            ),
+            (
+                "throttle.stranger_posts_per_minute",
+                self.throttle.stranger_posts_per_minute,
             ),
             ("mfa.email_otp_ttl_secs", self.mfa.email_otp_ttl_secs),
             (
@@ -681,6 +708,7 @@ impl Config {
                 "not an email address",
             ));
         }
+        mail_mode_allowed(&issuer, self.mail.smtp_url.is_some())?;
         if let Some(url) = &self.mail.smtp_url {
             crate::mail::transport::parse_smtp_url(url.expose())
                 .map_err(|e| ConfigError::invalid("mail.smtp_url", e))?;
@@ -691,6 +719,19 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Without `mail.smtp_url` mails go to the outbox folder and their text (one-time codes, reset
+/// links) to the log: fine for the demo and the tests on a loopback http issuer, a hole on a
+/// real one, so an https issuer requires SMTP.
+fn mail_mode_allowed(issuer: &Url, smtp: bool) -> Result<(), ConfigError> {
+    if issuer.scheme() == "https" && !smtp {
+        return Err(ConfigError::invalid(
+            "mail.smtp_url",
+            "required when server.issuer is https: without it mails (with one-time codes and reset links) are written to files and the log (the outbox mode is for the demo and tests on http://localhost only)",
+        ));
+    }
+    Ok(())
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -705,6 +746,23 @@ fn is_loopback(url: &Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_outbox_mode_is_refused_on_an_https_issuer() {
+        let mut config = Config::default();
+        config.secrets.keys = vec![Secret::new(crate::security::secretbox::generate_key("k1"))];
+        config.server.issuer = "https://id.kenpo.example.jp".into();
+        config.mail.smtp_url = None;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("mail.smtp_url"), "{err}");
+        config.mail.smtp_url = Some(Secret::new("smtps://u:p@smtp.example.jp:465".into()));
+        config.validate().unwrap_or_else(|e| panic!("{e}"));
+        config.server.issuer = "http://localhost:8080".into();
+        config.mail.smtp_url = None;
+        config
+            .validate()
+            .unwrap_or_else(|e| panic!("the demo keeps its outbox: {e}"));
+    }
 
     /// The example in `deploy/` must stay a file operators can start from: every key known, every
     /// value valid once the placeholder secret key is replaced.

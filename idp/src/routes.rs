@@ -28,6 +28,23 @@ use tower_http::trace::TraceLayer;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The hosted POSTs anyone can send without an account, each drawing on the per-address
+/// budget of `security::strangers` (as does `/authorize`, whatever the method).
+const STRANGER_POSTS: &[&str] = &[
+    "/login",
+    "/login/passkey/options",
+    "/login/passkey/finish",
+    "/recovery/password",
+    "/recovery/reset",
+    "/recovery/user-id",
+    "/signin/birthdate",
+    "/signin/terms",
+    "/signin/email",
+    "/signin/email-sent",
+    "/signin/method",
+    "/signin/new-password",
+];
+
 pub fn app(state: AppState) -> Router {
     // Protocol endpoints: called by relying parties (and browsers of single-page apps).
     let cors = CorsLayer::new()
@@ -152,6 +169,10 @@ pub fn app(state: AppState) -> Router {
         .layer(from_fn_with_state(
             state.clone(),
             crate::security::form_action::allow_flow_origin,
+        ))
+        .route_layer(from_fn_with_state(
+            (state.clone(), STRANGER_POSTS),
+            crate::security::strangers::limit,
         ));
 
     // The staff console: staff sessions only (never a member's), passkeys, roles checked by

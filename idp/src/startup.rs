@@ -105,8 +105,15 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
         config.password.argon2_t,
         config.password.argon2_p,
         config.password.hash_concurrency,
+        config.password.hash_queue_limit,
     )
     .context("password.argon2_*")?;
+    // Decompressed now rather than on the first password change; an empty list would let
+    // every common password through.
+    anyhow::ensure!(
+        !crate::security::common_passwords::list().is_empty(),
+        "the bundled common-password list did not load"
+    );
     let mailer = match &config.mail.smtp_url {
         Some(url) => Mailer::smtp(url.expose()).context("mail.smtp_url")?,
         None => Mailer::outbox(config.mail.outbox_dir.clone()).context("mail.outbox_dir")?,

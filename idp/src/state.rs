@@ -120,7 +120,7 @@ impl AppState {
         let message = mail.build(&ctx)?;
         if let Mailer::Outbox(..) = self.mailer {
             // The embedded mode has no mail server: the log shows what the member would read.
-            tracing::info!(to = %mail.to, subject = %mail.subject(&ctx.service_name), "mail (outbox mode):\n{}", mail.text(&ctx));
+            tracing::info!(to = %crate::mail::masked(&mail.to), subject = %mail.subject(&ctx.service_name), "mail (outbox mode):\n{}", mail.text(&ctx));
         }
         let (mailer, metrics) = (self.mailer.clone(), self.metrics.clone());
         let guard = self.mail_in_flight.start();
@@ -129,7 +129,7 @@ impl AppState {
             let result = mailer.send(message).await;
             metrics.mail_done(result.is_ok());
             if let Err(e) = &result {
-                tracing::warn!(error = %e, "mail delivery failed");
+                tracing::warn!(error = %crate::mail::masked_in(&e.to_string()), "mail delivery failed");
             }
             drop(guard);
             result

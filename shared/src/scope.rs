@@ -21,6 +21,9 @@ pub enum Backend {
     Ephemeral,
     /// The durable store (PostgreSQL or SQLite).
     Database,
+    /// The IdP's password-hashing queue is full (not a remote backend, but the same answer:
+    /// 503 with `Retry-After`, nothing changed).
+    Hashing,
 }
 
 impl Backend {
@@ -28,6 +31,7 @@ impl Backend {
         match self {
             Backend::Ephemeral => "redis",
             Backend::Database => "database",
+            Backend::Hashing => "argon2",
         }
     }
 }
@@ -65,6 +69,7 @@ impl Observed {
         match self.outage.load(Ordering::Relaxed) {
             1 => Some(Backend::Ephemeral),
             2 => Some(Backend::Database),
+            3 => Some(Backend::Hashing),
             _ => None,
         }
     }
@@ -95,6 +100,7 @@ pub fn note_outage(backend: Backend) {
     let v = match backend {
         Backend::Ephemeral => 1,
         Backend::Database => 2,
+        Backend::Hashing => 3,
     };
     let _ = SCOPE.try_with(|s| s.outage.store(v, Ordering::Relaxed));
 }

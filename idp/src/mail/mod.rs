@@ -21,11 +21,48 @@ pub fn masked(address: &str) -> String {
     }
 }
 
+/// `text` with every email address in it masked (an SMTP server's refusal often quotes the
+/// recipient: `550 5.1.1 <taro@example.jp>: unknown user`), for error fields of log lines.
+pub fn masked_in(text: &str) -> String {
+    let is_addr_char = |c: char| c.is_ascii_alphanumeric() || "._%+-".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.contains('@') {
+            out.push_str(&masked(word));
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if is_addr_char(c) || c == '@' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn addresses_are_masked() {
         assert_eq!(super::masked("taro@example.jp"), "t***@example.jp");
         assert_eq!(super::masked("nonsense"), "***");
+    }
+
+    #[test]
+    fn addresses_inside_a_text_are_masked() {
+        assert_eq!(
+            super::masked_in(
+                "550 5.1.1 <taro.yamada+kenpo@example.jp>: unknown, also hanako@mail.example.jp."
+            ),
+            "550 5.1.1 <t***@example.jp>: unknown, also h***@mail.example.jp."
+        );
+        assert_eq!(super::masked_in("connection refused"), "connection refused");
     }
 }

@@ -52,13 +52,7 @@ impl Mailer {
     }
 
     pub async fn send(&self, message: Message) -> Result<(), MailError> {
-        let to = message
-            .envelope()
-            .to()
-            .iter()
-            .map(|a| a.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
+        let to = logged_recipients(&message);
         let subject = message
             .headers()
             .get_raw("Subject")
@@ -68,7 +62,7 @@ impl Mailer {
             Mailer::Smtp(t) => {
                 t.send(message)
                     .await
-                    .map_err(|e| MailError::Send(e.to_string()))?;
+                    .map_err(|e| MailError::Send(super::masked_in(&e.to_string())))?;
                 tracing::info!(%to, "mail sent");
             }
             Mailer::Outbox(t, dir) => {
@@ -80,5 +74,62 @@ impl Mailer {
             }
         }
         Ok(())
+    }
+}
+
+/// The recipients as log lines show them: masked (`t***@example.jp`), never whole, since logs
+/// travel further than the member database (collectors, support tickets).
+pub fn logged_recipients(message: &Message) -> String {
+    message
+        .envelope()
+        .to()
+        .iter()
+        .map(|a| super::masked(a.as_ref()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    /// Collects what the fmt subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_log_line_of_a_sent_mail_masks_the_recipient() {
+        let dir = std::env::temp_dir().join(format!("kenpo-mail-{}", uuid::Uuid::new_v4()));
+        let mailer = Mailer::outbox(dir.clone()).unwrap();
+        let message = Message::builder()
+            .from("no-reply@kenpo.example.jp".parse().unwrap())
+            .to("taro.yamada@example.jp".parse().unwrap())
+            .subject("test")
+            .body("body".to_string())
+            .unwrap();
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        mailer.send(message).await.unwrap();
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(log.contains("mail written to the outbox"), "{log}");
+        assert!(log.contains("to=t***@example.jp"), "{log}");
+        assert!(!log.contains("taro.yamada"), "{log}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -104,7 +104,8 @@ async fn start(
         .put_json(
             &flow_key(&flow.id),
             &flow,
-            secs(state.config.session.flow_ttl_secs),
+            // Short until the member signs in (`signin::keep_flow` extends it).
+            secs(crate::signin::unposted_flow_ttl(&state.config.session)),
         )
         .await
         .page(lang)?;

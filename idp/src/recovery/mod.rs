@@ -58,7 +58,12 @@ pub async fn admit(state: &AppState, ip: IpAddr, target: &str, now: i64) -> EphR
     let t = Throttle::new(&state.eph, &state.config.throttle);
     let per_addr = state.config.throttle.recovery_per_address_per_hour;
     if let Gate::Wait(w) = t
-        .limit(&format!("recovery:addr:{ip}"), per_addr, 3600, now)
+        .limit(
+            &format!("recovery:addr:{}", crate::security::request::bucket(ip)),
+            per_addr,
+            3600,
+            now,
+        )
         .await?
     {
         return Ok(Admission::Wait(w));

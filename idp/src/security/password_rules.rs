@@ -1,6 +1,7 @@
 //! The rules a new password must meet (SPEC, guide): 8–64 characters with at least one ASCII
 //! upper-case letter, lower-case letter, digit and symbol; not the initial password; not
-//! containing the user ID or the birthdate. Each failed rule is named to the member in plain
+//! containing the user ID, the birthdate or the 記号・番号 of the insurance card; not on the
+//! list of common and breached passwords (`security::common_passwords`, issue 14). Each failed rule is named to the member in plain
 //! words, all at once, so they can fix everything in one go.
 
 use crate::pages::i18n::Text;
@@ -18,6 +19,10 @@ pub enum Rule {
     NotInitial,
     NoUserId,
     NoBirthdate,
+    /// Contains the 記号・番号 printed on the insurance card (known to anyone who saw it).
+    NoCardNumber,
+    /// Common or breached (on the bundled list, possibly with digits or symbols appended).
+    Common,
     Mismatch,
 }
 
@@ -33,6 +38,8 @@ impl Rule {
             Rule::NotInitial => NOT_INITIAL,
             Rule::NoUserId => NO_USER_ID,
             Rule::NoBirthdate => NO_BIRTHDATE,
+            Rule::NoCardNumber => NO_CARD_NUMBER,
+            Rule::Common => COMMON,
             Rule::Mismatch => MISMATCH,
         }
     }
@@ -73,10 +80,28 @@ pub fn check(password: &str, confirm: &str, member: &Member) -> Vec<Rule> {
     if b.len() == 8 && (digits.contains(&b) || digits.contains(&b[2..])) {
         failed.push(Rule::NoBirthdate);
     }
+    if contains_card_number(&digits, &member.symbol, &member.number) {
+        failed.push(Rule::NoCardNumber);
+    }
+    if crate::security::common_passwords::list().refuses(password) {
+        failed.push(Rule::Common);
+    }
     if password != confirm {
         failed.push(Rule::Mismatch);
     }
     failed
+}
+
+/// Whether the password's digits (separators ignored, as for the birthdate) contain the
+/// 記号・番号: both together, or either alone when it has at least 4 digits (a 2-digit 記号 such
+/// as `12` alone would refuse half of all passwords and protects nothing).
+fn contains_card_number(digits: &str, symbol: &str, number: &str) -> bool {
+    let clean = |s: &str| s.chars().filter(|c| c.is_ascii_digit()).collect::<String>();
+    let (symbol, number) = (clean(symbol), clean(number));
+    let both = format!("{symbol}{number}");
+    [both.as_str(), symbol.as_str(), number.as_str()]
+        .iter()
+        .any(|part| part.len() >= 4 && digits.contains(part))
 }
 
 #[cfg(test)]
@@ -105,9 +130,20 @@ mod tests {
         assert_eq!(c("Ｇood-Pass-42"), vec![Rule::OnlyAscii]);
         assert_eq!(c("My-Taro-Pass1"), vec![Rule::NoUserId]);
         assert_eq!(c("Pass-19801201x"), vec![Rule::NoBirthdate]);
-        assert_eq!(c("Pass-1980-12-01"), vec![Rule::NoBirthdate]);
+        assert_eq!(
+            c("Pass-1980-12-01"),
+            vec![Rule::NoBirthdate, Rule::Common],
+            "\"pass\" with a date appended is also common"
+        );
         assert_eq!(c("Pass-801201-Ab"), vec![Rule::NoBirthdate]);
         assert_eq!(c("Pass-1201-Abc"), vec![], "a month and day alone are fine");
+        // 記号 12, 番号 3456789 (tests_support::member).
+        assert_eq!(c("Kenpo-3456789x"), vec![Rule::NoCardNumber]);
+        assert_eq!(c("Kenpo-12-3456789x"), vec![Rule::NoCardNumber]);
+        assert_eq!(c("Kenpo-12-Tide"), vec![], "a 2-digit 記号 alone is fine");
+        assert_eq!(c("Password1!"), vec![Rule::Common]);
+        assert_eq!(c("Sakura2024!"), vec![Rule::Common]);
+        assert_eq!(c("Vq7#mZ2!xLp9"), vec![], "a strong random password passes");
         assert_eq!(
             check("Good-Pass-42", "Good-Pass-43", &m),
             vec![Rule::Mismatch]

@@ -37,6 +37,30 @@ impl Requester {
     }
 }
 
+impl Requester {
+    /// The key of this requester's per-address budgets (see [`bucket`]).
+    pub fn bucket(&self) -> IpAddr {
+        bucket(self.ip)
+    }
+}
+
+/// The unit of per-address budgets: an IPv4 address as it is, an IPv6 address by its /64
+/// prefix (one subscriber line or host usually gets a whole /64, so counting single IPv6
+/// addresses would give one attacker 2^64 budgets). An IPv4-mapped IPv6 address counts as
+/// the IPv4 address.
+pub fn bucket(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+            }
+        },
+    }
+}
+
 /// The trusted proxies, as a request extension set by the router.
 #[derive(Debug, Clone, Default)]
 pub struct TrustedProxies(pub Vec<IpAddr>);
@@ -115,6 +139,20 @@ pub fn device_label(user_agent: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_addresses_of_one_64_share_a_bucket() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            bucket(ip("2001:db8:1:2:aaaa::1")),
+            bucket(ip("2001:db8:1:2:ffff:ffff:ffff:ffff"))
+        );
+        assert_eq!(bucket(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_ne!(bucket(ip("2001:db8:1:2::1")), bucket(ip("2001:db8:1:3::1")));
+        assert_eq!(bucket(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_ne!(bucket(ip("192.0.2.7")), bucket(ip("192.0.2.8")));
+        assert_eq!(bucket(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+    }
 
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {

@@ -231,7 +231,14 @@ impl<'a> Throttle<'a> {
         let window = now / 60;
         let n = self
             .eph
-            .incr(&format!("rate:addr:{ip}:{window}"), 1, secs(61))
+            .incr(
+                &format!(
+                    "rate:addr:{}:{window}",
+                    crate::security::request::bucket(ip)
+                ),
+                1,
+                secs(61),
+            )
             .await?;
         if n > self.cfg.address_per_minute {
             scope::note_refusal(Refusal::Address);
@@ -428,6 +435,39 @@ mod tests {
             t.account_failures("shiro").await.unwrap().0,
             0,
             "forgotten a window after the last failure"
+        );
+    }
+
+    #[tokio::test]
+    async fn ipv6_addresses_of_one_64_share_the_address_budget() {
+        let c = ThrottleConfig {
+            address_per_minute: 2,
+            ..ThrottleConfig::default()
+        };
+        let eph = Ephemeral::Memory(MemoryStore::new());
+        let t = Throttle::new(&eph, &c);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            t.address_attempt(ip("2001:db8:1:2::1"), 120).await.unwrap(),
+            Gate::Open
+        );
+        assert_eq!(
+            t.address_attempt(ip("2001:db8:1:2::2"), 120).await.unwrap(),
+            Gate::Open
+        );
+        assert!(
+            matches!(
+                t.address_attempt(ip("2001:db8:1:2:ffff::9"), 120)
+                    .await
+                    .unwrap(),
+                Gate::Wait(_)
+            ),
+            "another address of the same /64 finds the budget spent"
+        );
+        assert_eq!(
+            t.address_attempt(ip("2001:db8:1:3::1"), 120).await.unwrap(),
+            Gate::Open,
+            "another /64 has its own"
         );
     }
 

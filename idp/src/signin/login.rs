@@ -185,6 +185,7 @@ fn failure_text(
                 state.config.union.contact_email
             ),
         ),
+        LoginFailure::Busy => return Err(PageError::Unavailable(lang)),
         LoginFailure::Internal(e) => return Err(PageError::internal(lang, e)),
     })
 }

@@ -28,6 +28,25 @@ pub fn flow_key(id: &str) -> String {
     format!("flow:{id}")
 }
 
+/// The lifetime of a flow nobody has signed in to yet: `session.unposted_flow_ttl_secs`
+/// (10 minutes), never more than the flow's configured lifetime.
+pub fn unposted_flow_ttl(cfg: &crate::config::SessionConfig) -> i64 {
+    cfg.unposted_flow_ttl_secs.min(cfg.flow_ttl_secs)
+}
+
+/// Gives a flow its configured lifetime (`session.flow_ttl_secs`) once a member has signed in
+/// to it; a flow already gone (taken, expired) stays gone.
+pub async fn keep_flow(
+    state: &crate::state::AppState,
+    flow: Option<&str>,
+) -> Result<(), crate::store::ephemeral::EphemeralError> {
+    if let Some(id) = flow {
+        let ttl = crate::store::ephemeral::secs(state.config.session.flow_ttl_secs);
+        state.eph.expire(&flow_key(id), ttl).await?;
+    }
+    Ok(())
+}
+
 /// The URL of a step, carrying the flow.
 pub fn step_url(step: Step, flow: Option<&str>) -> String {
     match flow {

@@ -46,7 +46,7 @@ pub async fn options(
     let now = state.now();
     let gate = Throttle::new(&state.eph, &state.config.throttle)
         .limit(
-            &format!("wa:opt:{}", requester.ip),
+            &format!("wa:opt:{}", requester.bucket()),
             OPTIONS_PER_MINUTE,
             60,
             now,

@@ -43,6 +43,8 @@ pub enum LoginFailure {
     InitialExpired,
     /// Disabled by staff (the member left the union).
     Disabled,
+    /// The hashing queue is full: answered 503 with `Retry-After`, nothing checked.
+    Busy,
     Internal(String),
 }
 
@@ -58,7 +60,10 @@ impl From<StoreError> for LoginFailure {
 }
 impl From<HashError> for LoginFailure {
     fn from(e: HashError) -> Self {
-        LoginFailure::Internal(e.to_string())
+        match e {
+            HashError::Busy => LoginFailure::Busy,
+            e => LoginFailure::Internal(e.to_string()),
+        }
     }
 }
 
@@ -294,6 +299,7 @@ pub async fn start_session(
     {
         tracing::error!(error = %e, "audit record failed");
     }
+    crate::signin::keep_flow(state, flow_id).await.page(lang)?;
     let flow = load_flow(state, flow_id).await?;
     let factors = CredentialStore::new(state.db.clone())
         .factors(&member)

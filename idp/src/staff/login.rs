@@ -149,7 +149,7 @@ pub(super) async fn limit(
 ) -> Result<(), ScriptError> {
     use crate::security::throttle::{Gate, Throttle};
     match Throttle::new(&state.eph, &state.config.throttle)
-        .limit(&format!("staff:wa:{}", requester.ip), 30, 60, now)
+        .limit(&format!("staff:wa:{}", requester.bucket()), 30, 60, now)
         .await
     {
         Ok(Gate::Open) => Ok(()),

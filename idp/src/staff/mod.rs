@@ -130,7 +130,7 @@ impl<const R: u8> FromRequestParts<AppState> for RequireRole<R> {
         };
         let want = Role::ALL[usize::from(R).min(2)];
         if !user.may(want) {
-            tracing::info!(staff = %user.account.email, role = user.role.as_str(), path = back, "staff page refused: role too low");
+            tracing::info!(staff = %crate::mail::masked(&user.account.email), role = user.role.as_str(), path = back, "staff page refused: role too low");
             return Err(PageError::NotAllowed(lang));
         }
         Ok(RequireRole(user))

@@ -280,7 +280,7 @@ pub async fn exchange(
     .await
     .map_err(OAuthError::server_error)?
     .map_err(OAuthError::server_error)?;
-    tracing::info!(staff = %staff.email, client = %client.client_id, "staff signed in to a relying party");
+    tracing::info!(staff = %crate::mail::masked(&staff.email), client = %client.client_id, "staff signed in to a relying party");
     Ok(Some(json!({
         // Required by the response format; it opens nothing (see the module doc).
         "access_token": new_token(),

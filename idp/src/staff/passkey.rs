@@ -173,7 +173,7 @@ pub async fn finish_login(
         .await?
         && result.counter() != 0
     {
-        tracing::warn!(staff = %staff.email, "staff passkey counter did not advance: refused");
+        tracing::warn!(staff = %crate::mail::masked(&staff.email), "staff passkey counter did not advance: refused");
         return Err(PasskeyError::CounterRegression);
     }
     Ok(staff)

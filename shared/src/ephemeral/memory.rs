@@ -146,6 +146,17 @@ impl MemoryStore {
         Ok(Self::live(&mut map, key).map(|e| e.expires.saturating_duration_since(Instant::now())))
     }
 
+    pub async fn expire(&self, key: &str, ttl: Duration) -> EphResult<bool> {
+        let mut map = self.map();
+        Ok(match Self::live(&mut map, key) {
+            Some(e) => {
+                e.expires = Instant::now() + ttl;
+                true
+            }
+            None => false,
+        })
+    }
+
     pub async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> EphResult<()> {
         let mut map = self.map();
         let expires = Instant::now() + ttl;

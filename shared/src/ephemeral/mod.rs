@@ -180,6 +180,12 @@ impl Ephemeral {
         dispatch!(self, s => s.ttl(key).await)
     }
 
+    /// Gives an existing key a new lifetime in one atomic step (a key already gone, such as
+    /// a flow taken meanwhile, stays gone); true when the key existed.
+    pub async fn expire(&self, key: &str, ttl: Duration) -> EphResult<bool> {
+        dispatch!(self, s => s.expire(key, ttl).await)
+    }
+
     pub async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> EphResult<()> {
         dispatch!(self, s => s.set_add(key, member, ttl).await)
     }

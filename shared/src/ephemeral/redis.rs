@@ -179,6 +179,19 @@ impl RedisStore {
         })
     }
 
+    pub async fn expire(&self, key: &str, ttl: Duration) -> EphResult<bool> {
+        let mut c = self.conn.clone();
+        let set: i64 = self
+            .bounded(
+                redis::cmd("PEXPIRE")
+                    .arg(self.key(key))
+                    .arg(ttl.as_millis().max(1) as u64)
+                    .query_async(&mut c),
+            )
+            .await?;
+        Ok(set == 1)
+    }
+
     pub async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> EphResult<()> {
         let mut c = self.conn.clone();
         let k = self.key(key);

@@ -234,6 +234,8 @@ smtp_url = "smtp://127.0.0.1:{smtp}"
 
 [throttle]
 address_per_minute = 100000
+authorize_per_minute = 100000
+stranger_posts_per_minute = 100000
 
 [mfa]
 email_otp_per_hour = 100000

@@ -10,6 +10,7 @@ mod support;
 
 mod account;
 mod admin;
+mod bounded;
 mod factors;
 mod letters;
 mod oidc;
