@@ -329,6 +329,7 @@ mod tests {
             ui_locales: None,
             login_hint: None,
             hint_subject: None,
+            dpop_jkt: None,
             created_at: 250,
         };
         assert!(login_needed(&s, &m, Some(&flow), 300));

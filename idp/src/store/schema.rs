@@ -80,6 +80,8 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         pkce_optional -> Bool,
+        require_par -> Bool,
+        require_dpop -> Bool,
     }
 }
 
@@ -121,6 +123,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         rotated_at -> Nullable<BigInt>,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 
