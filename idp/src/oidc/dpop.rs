@@ -232,8 +232,9 @@ fn nonce_key(nonce: &str) -> String {
 }
 const CURRENT_NONCE: &str = "dpop-nonce-current";
 
-/// Server nonces (RFC 9449 §8): one current nonce shared by the replicas, replaced every half
-/// of its lifetime; each stays acceptable for `ttl` seconds after it was handed out.
+/// Server nonces (RFC 9449 §8): one current nonce shared by the replicas, replaced when half
+/// its lifetime has passed; each is accepted until `ttl` seconds after it was made. Times are
+/// the application clock's (kept with the nonce), the store's TTL only cleans up.
 #[derive(Clone, Copy)]
 pub struct Nonces {
     pub on: bool,
@@ -241,32 +242,38 @@ pub struct Nonces {
 }
 
 impl Nonces {
-    /// The nonce to hand out now (none when nonces are off).
-    pub async fn current(&self, eph: &Ephemeral) -> EphResult<Option<String>> {
+    /// The nonce to hand out at `now` (none when nonces are off).
+    pub async fn current(&self, eph: &Ephemeral, now: i64) -> EphResult<Option<String>> {
         if !self.on {
             return Ok(None);
         }
-        if let Some(n) = eph.get(CURRENT_NONCE).await? {
+        let current = eph.get(CURRENT_NONCE).await?.and_then(|v| {
+            let (made, nonce) = v.split_once(':')?;
+            let made: i64 = made.parse().ok()?;
+            (now >= made && now - made < self.ttl / 2).then(|| nonce.to_string())
+        });
+        if let Some(n) = current {
             return Ok(Some(n));
         }
         let fresh = new_token();
-        // Accepted first, then published: a client never holds a nonce we would refuse.
-        eph.put(&nonce_key(&fresh), "1", secs(self.ttl)).await?;
-        if eph
-            .put_new(CURRENT_NONCE, &fresh, secs((self.ttl / 2).max(1)))
-            .await?
-        {
-            return Ok(Some(fresh));
-        }
-        // Another replica published one at the same moment: use theirs.
-        Ok(eph.get(CURRENT_NONCE).await?.or(Some(fresh)))
+        // Accepted first, then published: a client never holds a nonce we would refuse. Two
+        // replicas replacing it at once leave two valid nonces, which is harmless.
+        eph.put(&nonce_key(&fresh), &now.to_string(), secs(self.ttl))
+            .await?;
+        eph.put(CURRENT_NONCE, &format!("{now}:{fresh}"), secs(self.ttl))
+            .await?;
+        Ok(Some(fresh))
     }
 
-    async fn accepts(&self, eph: &Ephemeral, nonce: Option<&str>) -> EphResult<bool> {
-        match nonce {
-            Some(n) if !n.is_empty() && n.len() <= 128 => Ok(eph.get(&nonce_key(n)).await?.is_some()),
-            _ => Ok(false),
-        }
+    async fn accepts(&self, eph: &Ephemeral, nonce: Option<&str>, now: i64) -> EphResult<bool> {
+        let Some(n) = nonce.filter(|n| !n.is_empty() && n.len() <= 128) else {
+            return Ok(false);
+        };
+        Ok(eph
+            .get(&nonce_key(n))
+            .await?
+            .and_then(|made| made.parse::<i64>().ok())
+            .is_some_and(|made| now >= made && now - made < self.ttl))
     }
 }
 
@@ -288,8 +295,11 @@ pub async fn verify(
         return Ok(None);
     };
     let proof = check_proof(raw, method, url, access_token, now, window).map_err(refuse)?;
-    if nonces.on && !nonces.accepts(eph, proof.nonce.as_deref()).await? {
-        return Err(Refusal::Proof(DpopError::UseNonce, nonces.current(eph).await?));
+    if nonces.on && !nonces.accepts(eph, proof.nonce.as_deref(), now).await? {
+        return Err(Refusal::Proof(
+            DpopError::UseNonce,
+            nonces.current(eph, now).await?,
+        ));
     }
     let ttl = window.max_age + window.max_skew + 1;
     if !eph

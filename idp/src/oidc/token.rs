@@ -39,7 +39,12 @@ pub async fn post(
     match token(&state, &headers, &body).await {
         Ok(v) => {
             // RFC 9449 §8.2: the nonce for the client's next proof rides along.
-            let nonce = state.dpop_nonces().current(&state.eph).await.ok().flatten();
+            let nonce = state
+                .dpop_nonces()
+                .current(&state.eph, state.now())
+                .await
+                .ok()
+                .flatten();
             let mut res = axum::Json(v).into_response();
             if let Some(n) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
                 res.headers_mut().insert("dpop-nonce", n);

@@ -10,6 +10,7 @@ mod support;
 
 mod account;
 mod admin;
+mod dpop;
 mod factors;
 mod oidc;
 mod onboarding;
