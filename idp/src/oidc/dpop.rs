@@ -105,8 +105,7 @@ fn htu_form(u: &str) -> Option<url::Url> {
 
 fn b64url_chars(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
@@ -225,7 +224,10 @@ impl From<crate::store::ephemeral::EphemeralError> for Refusal {
 }
 
 fn jti_key(jkt: &str, jti: &str) -> String {
-    format!("dpop-jti:{jkt}:{}", crate::security::tokens::token_hash(jti))
+    format!(
+        "dpop-jti:{jkt}:{}",
+        crate::security::tokens::token_hash(jti)
+    )
 }
 fn nonce_key(nonce: &str) -> String {
     format!("dpop-nonce:{nonce}")
@@ -320,9 +322,7 @@ pub fn valid_jkt(v: &str) -> bool {
 mod tests {
     use super::*;
     use jsonwebtoken::{EncodingKey, Header};
-    use ring::signature::{
-        ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
-    };
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
     use serde_json::json;
 
     const URL: &str = "https://idp.example/userinfo";
@@ -341,9 +341,8 @@ mod tests {
     fn es256() -> Key {
         let rng = ring::rand::SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let pair =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-                .unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
         let p = pair.public_key().as_ref();
         Key {
             enc: EncodingKey::from_ec_der(pkcs8.as_ref()),
@@ -410,8 +409,22 @@ mod tests {
         }
         // htu compares without query and fragment, after normalisation.
         let k = es256();
-        let p = sign_with(&k, &[], &claims(&[("htu", json!("HTTPS://IDP.example:443/userinfo"))]));
-        assert!(check_proof(&p, "GET", "https://idp.example/userinfo?x=1", Some("tok"), NOW, W).is_ok());
+        let p = sign_with(
+            &k,
+            &[],
+            &claims(&[("htu", json!("HTTPS://IDP.example:443/userinfo"))]),
+        );
+        assert!(
+            check_proof(
+                &p,
+                "GET",
+                "https://idp.example/userinfo?x=1",
+                Some("tok"),
+                NOW,
+                W
+            )
+            .is_ok()
+        );
         // At the token endpoint there is no access token: no ath needed.
         let p = sign_with(&k, &[], &claims(&[("ath", Value::Null)]));
         assert!(check_proof(&p, "GET", URL, None, NOW, W).is_ok());
@@ -440,9 +453,18 @@ mod tests {
             (DpopError::Malformed, "not.a-jws".into()),
             (DpopError::Malformed, "a.b".into()),
             (DpopError::Malformed, "x".repeat(MAX_PROOF_LEN + 1)),
-            (DpopError::Typ, sign_with(&k, &[("typ", json!("JWT"))], &good)),
-            (DpopError::Typ, sign_with(&k, &[("typ", Value::Null)], &good)),
-            (DpopError::Key, sign_with(&k, &[("jwk", Value::Null)], &good)),
+            (
+                DpopError::Typ,
+                sign_with(&k, &[("typ", json!("JWT"))], &good),
+            ),
+            (
+                DpopError::Typ,
+                sign_with(&k, &[("typ", Value::Null)], &good),
+            ),
+            (
+                DpopError::Key,
+                sign_with(&k, &[("jwk", Value::Null)], &good),
+            ),
             (DpopError::Key, {
                 let mut jwk = k.jwk.clone();
                 jwk["d"] = json!("c2VjcmV0");
@@ -459,25 +481,66 @@ mod tests {
                 sign_with(&k, &[("jwk", jwk)], &good)
             }),
             // Signed by another key than the one in the header.
-            (DpopError::Signature, sign_with(&k, &[("jwk", es256().jwk)], &good)),
-            (DpopError::Htm, sign_with(&k, &[], &claims(&[("htm", json!("POST"))]))),
-            (DpopError::Htm, sign_with(&k, &[], &claims(&[("htm", Value::Null)]))),
             (
-                DpopError::Htu,
-                sign_with(&k, &[], &claims(&[("htu", json!("https://idp.example/token"))])),
+                DpopError::Signature,
+                sign_with(&k, &[("jwk", es256().jwk)], &good),
+            ),
+            (
+                DpopError::Htm,
+                sign_with(&k, &[], &claims(&[("htm", json!("POST"))])),
+            ),
+            (
+                DpopError::Htm,
+                sign_with(&k, &[], &claims(&[("htm", Value::Null)])),
             ),
             (
                 DpopError::Htu,
-                sign_with(&k, &[], &claims(&[("htu", json!("https://evil.example/userinfo"))])),
+                sign_with(
+                    &k,
+                    &[],
+                    &claims(&[("htu", json!("https://idp.example/token"))]),
+                ),
             ),
-            (DpopError::Htu, sign_with(&k, &[], &claims(&[("htu", json!("/userinfo"))]))),
-            (DpopError::Iat, sign_with(&k, &[], &claims(&[("iat", json!(NOW - 61))]))),
-            (DpopError::Iat, sign_with(&k, &[], &claims(&[("iat", json!(NOW + 6))]))),
-            (DpopError::Iat, sign_with(&k, &[], &claims(&[("iat", json!("now"))]))),
-            (DpopError::Iat, sign_with(&k, &[], &claims(&[("iat", Value::Null)]))),
-            (DpopError::Jti, sign_with(&k, &[], &claims(&[("jti", Value::Null)]))),
-            (DpopError::Jti, sign_with(&k, &[], &claims(&[("jti", json!(""))]))),
-            (DpopError::AthMissing, sign_with(&k, &[], &claims(&[("ath", Value::Null)]))),
+            (
+                DpopError::Htu,
+                sign_with(
+                    &k,
+                    &[],
+                    &claims(&[("htu", json!("https://evil.example/userinfo"))]),
+                ),
+            ),
+            (
+                DpopError::Htu,
+                sign_with(&k, &[], &claims(&[("htu", json!("/userinfo"))])),
+            ),
+            (
+                DpopError::Iat,
+                sign_with(&k, &[], &claims(&[("iat", json!(NOW - 61))])),
+            ),
+            (
+                DpopError::Iat,
+                sign_with(&k, &[], &claims(&[("iat", json!(NOW + 6))])),
+            ),
+            (
+                DpopError::Iat,
+                sign_with(&k, &[], &claims(&[("iat", json!("now"))])),
+            ),
+            (
+                DpopError::Iat,
+                sign_with(&k, &[], &claims(&[("iat", Value::Null)])),
+            ),
+            (
+                DpopError::Jti,
+                sign_with(&k, &[], &claims(&[("jti", Value::Null)])),
+            ),
+            (
+                DpopError::Jti,
+                sign_with(&k, &[], &claims(&[("jti", json!(""))])),
+            ),
+            (
+                DpopError::AthMissing,
+                sign_with(&k, &[], &claims(&[("ath", Value::Null)])),
+            ),
             (
                 DpopError::AthMismatch,
                 sign_with(&k, &[], &claims(&[("ath", json!(ath("another token")))])),

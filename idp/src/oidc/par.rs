@@ -82,7 +82,9 @@ async fn push(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Valu
             "request_uri cannot be pushed (RFC 9126 §2.1)",
         ));
     }
-    let jkt = state.verify_dpop(headers, "POST", "/par", None, now).await?;
+    let jkt = state
+        .verify_dpop(headers, "POST", "/par", None, now)
+        .await?;
     match (jkt, params.get("dpop_jkt")) {
         (Some(proven), Some(named)) if &proven != named => {
             return Err(OAuthError::invalid_dpop_proof(
@@ -94,13 +96,14 @@ async fn push(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Valu
         }
         _ => {}
     }
-    let flow = request::validate(&params, Some(&client), None, hint_verifier(state), now)
-        .map_err(|e| match e {
+    let flow = request::validate(&params, Some(&client), None, hint_verifier(state), now).map_err(
+        |e| match e {
             RequestError::NoRedirect(detail) => OAuthError::invalid_request(detail),
             RequestError::Redirect {
                 code, description, ..
             } => OAuthError::new(StatusCode::BAD_REQUEST, code, description),
-        })?;
+        },
+    )?;
     let ttl = state.config.par.request_uri_ttl_secs;
     let reference = new_token();
     let pushed = Pushed {
@@ -131,7 +134,10 @@ pub async fn redeem(
     let Some(client) = client else {
         return Ok(Err("unknown client_id"));
     };
-    let Some(reference) = request_uri.strip_prefix(URN_PREFIX).filter(|r| r.len() <= 128) else {
+    let Some(reference) = request_uri
+        .strip_prefix(URN_PREFIX)
+        .filter(|r| r.len() <= 128)
+    else {
         return Ok(Err("request_uri is not one this server issued"));
     };
     let k = key(reference);

@@ -130,9 +130,17 @@ async fn userinfo(
             )
         })?;
     let bound = record.jkt.is_some();
-    authorise_presentation(state, method, "/userinfo", headers, &presented, &record, now)
-        .await
-        .map_err(|e| dpop_errors(e, presented.dpop || bound))?;
+    authorise_presentation(
+        state,
+        method,
+        "/userinfo",
+        headers,
+        &presented,
+        &record,
+        now,
+    )
+    .await
+    .map_err(|e| dpop_errors(e, presented.dpop || bound))?;
     if state.grants().is_revoked(&record.grant_id).await? {
         return Err(dpop_errors(
             OAuthError::invalid_token("the access token has been revoked"),

@@ -88,7 +88,9 @@ impl DpopKey {
             .iter()
             .map(|k| (k.to_string(), self.jwk[*k].clone()))
             .collect();
-        b64(&Sha256::digest(Value::Object(canonical).to_string().as_bytes()))
+        b64(&Sha256::digest(
+            Value::Object(canonical).to_string().as_bytes(),
+        ))
     }
 
     /// A proof with these claims.
@@ -101,7 +103,8 @@ impl DpopKey {
 
     /// A proof for `htm` `htu` at `iat`, for `access_token` if any.
     pub fn proof(&self, htm: &str, htu: &str, iat: i64, access_token: Option<&str>) -> String {
-        let mut c = json!({"htm": htm, "htu": htu, "iat": iat, "jti": uuid::Uuid::new_v4().to_string()});
+        let mut c =
+            json!({"htm": htm, "htu": htu, "iat": iat, "jti": uuid::Uuid::new_v4().to_string()});
         if let Some(t) = access_token {
             c["ath"] = json!(b64(&Sha256::digest(t.as_bytes())));
         }
@@ -124,7 +127,12 @@ async fn answer(r: reqwest::Response) -> Answer {
 }
 
 /// A form POST with optional Basic credentials and DPoP proof.
-async fn post_form(url: &str, basic: Option<&str>, proof: Option<&str>, form: &[(&str, &str)]) -> Answer {
+async fn post_form(
+    url: &str,
+    basic: Option<&str>,
+    proof: Option<&str>,
+    form: &[(&str, &str)],
+) -> Answer {
     let mut r = reqwest::Client::new().post(url).form(form);
     if let Some(id) = basic {
         r = r.basic_auth(id, Some(SECRET));
@@ -155,7 +163,11 @@ fn challenge(h: &HeaderMap) -> String {
 }
 
 /// The parameters of an authorization request as the openidconnect crate builds it.
-fn auth_params(rp: &Rp, scopes: &[&str], extra: &[(&str, &str)]) -> (Vec<(String, String)>, AuthStart) {
+fn auth_params(
+    rp: &Rp,
+    scopes: &[&str],
+    extra: &[(&str, &str)],
+) -> (Vec<(String, String)>, AuthStart) {
     let start = rp.start(scopes, extra);
     let pairs = url::Url::parse(&start.url)
         .unwrap()
@@ -166,12 +178,32 @@ fn auth_params(rp: &Rp, scopes: &[&str], extra: &[(&str, &str)]) -> (Vec<(String
 }
 
 /// Pushes an authorization request (client_secret_basic when `confidential`).
-async fn push(idp: &TestIdp, client_id: &str, confidential: bool, pairs: &[(String, String)], proof: Option<&str>) -> Answer {
-    let form: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    post_form(&idp.url("/par"), confidential.then_some(client_id), proof, &form).await
+async fn push(
+    idp: &TestIdp,
+    client_id: &str,
+    confidential: bool,
+    pairs: &[(String, String)],
+    proof: Option<&str>,
+) -> Answer {
+    let form: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    post_form(
+        &idp.url("/par"),
+        confidential.then_some(client_id),
+        proof,
+        &form,
+    )
+    .await
 }
 
-fn authorize_url(idp: &TestIdp, client_id: &str, request_uri: &str, extra: &[(&str, &str)]) -> String {
+fn authorize_url(
+    idp: &TestIdp,
+    client_id: &str,
+    request_uri: &str,
+    extra: &[(&str, &str)],
+) -> String {
     let mut u = url::Url::parse(&idp.url("/authorize")).unwrap();
     u.query_pairs_mut()
         .append_pair("client_id", client_id)
@@ -197,8 +229,7 @@ async fn exchange_with_dpop(
     let client = move |mut req: openidconnect::HttpRequest| {
         let http = http.clone();
         let proof = key.proof(req.method().as_str(), &req.uri().to_string(), now, None);
-        req.headers_mut()
-            .insert("dpop", proof.parse().unwrap());
+        req.headers_mut().insert("dpop", proof.parse().unwrap());
         async move {
             use openidconnect::AsyncHttpClient;
             http.call(req).await
@@ -207,7 +238,9 @@ async fn exchange_with_dpop(
     rp.client
         .exchange_code(openidconnect::AuthorizationCode::new(code.into()))
         .map_err(|e| e.to_string())?
-        .set_pkce_verifier(openidconnect::PkceCodeVerifier::new(verifier.secret().clone()))
+        .set_pkce_verifier(openidconnect::PkceCodeVerifier::new(
+            verifier.secret().clone(),
+        ))
         .request_async(&client)
         .await
         .map_err(|e| match e {
@@ -221,7 +254,14 @@ async fn dpop_client(idp: &TestIdp, id: &str, public: bool) {
         client_id: id.into(),
         name: id.into(),
         secret: (!public).then(|| kenpo_shared::Secret::new(SECRET.into())),
-        token_endpoint_auth_method: Some(if public { "none" } else { "client_secret_basic" }.into()),
+        token_endpoint_auth_method: Some(
+            if public {
+                "none"
+            } else {
+                "client_secret_basic"
+            }
+            .into(),
+        ),
         redirect_uris: vec![CB.into()],
         require_par: true,
         require_dpop: true,
@@ -245,7 +285,14 @@ async fn par_sign_in(
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let request_uri = body["request_uri"].as_str().unwrap().to_string();
     let browser = Browser::new();
-    let back = sign_in(idp, &browser, &authorize_url(idp, &rp.client_id, &request_uri, &[]), member, CB).await;
+    let back = sign_in(
+        idp,
+        &browser,
+        &authorize_url(idp, &rp.client_id, &request_uri, &[]),
+        member,
+        CB,
+    )
+    .await;
     (back, start)
 }
 
@@ -261,7 +308,10 @@ async fn par_and_dpop_sign_in_for_each_proof_algorithm() {
         .json()
         .await
         .unwrap();
-    assert_eq!(doc["pushed_authorization_request_endpoint"], idp.url("/par"));
+    assert_eq!(
+        doc["pushed_authorization_request_endpoint"],
+        idp.url("/par")
+    );
     assert_eq!(doc["require_pushed_authorization_requests"], false);
     assert_eq!(
         doc["dpop_signing_alg_values_supported"],
@@ -276,7 +326,10 @@ async fn par_and_dpop_sign_in_for_each_proof_algorithm() {
         let tokens = exchange_with_dpop(&idp, &rp, &code, &start.verifier, &key)
             .await
             .unwrap_or_else(|e| panic!("{alg}: {e}"));
-        assert!(tokens.token_type().as_ref().eq_ignore_ascii_case("DPoP"), "{alg}");
+        assert!(
+            tokens.token_type().as_ref().eq_ignore_ascii_case("DPoP"),
+            "{alg}"
+        );
         let claims = rp.verify(&tokens.id_token().unwrap().to_string(), &start.nonce);
         assert_eq!(claims.subject().as_str(), member.subject);
         let at = tokens.access_token().secret().clone();
@@ -285,15 +338,25 @@ async fn par_and_dpop_sign_in_for_each_proof_algorithm() {
         assert_eq!(status, StatusCode::OK, "{alg}: {info} {}", challenge(&h));
         assert_eq!(info["sub"], member.subject.as_str());
         // Introspection names the key (RFC 9449 §6.2) as this test computes its thumbprint.
-        let (_, intro, _) =
-            post_basic(&idp.url("/introspect"), "rp-dpop", SECRET, &[("token", &at)]).await;
+        let (_, intro, _) = post_basic(
+            &idp.url("/introspect"),
+            "rp-dpop",
+            SECRET,
+            &[("token", &at)],
+        )
+        .await;
         assert_eq!(intro["active"], true);
         assert_eq!(intro["token_type"], "DPoP");
         assert_eq!(intro["cnf"]["jkt"], key.jkt(), "{alg}");
         // A confidential client's refresh token is bound by its credentials, not the key.
         let rt = tokens.refresh_token().unwrap().secret().clone();
-        let (_, intro, _) =
-            post_basic(&idp.url("/introspect"), "rp-dpop", SECRET, &[("token", &rt)]).await;
+        let (_, intro, _) = post_basic(
+            &idp.url("/introspect"),
+            "rp-dpop",
+            SECRET,
+            &[("token", &rt)],
+        )
+        .await;
         assert_eq!(intro["token_type"], "refresh_token");
         assert!(intro.get("cnf").is_none());
     }
@@ -323,18 +386,34 @@ async fn par_refusals_of_rfc_9126() {
         p
     };
     for (changes, code) in [
-        (vec![("redirect_uri", "https://evil.example/cb")], "invalid_request"),
-        (vec![("code_challenge", ""), ("code_challenge_method", "")], "invalid_request"),
+        (
+            vec![("redirect_uri", "https://evil.example/cb")],
+            "invalid_request",
+        ),
+        (
+            vec![("code_challenge", ""), ("code_challenge_method", "")],
+            "invalid_request",
+        ),
         (vec![("scope", "profile")], "invalid_scope"),
         (vec![("claims", "[1]")], "invalid_request"),
-        (vec![("request_uri", "urn:ietf:params:oauth:request_uri:x")], "invalid_request"),
+        (
+            vec![("request_uri", "urn:ietf:params:oauth:request_uri:x")],
+            "invalid_request",
+        ),
         (vec![("dpop_jkt", "not-a-thumbprint")], "invalid_request"),
     ] {
         let (status, body, _) = push(&idp, "rp-a", true, &with(&changes), None).await;
-        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{changes:?}: {body}");
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{changes:?}: {body}"
+        );
     }
     // Client authentication as at the token endpoint.
-    let form: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let form: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let bad = reqwest::Client::new()
         .post(idp.url("/par"))
         .basic_auth("rp-a", Some("wrong-secret"))
@@ -343,9 +422,15 @@ async fn par_refusals_of_rfc_9126() {
         .await
         .unwrap();
     let (status, body, _) = answer(bad).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
     let (status, body, _) = push(&idp, "rp-a", false, &pairs, None).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
 
     // A good push; its lifetime is the configured one.
     let (status, body, h) = push(&idp, "rp-a", true, &pairs, None).await;
@@ -357,16 +442,27 @@ async fn par_refusals_of_rfc_9126() {
 
     // Another client presenting it is refused, and it stays usable for its own client.
     let browser = Browser::new();
-    let page = browser.get(&authorize_url(&idp, "rp-b", &request_uri, &[])).await;
+    let page = browser
+        .get(&authorize_url(&idp, "rp-b", &request_uri, &[]))
+        .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
-    assert!(page.body.contains("pushed by another client"), "{}", page.body);
+    assert!(
+        page.body.contains("pushed by another client"),
+        "{}",
+        page.body
+    );
 
     // URL parameters neither add nor override: the pushed scope, state and redirect URI hold.
     let url = authorize_url(
         &idp,
         "rp-a",
         &request_uri,
-        &[("scope", "openid email"), ("state", "attacker"), ("redirect_uri", "https://evil.example/cb"), ("prompt", "none")],
+        &[
+            ("scope", "openid email"),
+            ("state", "attacker"),
+            ("redirect_uri", "https://evil.example/cb"),
+            ("prompt", "none"),
+        ],
     );
     let back = sign_in(&idp, &browser, &url, &member, CB).await;
     assert!(back.starts_with(CB), "{back}");
@@ -374,28 +470,52 @@ async fn par_refusals_of_rfc_9126() {
     assert_eq!(q.get("state"), Some(start.state.secret()));
     let (code, _) = code_of(&back);
     let tokens = rp
-        .exchange(&code, openidconnect::PkceCodeVerifier::new(start.verifier.secret().clone()))
+        .exchange(
+            &code,
+            openidconnect::PkceCodeVerifier::new(start.verifier.secret().clone()),
+        )
         .await
         .unwrap();
-    assert_eq!(tokens.scopes().unwrap().iter().map(|s| s.as_str()).collect::<Vec<_>>(), vec!["openid"]);
+    assert_eq!(
+        tokens
+            .scopes()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>(),
+        vec!["openid"]
+    );
     let claims = rp.verify(&tokens.id_token().unwrap().to_string(), &start.nonce);
     assert!(claims.email().is_none(), "email was not pushed");
 
     // Used once: a second use is refused.
-    let page = Browser::new().get(&authorize_url(&idp, "rp-a", &request_uri, &[])).await;
+    let page = Browser::new()
+        .get(&authorize_url(&idp, "rp-a", &request_uri, &[]))
+        .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
-    assert!(page.body.contains("unknown, used or expired"), "{}", page.body);
+    assert!(
+        page.body.contains("unknown, used or expired"),
+        "{}",
+        page.body
+    );
 
     // Expired after its lifetime (the application clock).
     let (_, body, _) = push(&idp, "rp-a", true, &pairs, None).await;
     let late = body["request_uri"].as_str().unwrap().to_string();
     idp.clock.advance(time::Duration::seconds(31));
-    let page = Browser::new().get(&authorize_url(&idp, "rp-a", &late, &[])).await;
+    let page = Browser::new()
+        .get(&authorize_url(&idp, "rp-a", &late, &[]))
+        .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(page.body.contains("expired"), "{}", page.body);
     // Made up.
     let page = Browser::new()
-        .get(&authorize_url(&idp, "rp-a", "urn:ietf:params:oauth:request_uri:made-up", &[]))
+        .get(&authorize_url(
+            &idp,
+            "rp-a",
+            "urn:ietf:params:oauth:request_uri:made-up",
+            &[],
+        ))
         .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
 }
@@ -407,7 +527,13 @@ async fn par_can_be_required_per_client_and_globally() {
     let rp = Rp::discover(&idp, "rp-par", Some(SECRET), CB).await;
     let start = rp.start(&[], &[]);
     let page = Browser::new().get(&start.url).await;
-    let location = page.headers.get("location").unwrap().to_str().unwrap().to_string();
+    let location = page
+        .headers
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     let q = query(&location);
     assert!(location.starts_with(CB), "{location}");
     assert_eq!(q.get("error").map(String::as_str), Some("invalid_request"));
@@ -424,12 +550,26 @@ async fn par_can_be_required_per_client_and_globally() {
     assert_eq!(doc["require_pushed_authorization_requests"], true);
     let rp = Rp::discover(&strict, "rp", Some(SECRET), CB).await;
     let page = Browser::new().get(&rp.start(&[], &[]).url).await;
-    let location = page.headers.get("location").unwrap().to_str().unwrap().to_string();
-    assert_eq!(query(&location).get("error").map(String::as_str), Some("invalid_request"));
+    let location = page
+        .headers
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        query(&location).get("error").map(String::as_str),
+        Some("invalid_request")
+    );
 }
 
 /// A code for `rp` (confidential, not PAR), from an authorization request with `extra`.
-async fn code_for(idp: &TestIdp, rp: &Rp, member: &TestMember, extra: &[(&str, &str)]) -> (String, AuthStart) {
+async fn code_for(
+    idp: &TestIdp,
+    rp: &Rp,
+    member: &TestMember,
+    extra: &[(&str, &str)],
+) -> (String, AuthStart) {
     let start = rp.start(&[], extra);
     let back = sign_in(idp, &Browser::new(), &start.url, member, CB).await;
     (code_of(&back).0, start)
@@ -459,14 +599,21 @@ async fn dpop_refusals_of_rfc_9449() {
     // Token endpoint: each bad proof is refused and leaves the code usable.
     let bad_proofs = [
         ("wrong htm", key.proof("GET", &token_url, now2, None)),
-        ("wrong htu", key.proof("POST", &idp.url("/userinfo"), now2, None)),
+        (
+            "wrong htu",
+            key.proof("POST", &idp.url("/userinfo"), now2, None),
+        ),
         ("old iat", key.proof("POST", &token_url, now2 - 120, None)),
         ("future iat", key.proof("POST", &token_url, now2 + 60, None)),
         ("not a JWS", "garbage".to_string()),
     ];
     for (what, proof) in &bad_proofs {
         let (status, body, _) = post_form(&token_url, Some("rp"), Some(proof), &form).await;
-        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_dpop_proof")), "{what}: {body}");
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_dpop_proof")),
+            "{what}: {body}"
+        );
     }
     let good = key.proof("POST", &token_url, now2, None);
     let (status, tokens, h) = post_form(&token_url, Some("rp"), Some(&good), &form).await;
@@ -477,8 +624,18 @@ async fn dpop_refusals_of_rfc_9449() {
 
     // The same proof again (reused jti) at the token endpoint, with a fresh code.
     let (code2, start2) = code_for(&idp, &rp, &member, &[]).await;
-    let (status, body, _) = post_form(&token_url, Some("rp"), Some(&good), &code_form(&code2, &start2)).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_dpop_proof")), "reused jti: {body}");
+    let (status, body, _) = post_form(
+        &token_url,
+        Some("rp"),
+        Some(&good),
+        &code_form(&code2, &start2),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_dpop_proof")),
+        "reused jti: {body}"
+    );
 
     // Userinfo.
     let ui = idp.url("/userinfo");
@@ -490,14 +647,44 @@ async fn dpop_refusals_of_rfc_9449() {
     let no_ath = key.sign(&json!({"htm": "GET", "htu": ui, "iat": t, "jti": "no-ath"}));
     let cases: Vec<(&str, &str, Option<String>, &str)> = vec![
         ("bound token as Bearer", "Bearer", None, "invalid_token"),
-        ("bound token as Bearer, with a proof", "Bearer", Some(key.proof("GET", &ui, t, Some(&at))), "invalid_token"),
+        (
+            "bound token as Bearer, with a proof",
+            "Bearer",
+            Some(key.proof("GET", &ui, t, Some(&at))),
+            "invalid_token",
+        ),
         ("reused jti", "DPoP", Some(ok.clone()), "invalid_dpop_proof"),
-        ("another key", "DPoP", Some(other.proof("GET", &ui, t, Some(&at))), "invalid_dpop_proof"),
+        (
+            "another key",
+            "DPoP",
+            Some(other.proof("GET", &ui, t, Some(&at))),
+            "invalid_dpop_proof",
+        ),
         ("missing ath", "DPoP", Some(no_ath), "invalid_dpop_proof"),
-        ("ath of another token", "DPoP", Some(key.proof("GET", &ui, t, Some("another"))), "invalid_dpop_proof"),
-        ("wrong htm", "DPoP", Some(key.proof("POST", &ui, t, Some(&at))), "invalid_dpop_proof"),
-        ("wrong htu", "DPoP", Some(key.proof("GET", &token_url, t, Some(&at))), "invalid_dpop_proof"),
-        ("old iat", "DPoP", Some(key.proof("GET", &ui, t - 61, Some(&at))), "invalid_dpop_proof"),
+        (
+            "ath of another token",
+            "DPoP",
+            Some(key.proof("GET", &ui, t, Some("another"))),
+            "invalid_dpop_proof",
+        ),
+        (
+            "wrong htm",
+            "DPoP",
+            Some(key.proof("POST", &ui, t, Some(&at))),
+            "invalid_dpop_proof",
+        ),
+        (
+            "wrong htu",
+            "DPoP",
+            Some(key.proof("GET", &token_url, t, Some(&at))),
+            "invalid_dpop_proof",
+        ),
+        (
+            "old iat",
+            "DPoP",
+            Some(key.proof("GET", &ui, t - 61, Some(&at))),
+            "invalid_dpop_proof",
+        ),
         ("no proof", "DPoP", None, "invalid_dpop_proof"),
     ];
     for (what, scheme, proof, code) in cases {
@@ -505,23 +692,47 @@ async fn dpop_refusals_of_rfc_9449() {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {body}");
         assert_eq!(body["error"], code, "{what}");
         let c = challenge(&h);
-        assert!(c.starts_with(&format!("DPoP error=\"{code}\"")), "{what}: {c}");
-        assert!(c.contains("algs=\"ES256 EdDSA RS256 PS256\""), "{what}: {c}");
+        assert!(
+            c.starts_with(&format!("DPoP error=\"{code}\"")),
+            "{what}: {c}"
+        );
+        assert!(
+            c.contains("algs=\"ES256 EdDSA RS256 PS256\""),
+            "{what}: {c}"
+        );
     }
     // Still good after all that.
-    let (status, _, _) = userinfo(&idp, "DPoP", &at, Some(&key.proof("GET", &ui, t, Some(&at)))).await;
+    let (status, _, _) = userinfo(
+        &idp,
+        "DPoP",
+        &at,
+        Some(&key.proof("GET", &ui, t, Some(&at))),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 
     // An unbound token presented with the DPoP scheme.
     let (code3, start3) = code_for(&idp, &rp, &member, &[]).await;
     let bearer = rp
-        .exchange(&code3, openidconnect::PkceCodeVerifier::new(start3.verifier.secret().clone()))
+        .exchange(
+            &code3,
+            openidconnect::PkceCodeVerifier::new(start3.verifier.secret().clone()),
+        )
         .await
         .unwrap();
     assert_eq!(bearer.token_type().as_ref(), "bearer");
     let bt = bearer.access_token().secret().clone();
-    let (status, body, h) = userinfo(&idp, "DPoP", &bt, Some(&key.proof("GET", &ui, t, Some(&bt)))).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_token")));
+    let (status, body, h) = userinfo(
+        &idp,
+        "DPoP",
+        &bt,
+        Some(&key.proof("GET", &ui, t, Some(&bt))),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_token"))
+    );
     assert!(challenge(&h).starts_with("DPoP "));
     let (status, _, _) = userinfo(&idp, "Bearer", &bt, None).await;
     assert_eq!(status, StatusCode::OK);
@@ -530,11 +741,27 @@ async fn dpop_refusals_of_rfc_9449() {
     let (code4, start4) = code_for(&idp, &rp, &member, &[("dpop_jkt", &key.jkt())]).await;
     let form4 = code_form(&code4, &start4);
     let t = idp.state.now();
-    for (what, proof) in [("another key", Some(other.proof("POST", &token_url, t, None))), ("no proof", None)] {
+    for (what, proof) in [
+        (
+            "another key",
+            Some(other.proof("POST", &token_url, t, None)),
+        ),
+        ("no proof", None),
+    ] {
         let (status, body, _) = post_form(&token_url, Some("rp"), proof.as_deref(), &form4).await;
-        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_dpop_proof")), "{what}: {body}");
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_dpop_proof")),
+            "{what}: {body}"
+        );
     }
-    let (status, body, _) = post_form(&token_url, Some("rp"), Some(&key.proof("POST", &token_url, t, None)), &form4).await;
+    let (status, body, _) = post_form(
+        &token_url,
+        Some("rp"),
+        Some(&key.proof("POST", &token_url, t, None)),
+        &form4,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // A client registered with require_dpop cannot get a token without a proof.
@@ -542,8 +769,18 @@ async fn dpop_refusals_of_rfc_9449() {
     let rp2 = Rp::discover(&idp, "rp-dpop", Some(SECRET), CB).await;
     let (back, start5) = par_sign_in(&idp, &rp2, true, &member, &key, &[]).await;
     let (code5, _) = code_of(&back);
-    let (status, body, _) = post_form(&token_url, Some("rp-dpop"), None, &code_form(&code5, &start5)).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_dpop_proof")), "{body}");
+    let (status, body, _) = post_form(
+        &token_url,
+        Some("rp-dpop"),
+        None,
+        &code_form(&code5, &start5),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_dpop_proof")),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -555,25 +792,67 @@ async fn a_public_clients_refresh_token_is_bound_to_its_key() {
     let key = DpopKey::new("EdDSA");
     let (back, start) = par_sign_in(&idp, &rp, false, &member, &key, &["offline_access"]).await;
     let (code, _) = code_of(&back);
-    let tokens = exchange_with_dpop(&idp, &rp, &code, &start.verifier, &key).await.unwrap();
+    let tokens = exchange_with_dpop(&idp, &rp, &code, &start.verifier, &key)
+        .await
+        .unwrap();
     let rt = tokens.refresh_token().unwrap().secret().clone();
     let token_url = idp.url("/token");
-    let form = [("grant_type", "refresh_token"), ("refresh_token", rt.as_str()), ("client_id", "spa")];
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt.as_str()),
+        ("client_id", "spa"),
+    ];
     let t = idp.state.now();
     let other = DpopKey::new("EdDSA");
-    for (what, proof) in [("another key", Some(other.proof("POST", &token_url, t, None))), ("no proof", None)] {
+    for (what, proof) in [
+        (
+            "another key",
+            Some(other.proof("POST", &token_url, t, None)),
+        ),
+        ("no proof", None),
+    ] {
         let (status, body, _) = post_form(&token_url, None, proof.as_deref(), &form).await;
-        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_dpop_proof")), "{what}: {body}");
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_dpop_proof")),
+            "{what}: {body}"
+        );
     }
     // Refused attempts changed nothing: the right key refreshes, and the new token stays bound.
-    let (status, body, _) = post_form(&token_url, None, Some(&key.proof("POST", &token_url, t, None)), &form).await;
+    let (status, body, _) = post_form(
+        &token_url,
+        None,
+        Some(&key.proof("POST", &token_url, t, None)),
+        &form,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["token_type"], "DPoP");
     let rt2 = body["refresh_token"].as_str().unwrap().to_string();
-    let form2 = [("grant_type", "refresh_token"), ("refresh_token", rt2.as_str()), ("client_id", "spa")];
-    let (status, body, _) = post_form(&token_url, None, Some(&other.proof("POST", &token_url, t, None)), &form2).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_dpop_proof")), "rotated token: {body}");
-    let (status, _, _) = post_form(&token_url, None, Some(&key.proof("POST", &token_url, t, None)), &form2).await;
+    let form2 = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt2.as_str()),
+        ("client_id", "spa"),
+    ];
+    let (status, body, _) = post_form(
+        &token_url,
+        None,
+        Some(&other.proof("POST", &token_url, t, None)),
+        &form2,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_dpop_proof")),
+        "rotated token: {body}"
+    );
+    let (status, _, _) = post_form(
+        &token_url,
+        None,
+        Some(&key.proof("POST", &token_url, t, None)),
+        &form2,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -588,9 +867,24 @@ async fn server_nonces_when_configured() {
     let (code, start) = code_for(&idp, &rp, &member, &[]).await;
     let form = code_form(&code, &start);
     let t = idp.state.now();
-    let (status, body, h) = post_form(&token_url, Some("rp"), Some(&key.proof("POST", &token_url, t, None)), &form).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("use_dpop_nonce")), "{body}");
-    let nonce = h.get("dpop-nonce").expect("DPoP-Nonce").to_str().unwrap().to_string();
+    let (status, body, h) = post_form(
+        &token_url,
+        Some("rp"),
+        Some(&key.proof("POST", &token_url, t, None)),
+        &form,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("use_dpop_nonce")),
+        "{body}"
+    );
+    let nonce = h
+        .get("dpop-nonce")
+        .expect("DPoP-Nonce")
+        .to_str()
+        .unwrap()
+        .to_string();
     let with_nonce = |htm: &str, htu: &str, n: &str, at: Option<&str>| {
         let mut c = json!({"htm": htm, "htu": htu, "iat": t, "jti": uuid::Uuid::new_v4().to_string(), "nonce": n});
         if let Some(at) = at {
@@ -598,21 +892,45 @@ async fn server_nonces_when_configured() {
         }
         key.sign(&c)
     };
-    let (status, body, _) = post_form(&token_url, Some("rp"), Some(&with_nonce("POST", &token_url, "made-up", None)), &form).await;
+    let (status, body, _) = post_form(
+        &token_url,
+        Some("rp"),
+        Some(&with_nonce("POST", &token_url, "made-up", None)),
+        &form,
+    )
+    .await;
     assert_eq!(body["error"], "use_dpop_nonce", "{status}");
-    let (status, tokens, h) = post_form(&token_url, Some("rp"), Some(&with_nonce("POST", &token_url, &nonce, None)), &form).await;
+    let (status, tokens, h) = post_form(
+        &token_url,
+        Some("rp"),
+        Some(&with_nonce("POST", &token_url, &nonce, None)),
+        &form,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     assert!(h.get("dpop-nonce").is_some());
     let at = tokens["access_token"].as_str().unwrap();
     let ui = idp.url("/userinfo");
-    let (status, body, h) = userinfo(&idp, "DPoP", at, Some(&key.proof("GET", &ui, t, Some(at)))).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("use_dpop_nonce")));
+    let (status, body, h) =
+        userinfo(&idp, "DPoP", at, Some(&key.proof("GET", &ui, t, Some(at)))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("use_dpop_nonce"))
+    );
     assert!(challenge(&h).starts_with("DPoP error=\"use_dpop_nonce\""));
     let fresh = h.get("dpop-nonce").unwrap().to_str().unwrap().to_string();
-    let (status, _, _) = userinfo(&idp, "DPoP", at, Some(&with_nonce("GET", &ui, &fresh, Some(at)))).await;
+    let (status, _, _) = userinfo(
+        &idp,
+        "DPoP",
+        at,
+        Some(&with_nonce("GET", &ui, &fresh, Some(at))),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     // A nonce stops being accepted after its lifetime (dpop.nonce_ttl_secs, application clock).
-    idp.clock.advance(time::Duration::seconds(idp.state.config.dpop.nonce_ttl_secs));
+    idp.clock.advance(time::Duration::seconds(
+        idp.state.config.dpop.nonce_ttl_secs,
+    ));
     let t = idp.state.now();
     let late = {
         let c = json!({"htm": "GET", "htu": ui, "iat": t, "jti": "late", "nonce": fresh, "ath": b64(&Sha256::digest(at.as_bytes()))});
@@ -620,5 +938,9 @@ async fn server_nonces_when_configured() {
     };
     let (_, body, h) = userinfo(&idp, "DPoP", at, Some(&late)).await;
     assert_eq!(body["error"], "use_dpop_nonce");
-    assert_ne!(h.get("dpop-nonce").unwrap().to_str().unwrap(), fresh, "a new nonce is handed out");
+    assert_ne!(
+        h.get("dpop-nonce").unwrap().to_str().unwrap(),
+        fresh,
+        "a new nonce is handed out"
+    );
 }
