@@ -169,7 +169,7 @@ mod tests {
         assert_eq!(doc["require_pushed_authorization_requests"], false);
         assert_eq!(
             doc["dpop_signing_alg_values_supported"],
-            serde_json::json!(["ES256", "EdDSA", "RS256", "PS256"])
+            serde_json::json!(["ES256", "EdDSA", "Ed25519", "RS256", "PS256"])
         );
         assert_eq!(
             doc["id_token_signing_alg_values_supported"],

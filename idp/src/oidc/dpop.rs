@@ -21,12 +21,13 @@ use crate::security::tokens::{b64url, b64url_decode, new_token, same};
 use crate::store::ephemeral::{EphResult, Ephemeral, secs};
 use axum::http::HeaderMap;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, ThumbprintHash};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// The signing algorithms accepted for proofs (`dpop_signing_alg_values_supported`).
-pub const ALGS: [&str; 4] = ["ES256", "EdDSA", "RS256", "PS256"];
+/// `Ed25519` is RFC 9864's fully-specified name for `EdDSA` with Ed25519 keys.
+pub const ALGS: [&str; 5] = ["ES256", "EdDSA", "Ed25519", "RS256", "PS256"];
 /// Longest proof accepted (a header with a 4096-bit RSA key is about 1 KB).
 const MAX_PROOF_LEN: usize = 4096;
 /// Smallest RSA modulus accepted, in bytes (2048 bits).
@@ -137,40 +138,55 @@ pub fn check_proof(
     now: i64,
     window: Window,
 ) -> Result<Proof, DpopError> {
-    if proof.len() > MAX_PROOF_LEN || proof.split('.').count() != 3 {
+    let mut segments = proof.split('.');
+    let (Some(head), Some(body), Some(signature), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        return Err(DpopError::Malformed);
+    };
+    if proof.len() > MAX_PROOF_LEN {
         return Err(DpopError::Malformed);
     }
-    // The raw header, for what jsonwebtoken's typed header would hide: the exact `typ` and
-    // any private-key member beside the public key.
-    let raw: Value = proof
-        .split('.')
-        .next()
-        .and_then(b64url_decode)
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or(DpopError::Malformed)?;
+    // The header as sent, not through jsonwebtoken's typed `Header`: that one would hide the
+    // exact `typ` and a private-key member beside the public key, and cannot name RFC 9864's
+    // fully-specified `Ed25519`, which certified clients (openid-client) sign with.
+    let decode = |segment: &str| {
+        b64url_decode(segment).and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    };
+    let raw = decode(head).ok_or(DpopError::Malformed)?;
     if raw["typ"].as_str() != Some("dpop+jwt") {
         return Err(DpopError::Typ);
     }
-    if !raw["alg"].as_str().is_some_and(|a| ALGS.contains(&a)) {
-        return Err(DpopError::Alg);
-    }
+    let alg = match raw["alg"].as_str() {
+        Some("ES256") => Algorithm::ES256,
+        // RFC 9864: `Ed25519` is `EdDSA` with an Ed25519 key, fully specified.
+        Some("EdDSA" | "Ed25519") => Algorithm::EdDSA,
+        Some("RS256") => Algorithm::RS256,
+        Some("PS256") => Algorithm::PS256,
+        _ => return Err(DpopError::Alg),
+    };
     let jwk_raw = raw["jwk"].as_object().ok_or(DpopError::Key)?;
     if PRIVATE_MEMBERS.iter().any(|m| jwk_raw.contains_key(*m)) {
         return Err(DpopError::Key);
     }
-    let header = jsonwebtoken::decode_header(proof).map_err(|_| DpopError::Malformed)?;
-    let jwk = header.jwk.as_ref().ok_or(DpopError::Key)?;
-    if !key_fits(header.alg, jwk) {
+    let jwk: Jwk = serde_json::from_value(raw["jwk"].clone()).map_err(|_| DpopError::Key)?;
+    if !key_fits(alg, &jwk) {
         return Err(DpopError::Key);
     }
-    let key = DecodingKey::from_jwk(jwk).map_err(|_| DpopError::Key)?;
-    let mut validation = Validation::new(header.alg);
-    validation.required_spec_claims.clear();
-    validation.validate_exp = false;
-    validation.validate_aud = false;
-    let claims = jsonwebtoken::decode::<Value>(proof, &key, &validation)
-        .map_err(|_| DpopError::Signature)?
-        .claims;
+    let key = DecodingKey::from_jwk(&jwk).map_err(|_| DpopError::Key)?;
+    // jsonwebtoken verifies the signature over the signing input (RFC 7515 §5.2).
+    let signed =
+        jsonwebtoken::crypto::verify(signature, format!("{head}.{body}").as_bytes(), &key, alg)
+            .unwrap_or(false);
+    if !signed {
+        return Err(DpopError::Signature);
+    }
+    let claims = decode(body)
+        .filter(Value::is_object)
+        .ok_or(DpopError::Malformed)?;
     if claims["htm"].as_str() != Some(method) {
         return Err(DpopError::Htm);
     }
@@ -407,6 +423,9 @@ mod tests {
             assert_eq!(p.jkt.len(), 43);
             assert_eq!(p.jti, "j-1");
         }
+        // RFC 9864's name for the same algorithm (what openid-client signs Ed25519 keys with).
+        let ed = ed25519();
+        assert!(check(&sign_with(&ed, &[("alg", json!("Ed25519"))], &claims(&[]))).is_ok());
         // htu compares without query and fragment, after normalisation.
         let k = es256();
         let p = sign_with(

@@ -10,9 +10,9 @@
 //! The proof is built by jsonwebtoken (typed header with the public `jwk`); the IdP may demand
 //! a nonce (`use_dpop_nonce`): the request is then sent once more with it.
 
-use openidconnect::http;
 use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use openidconnect::http;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use serde_json::json;
 use std::future::Future;
@@ -151,7 +151,12 @@ mod tests {
     fn a_proof_verifies_with_its_own_header_key() {
         let key = DpopKey::generate().unwrap();
         let proof = key
-            .proof("POST", "https://idp.example/token?x=1", Some("n"), 1_800_000_000)
+            .proof(
+                "POST",
+                "https://idp.example/token?x=1",
+                Some("n"),
+                1_800_000_000,
+            )
             .unwrap();
         let header = jsonwebtoken::decode_header(&proof).unwrap();
         assert_eq!(header.typ.as_deref(), Some("dpop+jwt"));

@@ -315,7 +315,7 @@ async fn par_and_dpop_sign_in_for_each_proof_algorithm() {
     assert_eq!(doc["require_pushed_authorization_requests"], false);
     assert_eq!(
         doc["dpop_signing_alg_values_supported"],
-        json!(["ES256", "EdDSA", "RS256", "PS256"])
+        json!(["ES256", "EdDSA", "Ed25519", "RS256", "PS256"])
     );
     for alg in ["ES256", "EdDSA", "RS256", "PS256"] {
         let key = DpopKey::new(alg);
@@ -697,7 +697,7 @@ async fn dpop_refusals_of_rfc_9449() {
             "{what}: {c}"
         );
         assert!(
-            c.contains("algs=\"ES256 EdDSA RS256 PS256\""),
+            c.contains("algs=\"ES256 EdDSA Ed25519 RS256 PS256\""),
             "{what}: {c}"
         );
     }
@@ -943,4 +943,87 @@ async fn server_nonces_when_configured() {
         fresh,
         "a new nonce is handed out"
     );
+}
+
+/// The folder of the openid-client relying party, its packages installed if missing.
+fn certified_rp() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("certified-rp");
+    if !dir.join("node_modules/openid-client").exists() {
+        let ok = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm");
+        assert!(ok.success(), "npm ci in tests/certified-rp");
+    }
+    dir
+}
+
+/// One sign-in by openid-client (OpenID Certified) with its own PAR and DPoP support: the
+/// JSON line it ends with.
+async fn certified_sign_in(idp: &TestIdp, member: &TestMember, alg: &str) -> Value {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut child = tokio::process::Command::new("node")
+        .arg("rp.mjs")
+        .args([idp.issuer.as_str(), "rp-certified", SECRET, CB, alg])
+        .current_dir(certified_rp())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first: Value =
+        serde_json::from_str(&lines.next_line().await.unwrap().expect("authorization URL"))
+            .unwrap();
+    let url = first["authorize"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{alg}: {first}"));
+    let q = query(url);
+    assert_eq!(
+        q.keys().count(),
+        2,
+        "only client_id and request_uri travel: {url}"
+    );
+    assert!(q["request_uri"].starts_with("urn:ietf:params:oauth:request_uri:"));
+    let back = sign_in(idp, &Browser::new(), url, member, CB).await;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{back}\n").as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let last = lines.next_line().await.unwrap().expect("outcome");
+    child.wait().await.unwrap();
+    serde_json::from_str(&last).unwrap()
+}
+
+#[tokio::test]
+async fn a_certified_library_signs_in_with_par_and_dpop() {
+    for nonces in [false, true] {
+        for alg in ["ES256", "EdDSA", "RS256", "PS256"] {
+            // openid-client dates its proofs by the real clock; the harness moves the IdP's
+            // clock 30 s per sign-in (a fresh TOTP step), so each sign-in gets its own IdP.
+            let idp = TestIdp::start_with(|c| c.dpop.nonce = nonces).await;
+            let member = idp.member("certified", "12", "5000006").await;
+            dpop_client(&idp, "rp-certified", false).await;
+            let out = certified_sign_in(&idp, &member, alg).await;
+            assert!(out.get("error").is_none(), "{alg}, nonces {nonces}: {out}");
+            assert!(
+                out["token_type"]
+                    .as_str()
+                    .unwrap()
+                    .eq_ignore_ascii_case("dpop"),
+                "{out}"
+            );
+            assert_eq!(out["sub"], member.subject.as_str());
+            assert_eq!(out["userinfo_sub"], member.subject.as_str());
+            assert!(
+                out["refreshed_token_type"]
+                    .as_str()
+                    .unwrap()
+                    .eq_ignore_ascii_case("dpop")
+            );
+        }
+    }
 }
