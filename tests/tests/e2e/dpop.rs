@@ -412,8 +412,14 @@ async fn par_refusals_of_rfc_9126() {
     // A proof at the push binds the request to its key: a dpop_jkt naming another is refused.
     let (a, b) = (DpopKey::new("ES256"), DpopKey::new("ES256"));
     let proof = a.proof("POST", &idp.url("/par"), idp.state.now(), None);
-    let (status, body, _) =
-        push(&idp, "rp-a", true, &with(&[("dpop_jkt", &b.jkt())]), Some(&proof)).await;
+    let (status, body, _) = push(
+        &idp,
+        "rp-a",
+        true,
+        &with(&[("dpop_jkt", &b.jkt())]),
+        Some(&proof),
+    )
+    .await;
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_dpop_proof")),
