@@ -19,6 +19,8 @@ pub struct Config {
     pub ephemeral: EphemeralConfig,
     pub secrets: SecretsConfig,
     pub tokens: TokenConfig,
+    pub par: ParConfig,
+    pub dpop: DpopConfig,
     pub keys: KeysConfig,
     pub session: SessionConfig,
     pub password: PasswordConfig,
@@ -213,6 +215,51 @@ impl Default for TokenConfig {
             refresh_token_ttl_secs: 14 * 86_400,
             refresh_family_ttl_secs: 30 * 86_400,
             default_signing_alg: "ES256".into(),
+        }
+    }
+}
+
+/// Pushed authorization requests (RFC 9126).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ParConfig {
+    /// Lifetime of a `request_uri` (single use).
+    pub request_uri_ttl_secs: i64,
+    /// Every client must push its authorization requests (advertised in discovery as
+    /// `require_pushed_authorization_requests`); per client with `require_par`.
+    pub require: bool,
+}
+
+impl Default for ParConfig {
+    fn default() -> Self {
+        Self {
+            request_uri_ttl_secs: 60,
+            require: false,
+        }
+    }
+}
+
+/// DPoP proofs (RFC 9449).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DpopConfig {
+    /// A proof's `iat` may be at most this old …
+    pub proof_max_age_secs: i64,
+    /// … or this far in the future (clock skew of the client).
+    pub proof_max_skew_secs: i64,
+    /// Demand a server-provided nonce in every proof (`use_dpop_nonce`, RFC 9449 §8, §9).
+    pub nonce: bool,
+    /// How long an issued nonce is accepted; a new one is handed out every half of it.
+    pub nonce_ttl_secs: i64,
+}
+
+impl Default for DpopConfig {
+    fn default() -> Self {
+        Self {
+            proof_max_age_secs: 60,
+            proof_max_skew_secs: 5,
+            nonce: false,
+            nonce_ttl_secs: 300,
         }
     }
 }
@@ -477,6 +524,11 @@ pub struct ClientConfig {
     /// Lets a confidential legacy relying party that cannot send PKCE go without it (default
     /// `false`: PKCE with S256 is required of every client). Refused for public clients.
     pub pkce_optional: bool,
+    /// Authorization requests of this client only by pushed request (RFC 9126); also on for
+    /// every client with `par.require`.
+    pub require_par: bool,
+    /// Token requests of this client only with a DPoP proof (RFC 9449).
+    pub require_dpop: bool,
 }
 
 impl Config {
@@ -594,6 +646,9 @@ impl Config {
                 self.tokens.access_token_ttl_secs,
             ),
             ("tokens.id_token_ttl_secs", self.tokens.id_token_ttl_secs),
+            ("par.request_uri_ttl_secs", self.par.request_uri_ttl_secs),
+            ("dpop.proof_max_age_secs", self.dpop.proof_max_age_secs),
+            ("dpop.nonce_ttl_secs", self.dpop.nonce_ttl_secs),
             (
                 "tokens.refresh_token_ttl_secs",
                 self.tokens.refresh_token_ttl_secs,

@@ -30,6 +30,11 @@ pub struct OAuthError {
     pub description: String,
     /// RFC 6750: errors of bearer-protected resources go in `WWW-Authenticate`.
     pub bearer: bool,
+    /// RFC 9449 §7.1: errors of a resource reached with a DPoP-bound token (or one that must
+    /// be) go in a `WWW-Authenticate: DPoP` challenge instead.
+    pub dpop: bool,
+    /// A nonce for the client's next DPoP proof (`DPoP-Nonce`, RFC 9449 §8).
+    pub dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
@@ -39,6 +44,42 @@ impl OAuthError {
             code,
             description: description.into(),
             bearer: false,
+            dpop: false,
+            dpop_nonce: None,
+        }
+    }
+    pub fn invalid_dpop_proof(d: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", d)
+    }
+    /// RFC 9449 §8: retry with the nonce in the `DPoP-Nonce` header.
+    pub fn use_dpop_nonce(nonce: Option<String>) -> Self {
+        Self {
+            dpop_nonce: nonce,
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                "use_dpop_nonce",
+                "the authorization server requires a nonce in the DPoP proof",
+            )
+        }
+    }
+    /// The same error as a protected resource answers it to a DPoP request (RFC 9449 §7.1,
+    /// §9): 401 with a `DPoP` challenge (403 stays 403).
+    pub fn at_dpop_resource(self) -> Self {
+        let status = if self.status == StatusCode::FORBIDDEN {
+            self.status
+        } else if matches!(
+            self.code,
+            "invalid_token" | "invalid_dpop_proof" | "use_dpop_nonce"
+        ) {
+            StatusCode::UNAUTHORIZED
+        } else {
+            self.status
+        };
+        Self {
+            status,
+            bearer: false,
+            dpop: true,
+            ..self
         }
     }
     pub fn invalid_request(d: impl Into<String>) -> Self {
@@ -107,7 +148,24 @@ impl IntoResponse for OAuthError {
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             h.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
-        if self.bearer {
+        if let Some(n) = self
+            .dpop_nonce
+            .as_deref()
+            .and_then(|n| HeaderValue::from_str(n).ok())
+        {
+            h.insert("dpop-nonce", n);
+        }
+        if self.dpop {
+            let v = format!(
+                "DPoP error=\"{}\", error_description=\"{}\", algs=\"{}\"",
+                self.code,
+                self.description.replace('"', "'"),
+                crate::oidc::dpop::ALGS.join(" ")
+            );
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                h.insert(header::WWW_AUTHENTICATE, v);
+            }
+        } else if self.bearer {
             let v = format!(
                 "Bearer error=\"{}\", error_description=\"{}\"",
                 self.code,
@@ -247,5 +305,19 @@ pub trait PageResultExt<T> {
 impl<T, E: std::fmt::Display> PageResultExt<T> for Result<T, E> {
     fn page(self, lang: Lang) -> Result<T, PageError> {
         self.map_err(|e| PageError::internal(lang, e))
+    }
+}
+
+impl From<crate::oidc::dpop::Refusal> for OAuthError {
+    fn from(r: crate::oidc::dpop::Refusal) -> Self {
+        use crate::oidc::dpop::{DpopError, Refusal};
+        match r {
+            Refusal::Proof(DpopError::UseNonce, nonce) => OAuthError::use_dpop_nonce(nonce),
+            Refusal::Proof(e, nonce) => OAuthError {
+                dpop_nonce: nonce,
+                ..OAuthError::invalid_dpop_proof(e.to_string())
+            },
+            Refusal::Store(e) => OAuthError::server_error(e),
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::account::{factors, page as account_page, profile, sessions};
 use crate::enroll::{self, email as enroll_email, passkey as enroll_passkey, totp as enroll_totp};
-use crate::oidc::{self, authorize, introspect, logout, revoke, token, userinfo};
+use crate::oidc::{self, authorize, introspect, logout, par, revoke, token, userinfo};
 use crate::onboarding::{
     birthdate, email, email_sent, method, new_password, terms, texts, verify_email,
 };
@@ -50,10 +50,19 @@ pub fn app(state: AppState) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("dpop"),
+        ])
+        .expose_headers([
+            header::WWW_AUTHENTICATE,
+            HeaderName::from_static("dpop-nonce"),
+        ]);
     let protocol = Router::new()
         .route("/.well-known/openid-configuration", get(oidc::discovery))
         .route("/jwks", get(oidc::jwks))
+        .route("/par", post(par::post))
         .route("/token", post(token::post))
         .route("/userinfo", get(userinfo::handle).post(userinfo::handle))
         .route("/introspect", post(introspect::post))

@@ -135,7 +135,7 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
         .context("HTTP client")?;
     let cookies = Cookies::new(config.https(), sbox.derive("kenpo csrf v1"));
     let webauthn = Arc::new(webauthn(&config)?);
-    let discovery = discovery::document(&issuer)
+    let discovery = discovery::document(&issuer, config.par.require)
         .map_err(anyhow::Error::msg)
         .context("discovery document")?;
     let state = AppState::new(Inner {

@@ -159,6 +159,41 @@ impl AppState {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
     }
+
+    /// The server-nonce policy of DPoP proofs (`dpop.nonce`).
+    pub fn dpop_nonces(&self) -> crate::oidc::dpop::Nonces {
+        crate::oidc::dpop::Nonces {
+            on: self.config.dpop.nonce,
+            ttl: self.config.dpop.nonce_ttl_secs,
+        }
+    }
+
+    /// Verifies the DPoP proof of a request to `path` of this issuer (see `oidc::dpop`);
+    /// the key's thumbprint, or none without a proof.
+    pub async fn verify_dpop(
+        &self,
+        headers: &axum::http::HeaderMap,
+        method: &str,
+        path: &str,
+        access_token: Option<&str>,
+        now: i64,
+    ) -> Result<Option<String>, crate::oidc::dpop::Refusal> {
+        let window = crate::oidc::dpop::Window {
+            max_age: self.config.dpop.proof_max_age_secs,
+            max_skew: self.config.dpop.proof_max_skew_secs,
+        };
+        crate::oidc::dpop::verify(
+            &self.eph,
+            headers,
+            method,
+            &self.url(path),
+            access_token,
+            now,
+            window,
+            self.dpop_nonces(),
+        )
+        .await
+    }
 }
 
 pub fn rotation_policy(config: &Config) -> RotationPolicy {

@@ -127,6 +127,12 @@ pub struct AddClient {
     /// A legacy confidential client that cannot send PKCE (S256 is required otherwise).
     #[arg(long)]
     pub pkce_optional: bool,
+    /// Authorization requests only by pushed request (PAR, RFC 9126).
+    #[arg(long)]
+    pub require_par: bool,
+    /// Token requests only with a DPoP proof (RFC 9449).
+    #[arg(long)]
+    pub require_dpop: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -419,6 +425,8 @@ async fn clients(config: &Config, cmd: ClientsCmd, now: i64) -> anyhow::Result<(
                 id_token_alg,
                 scopes: Vec::new(),
                 pkce_optional: a.pkce_optional,
+                require_par: a.require_par,
+                require_dpop: a.require_dpop,
             }
             .validate()
             .map_err(anyhow::Error::msg)?;

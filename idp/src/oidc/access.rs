@@ -1,7 +1,8 @@
 //! Access tokens: opaque 256-bit values, kept as a hash in the ephemeral store with what they
 //! grant and the userinfo claims released when they were issued (so userinfo needs no database
 //! read). A revoked grant (logout, refresh-token reuse, code replay, password reset) leaves a
-//! marker that userinfo checks (`oidc::grants`), so its access tokens die at once.
+//! marker that userinfo checks (`oidc::grants`), so its access tokens die at once. A token
+//! issued with a DPoP proof is bound to the proof's key (`jkt`, `oidc::dpop`).
 
 use crate::security::tokens::{new_token, token_hash};
 use crate::store::ephemeral::{EphResult, Ephemeral, secs};
@@ -19,6 +20,10 @@ pub struct AccessRecord {
     pub claims: Map<String, Value>,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// Thumbprint of the DPoP key the token is bound to (`cnf.jkt`, RFC 9449 §6): usable only
+    /// with a proof made with that key.
+    #[serde(default)]
+    pub jkt: Option<String>,
 }
 
 fn key(hash: &str) -> String {

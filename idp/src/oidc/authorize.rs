@@ -1,8 +1,9 @@
-//! The authorization endpoint (GET and POST): the request is validated (`oidc::request`),
-//! kept as a flow for the sign-in pages, and handed to `signin::advance::resume`, which sends
+//! The authorization endpoint (GET and POST): the request is validated (`oidc::request`), or
+//! is the pushed one its `request_uri` names (`oidc::par`), kept as a flow for the sign-in pages, and handed to `signin::advance::resume`, which sends
 //! the member to the step they owe or straight back with a code.
 
 use crate::error::{PageError, PageResultExt};
+use crate::oidc::par;
 use crate::oidc::params::Params;
 use crate::oidc::request::{self, RequestError};
 use crate::pages::{self, Ctx, i18n};
@@ -56,49 +57,73 @@ async fn start(
         Some(id) if id.len() <= 64 => state.clients().get(id).await.page(lang)?,
         _ => None,
     };
-    let keys = state.keys.clone();
-    let issuer = state.issuer.clone();
-    let verify_hint = move |token: &str| {
-        keys.verify_own_jwt(token)
-            .filter(|claims| claims["iss"].as_str() == Some(issuer.as_str()))
-            .and_then(|claims| claims["sub"].as_str().map(String::from))
+    let refused = |detail: &str| {
+        tracing::info!(
+            detail,
+            client_id = params.get("client_id").map(String::as_str),
+            "authorization request refused without redirect"
+        );
+        pages::error_page(
+            axum::http::StatusCode::BAD_REQUEST,
+            lang,
+            i18n::ERROR_TITLE.get(lang),
+            &format!("{} ({detail})", i18n::BAD_CLIENT.get(lang)),
+        )
     };
-    let flow = match request::validate(
-        &params,
-        client.as_deref(),
-        duplicate.as_deref(),
-        verify_hint,
-        now,
-    ) {
-        Ok(flow) => flow,
-        Err(RequestError::NoRedirect(detail)) => {
-            tracing::info!(
-                detail,
-                client_id = params.get("client_id").map(String::as_str),
-                "authorization request refused without redirect"
-            );
-            return Ok(pages::error_page(
-                axum::http::StatusCode::BAD_REQUEST,
-                lang,
-                i18n::ERROR_TITLE.get(lang),
-                &format!("{} ({detail})", i18n::BAD_CLIENT.get(lang)),
-            ));
+    let flow = if let Some(request_uri) = params.get("request_uri") {
+        // A pushed request (RFC 9126 §4): it alone counts; the URL adds nothing to it.
+        if duplicate.is_some() {
+            return Ok(refused("a parameter was given more than once"));
         }
-        Err(RequestError::Redirect {
-            redirect_uri,
-            state: st,
-            code,
-            description,
-        }) => {
-            let url = request::response_url(
-                &redirect_uri,
-                &state.issuer,
-                &[("error", code), ("error_description", &description)],
-                st.as_deref(),
-            );
-            return Ok(Redirect::to(&url).into_response());
+        match par::redeem(&state.eph, client.as_deref(), request_uri, now)
+            .await
+            .page(lang)?
+        {
+            Ok(flow) => flow,
+            Err(detail) => return Ok(refused(detail)),
+        }
+    } else {
+        let checked = request::validate(
+            &params,
+            client.as_deref(),
+            duplicate.as_deref(),
+            par::hint_verifier(state),
+            now,
+        )
+        .and_then(|flow| match client.as_deref() {
+            Some(c) if par::required(state, c) => Err(RequestError::Redirect {
+                redirect_uri: flow.redirect_uri,
+                state: flow.state,
+                code: "invalid_request",
+                description: "this client must push its authorization requests (PAR)".into(),
+            }),
+            _ => Ok(flow),
+        });
+        match checked {
+            Ok(flow) => flow,
+            Err(RequestError::NoRedirect(detail)) => return Ok(refused(detail)),
+            Err(RequestError::Redirect {
+                redirect_uri,
+                state: st,
+                code,
+                description,
+            }) => {
+                let url = request::response_url(
+                    &redirect_uri,
+                    &state.issuer,
+                    &[("error", code), ("error_description", &description)],
+                    st.as_deref(),
+                );
+                return Ok(Redirect::to(&url).into_response());
+            }
         }
     };
+    // The request's own ui_locales (a pushed request's, not the URL's).
+    let lang = flow
+        .ui_locales
+        .as_deref()
+        .and_then(Lang::from_ui_locales)
+        .unwrap_or(ctx.lang);
     state
         .eph
         .put_json(

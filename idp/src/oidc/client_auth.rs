@@ -306,6 +306,8 @@ mod properties {
             scopes: vec![],
             source: "test".into(),
             pkce_optional: false,
+            require_par: false,
+            require_dpop: false,
         };
         Key { pkcs8, client }
     }

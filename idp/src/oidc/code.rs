@@ -27,6 +27,9 @@ pub struct CodeRecord {
     pub expires_at: i64,
     /// The grant this code becomes, fixed now so a replay can find and revoke it.
     pub grant_id: String,
+    /// The DPoP key the authorization request was bound to (`dpop_jkt`, RFC 9449 §10).
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 fn key(hash: &str) -> String {
@@ -60,6 +63,7 @@ pub async fn issue(
         claims: flow.claims.clone(),
         expires_at: now + ttl,
         grant_id: uuid::Uuid::new_v4().to_string(),
+        dpop_jkt: flow.dpop_jkt.clone(),
     };
     eph.put_json(&key(&token_hash(&code)), &record, secs(ttl))
         .await?;

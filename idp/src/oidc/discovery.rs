@@ -17,7 +17,8 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 
-/// Metadata from other specifications (RFC 7636, 7009, 7662, 9207, Back-Channel Logout).
+/// Metadata from other specifications (RFC 7636, 7009, 7662, 9207, 9126, 9449, Back-Channel
+/// Logout).
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct KenpoMetadata {
     pub code_challenge_methods_supported: Vec<String>,
@@ -29,6 +30,11 @@ pub struct KenpoMetadata {
     pub backchannel_logout_session_supported: bool,
     pub authorization_response_iss_parameter_supported: bool,
     pub prompt_values_supported: Vec<String>,
+    /// RFC 9126 §5.
+    pub pushed_authorization_request_endpoint: String,
+    pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.1.
+    pub dpop_signing_alg_values_supported: Vec<String>,
 }
 
 impl AdditionalProviderMetadata for KenpoMetadata {}
@@ -58,8 +64,8 @@ fn methods(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
-/// The discovery document as JSON.
-pub fn document(issuer: &str) -> Result<String, String> {
+/// The discovery document as JSON; `require_par` is the global `par.require`.
+pub fn document(issuer: &str, require_par: bool) -> Result<String, String> {
     let url = |path: &str| format!("{issuer}{path}");
     let auth_methods = [
         "client_secret_basic",
@@ -77,6 +83,9 @@ pub fn document(issuer: &str) -> Result<String, String> {
         backchannel_logout_session_supported: true,
         authorization_response_iss_parameter_supported: true,
         prompt_values_supported: methods(&["none", "login", "consent", "select_account"]),
+        pushed_authorization_request_endpoint: url("/par"),
+        require_pushed_authorization_requests: require_par,
+        dpop_signing_alg_values_supported: methods(&crate::oidc::dpop::ALGS),
     };
     let e = |x: openidconnect::url::ParseError| x.to_string();
     let metadata = KenpoProviderMetadata::new(
@@ -143,7 +152,7 @@ mod tests {
     #[test]
     fn document_lists_what_is_implemented() {
         let doc: serde_json::Value =
-            serde_json::from_str(&super::document("https://idp.example").unwrap()).unwrap();
+            serde_json::from_str(&super::document("https://idp.example", false).unwrap()).unwrap();
         assert_eq!(doc["issuer"], "https://idp.example");
         assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
         assert_eq!(
@@ -153,6 +162,15 @@ mod tests {
         assert_eq!(doc["end_session_endpoint"], "https://idp.example/logout");
         assert_eq!(doc["request_parameter_supported"], false);
         assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(
+            doc["pushed_authorization_request_endpoint"],
+            "https://idp.example/par"
+        );
+        assert_eq!(doc["require_pushed_authorization_requests"], false);
+        assert_eq!(
+            doc["dpop_signing_alg_values_supported"],
+            serde_json::json!(["ES256", "EdDSA", "Ed25519", "RS256", "PS256"])
+        );
         assert_eq!(
             doc["id_token_signing_alg_values_supported"],
             serde_json::json!(["ES256", "EdDSA", "RS256"])

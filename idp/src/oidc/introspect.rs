@@ -68,7 +68,7 @@ async fn introspect(
         else {
             return Ok(inactive);
         };
-        return Ok(json!({
+        let mut body = json!({
             "active": true,
             "token_type": "access_token",
             "scope": rec.scopes.join(" "),
@@ -79,7 +79,14 @@ async fn introspect(
             "iat": rec.issued_at,
             "exp": rec.expires_at,
             "sid": grant.sid,
-        }));
+        });
+        // RFC 9449 §6.2: a bound token names its key; a resource server then demands a proof
+        // made with it (docs/designs/sender-constrained-tokens.md).
+        if let Some(jkt) = &rec.jkt {
+            body["token_type"] = json!("DPoP");
+            body["cnf"] = json!({"jkt": jkt});
+        }
+        return Ok(body);
     }
     if token.len() <= 128
         && let Some((rt, grant)) = state.grants().refresh_token(&token_hash(token)).await?
@@ -93,7 +100,7 @@ async fn introspect(
             .by_id(&grant.member_id)
             .await?
             .map(|m| m.subject);
-        return Ok(json!({
+        let mut body = json!({
             "active": true,
             "token_type": "refresh_token",
             "scope": grant.scope,
@@ -104,7 +111,11 @@ async fn introspect(
             "iat": rt.created_at,
             "exp": rt.expires_at,
             "sid": grant.sid,
-        }));
+        });
+        if let Some(jkt) = &rt.dpop_jkt {
+            body["cnf"] = json!({"jkt": jkt});
+        }
+        return Ok(body);
     }
     Ok(inactive)
 }

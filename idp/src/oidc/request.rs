@@ -41,6 +41,9 @@ pub struct AuthRequest {
     pub login_hint: Option<String>,
     /// `sub` of a verified `id_token_hint`.
     pub hint_subject: Option<String>,
+    /// The DPoP key the code will be redeemed with (RFC 9449 §10).
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
     pub created_at: i64,
 }
 
@@ -280,6 +283,16 @@ pub fn validate(
         }
         (a, b) => a.or(b),
     };
+    let dpop_jkt = params.get("dpop_jkt").cloned();
+    if dpop_jkt
+        .as_deref()
+        .is_some_and(|j| !crate::oidc::dpop::valid_jkt(j))
+    {
+        return Err(fail(
+            "invalid_request",
+            "dpop_jkt must be a base64url SHA-256 JWK thumbprint",
+        ));
+    }
     let acr_values = params
         .get("acr_values")
         .map(|s| {
@@ -304,6 +317,7 @@ pub fn validate(
         ui_locales: params.get("ui_locales").cloned(),
         login_hint: params.get("login_hint").cloned(),
         hint_subject,
+        dpop_jkt,
         created_at: now,
     })
 }
@@ -428,6 +442,8 @@ mod tests {
             scopes: vec![],
             source: "test".into(),
             pkce_optional: false,
+            require_par: false,
+            require_dpop: false,
         }
     }
 
@@ -549,6 +565,14 @@ mod tests {
             "invalid_request"
         );
         assert_eq!(code_of(v(&[("unknown_param", "ignored")])), "ok");
+        assert_eq!(code_of(v(&[("dpop_jkt", "short")])), "invalid_request");
+        assert_eq!(
+            v(&[("dpop_jkt", "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")])
+                .unwrap()
+                .dpop_jkt
+                .as_deref(),
+            Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")
+        );
         assert_eq!(
             code_of(validate(&params(&[]), Some(&c), Some("scope"), |_| None, 0)),
             "invalid_request"

@@ -38,7 +38,17 @@ pub async fn post(
     }
     match token(&state, &headers, &body).await {
         Ok(v) => {
+            // RFC 9449 §8.2: the nonce for the client's next proof rides along.
+            let nonce = state
+                .dpop_nonces()
+                .current(&state.eph, state.now())
+                .await
+                .ok()
+                .flatten();
             let mut res = axum::Json(v).into_response();
+            if let Some(n) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+                res.headers_mut().insert("dpop-nonce", n);
+            }
             res.headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             res.headers_mut()
@@ -54,16 +64,26 @@ async fn token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Val
     let params = form_params(headers, body)?;
     let audiences = [state.url("/token"), state.issuer.clone()];
     let client = client_auth::authenticate(state, headers, &params, &audiences, now).await?;
+    // A DPoP proof binds the tokens issued here to its key (RFC 9449 §5).
+    let jkt = state
+        .verify_dpop(headers, "POST", "/token", None, now)
+        .await?;
+    if jkt.is_none() && client.require_dpop {
+        return Err(OAuthError::invalid_dpop_proof(
+            "this client must send a DPoP proof",
+        ));
+    }
+    let jkt = jkt.as_deref();
     match params.get("grant_type").map(String::as_str) {
         None | Some("") => Err(OAuthError::invalid_request("missing grant_type")),
         Some("authorization_code") => {
             // Hook (issue 11): a staff sign-in's code is redeemed on its own path.
             match crate::staff::oidc::exchange(state, &client, &params, now).await? {
                 Some(staff_tokens) => Ok(staff_tokens),
-                None => code::exchange(state, &client, &params, now).await,
+                None => code::exchange(state, &client, &params, jkt, now).await,
             }
         }
-        Some("refresh_token") => refresh::exchange(state, &client, &params, now).await,
+        Some("refresh_token") => refresh::exchange(state, &client, &params, jkt, now).await,
         Some(_) => Err(OAuthError::unsupported_grant_type(
             "only authorization_code and refresh_token are supported",
         )),
@@ -80,6 +100,7 @@ pub(crate) async fn respond(
     nonce: Option<&str>,
     code: Option<&str>,
     refresh: String,
+    jkt: Option<&str>,
     now: i64,
 ) -> Result<Value, OAuthError> {
     let tokens = &state.config.tokens;
@@ -98,11 +119,12 @@ pub(crate) async fn respond(
         ),
         issued_at: now,
         expires_at: now + tokens.access_token_ttl_secs,
+        jkt: jkt.map(String::from),
     };
     let access_token = access::issue(&state.eph, &record).await?;
     let mut body = json!({
         "access_token": access_token,
-        "token_type": "Bearer",
+        "token_type": if jkt.is_some() { "DPoP" } else { "Bearer" },
         "expires_in": tokens.access_token_ttl_secs,
         "refresh_token": refresh,
         "scope": scopes.join(" "),

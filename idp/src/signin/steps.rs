@@ -324,6 +324,7 @@ mod tests {
             login_hint: None,
             hint_subject: None,
             created_at: 250,
+            dpop_jkt: None,
         }
     }
 
@@ -463,6 +464,7 @@ mod tests {
             ui_locales: None,
             login_hint: None,
             hint_subject: None,
+            dpop_jkt: None,
             created_at: 250,
         };
         assert!(login_needed(&s, &m, Some(&flow), 300));

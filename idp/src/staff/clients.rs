@@ -122,6 +122,8 @@ fn again(c: &Client, secret: Option<String>) -> NewClient {
         id_token_alg: c.id_token_alg,
         scopes: c.scopes.clone(),
         pkce_optional: c.pkce_optional,
+        require_par: c.require_par,
+        require_dpop: c.require_dpop,
     }
 }
 
@@ -171,6 +173,8 @@ pub async fn post(
                 // Clients added from the console always use PKCE; a legacy exception is an
                 // operator's decision in the clients file.
                 pkce_optional: false,
+                require_par: false,
+                require_dpop: false,
             };
             let new = match new.validate() {
                 Ok(n) if !n.client_id.is_empty() && !n.name.is_empty() => n,

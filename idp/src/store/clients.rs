@@ -67,6 +67,8 @@ pub struct ClientRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub pkce_optional: bool,
+    pub require_par: bool,
+    pub require_dpop: bool,
 }
 
 /// A registered relying party, decoded.
@@ -86,6 +88,10 @@ pub struct Client {
     pub source: String,
     /// A legacy relying party that cannot send PKCE (confidential clients only; default off).
     pub pkce_optional: bool,
+    /// Authorization requests only by pushed request (RFC 9126 §5).
+    pub require_par: bool,
+    /// Token requests only with a DPoP proof, so every access token is DPoP-bound (RFC 9449).
+    pub require_dpop: bool,
 }
 
 impl Client {
@@ -138,6 +144,8 @@ impl Client {
             third_party: r.third_party,
             source: r.source,
             pkce_optional: r.pkce_optional,
+            require_par: r.require_par,
+            require_dpop: r.require_dpop,
         }
     }
 }
@@ -159,6 +167,10 @@ pub struct NewClient {
     pub scopes: Vec<String>,
     /// See [`Client::pkce_optional`].
     pub pkce_optional: bool,
+    /// See [`Client::require_par`].
+    pub require_par: bool,
+    /// See [`Client::require_dpop`].
+    pub require_dpop: bool,
 }
 
 /// A redirect URI must be absolute, without a fragment, and https (http only on loopback hosts,
@@ -271,6 +283,8 @@ impl NewClient {
             id_token_alg,
             scopes: c.scopes.clone(),
             pkce_optional: c.pkce_optional,
+            require_par: c.require_par,
+            require_dpop: c.require_dpop,
         }
         .validate()
     }
@@ -293,6 +307,8 @@ impl NewClient {
             created_at: now,
             updated_at: now,
             pkce_optional: self.pkce_optional,
+            require_par: self.require_par,
+            require_dpop: self.require_dpop,
         }
     }
 }
@@ -424,6 +440,8 @@ impl ClientStore {
                                 cl::created_at.eq(created_at),
                                 cl::updated_at.eq(row.updated_at),
                                 cl::pkce_optional.eq(row.pkce_optional),
+                                cl::require_par.eq(row.require_par),
+                                cl::require_dpop.eq(row.require_dpop),
                             ))
                             .execute(c)?;
                     }

@@ -45,6 +45,9 @@ pub struct RefreshToken {
     pub created_at: i64,
     pub expires_at: i64,
     pub rotated_at: Option<i64>,
+    /// RFC 7638 thumbprint of the DPoP key this token is bound to (public clients, RFC 9449
+    /// §5): a refresh must prove possession of that key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// What presenting a refresh token led to.
@@ -247,6 +250,8 @@ impl GrantStore {
                         created_at: now,
                         expires_at,
                         rotated_at: None,
+                        // The binding carries over to the next token of the family.
+                        dpop_jkt: tok.dpop_jkt.clone(),
                     })
                     .execute(c)?;
                 Ok(Rotation::Rotated(Box::new(grant)))

@@ -82,6 +82,8 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         pkce_optional -> Bool,
+        require_par -> Bool,
+        require_dpop -> Bool,
     }
 }
 
@@ -123,6 +125,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         rotated_at -> Nullable<BigInt>,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 

@@ -6,6 +6,11 @@
 //! a replayed callback finds nothing), checks it came back to the same browser and from our
 //! issuer (RFC 9207 `iss`, against mix-up attacks), exchanges the code with the verifier and
 //! verifies the ID token with the nonce.
+//!
+//! When the IdP advertises them, the request is pushed (RFC 9126: the browser carries only
+//! `client_id` and a `request_uri`, so nothing of it can be read or changed on the way) and bound
+//! to this replica's DPoP key (RFC 9449 `dpop_jkt`); the token request carries a proof, so the
+//! access token is DPoP-bound.
 
 use super::provider::ProviderError;
 use super::session::{PortalSession, digest, random_token};
@@ -68,6 +73,55 @@ pub enum BeginError {
     Provider(#[from] ProviderError),
     #[error(transparent)]
     Store(#[from] EphemeralError),
+    /// The pushed authorization request was refused or could not be sent.
+    #[error("pushed authorization request: {0}")]
+    Push(String),
+}
+
+/// Pushes the parameters of `url` (the authorization request openidconnect built) to the
+/// IdP's PAR endpoint; the URL the browser is sent to instead.
+async fn push(
+    state: &AppState,
+    endpoint: &str,
+    url: &url::Url,
+    extra_dpop: bool,
+) -> Result<String, BeginError> {
+    let settings = state.provider.settings();
+    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let body = serde_urlencoded::to_string(&pairs).map_err(|e| BeginError::Push(e.to_string()))?;
+    let basic = {
+        use base64::Engine;
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            enc(&settings.client_id),
+            enc(&settings.client_secret)
+        ))
+    };
+    let req = openidconnect::http::Request::builder()
+        .method("POST")
+        .uri(endpoint)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/json")
+        .header("authorization", format!("Basic {basic}"))
+        .body(body.into_bytes())
+        .map_err(|e| BeginError::Push(e.to_string()))?;
+    let now = state.clock.now().unix_timestamp();
+    let key = extra_dpop.then_some(&*state.provider.dpop);
+    let resp = super::dpop::send(&state.provider.http, key, req, now)
+        .await
+        .map_err(|e| BeginError::Push(e.to_string()))?;
+    let answer: serde_json::Value = serde_json::from_slice(resp.body()).unwrap_or_default();
+    let request_uri = answer["request_uri"]
+        .as_str()
+        .filter(|_| resp.status().as_u16() == 201)
+        .ok_or_else(|| BeginError::Push(format!("{}: {answer}", resp.status())))?;
+    let mut to = url.clone();
+    to.query_pairs_mut()
+        .clear()
+        .append_pair("client_id", &settings.client_id)
+        .append_pair("request_uri", request_uri);
+    Ok(to.to_string())
 }
 
 /// Starts a sign-in: the authorization URL to send the browser to. `browser` is the value of
@@ -94,6 +148,8 @@ pub async fn begin_for(
     let csrf = random_token();
     let nonce = random_token();
     let (state_value, nonce_value) = (csrf.clone(), nonce.clone());
+    let extra = d.metadata.additional_metadata();
+    let jkt = state.provider.dpop.jkt();
     let request = d.client.authorize_url(
         CoreAuthenticationFlow::AuthorizationCode,
         move || CsrfToken::new(state_value),
@@ -116,10 +172,17 @@ pub async fn begin_for(
             .add_scope(Scope::new("staff".into()))
             .set_redirect_uri(std::borrow::Cow::Owned(staff_redirect(state)?)),
     };
-    let (url, _, _) = request
+    let mut request = request
         .set_pkce_challenge(challenge)
-        .add_extra_param("ui_locales", lang.code())
-        .url();
+        .add_extra_param("ui_locales", lang.code());
+    if extra.dpop() {
+        request = request.add_extra_param("dpop_jkt", jkt);
+    }
+    let (url, _, _) = request.url();
+    let url = match &extra.pushed_authorization_request_endpoint {
+        Some(endpoint) => push(state, endpoint, &url, extra.dpop()).await?,
+        None => url.to_string(),
+    };
     let pending = Pending {
         nonce,
         verifier: verifier.secret().clone(),
@@ -138,7 +201,7 @@ pub async fn begin_for(
             secs(state.config.session.login_ttl_secs),
         )
         .await?;
-    Ok(url.to_string())
+    Ok(url)
 }
 
 /// The IdP's answer at the callback.
@@ -270,8 +333,16 @@ pub async fn exchange(
         let uri = staff_redirect(state).map_err(|e| CallbackError::Exchange(e.to_string()))?;
         request = request.set_redirect_uri(std::borrow::Cow::Owned(uri));
     }
+    let http = super::dpop::client(
+        state.provider.http.clone(),
+        d.metadata
+            .additional_metadata()
+            .dpop()
+            .then(|| state.provider.dpop.clone()),
+        state.clock.now().unix_timestamp(),
+    );
     let tokens = request
-        .request_async(&state.provider.http)
+        .request_async(&http)
         .await
         .map_err(|e| CallbackError::Exchange(super::provider::error_chain(&e)))?;
     let raw = tokens

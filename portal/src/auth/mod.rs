@@ -1,9 +1,11 @@
 //! Signing members in through the IdP and keeping them signed in: the OIDC client (`flow`:
-//! authorization code + PKCE + state + nonce, RFC 9207 `iss`), the portal's own session
+//! authorization code + PKCE + state + nonce, RFC 9207 `iss`, pushed requests and DPoP-bound
+//! tokens via `dpop`), the portal's own session
 //! (`session`), its revalidation by refresh token (`revalidate`), and both kinds of logout
 //! (`logout`: RP-initiated and back-channel).
 
 pub mod cookies;
+pub mod dpop;
 pub mod flow;
 pub mod login;
 pub mod logout;

@@ -28,6 +28,21 @@ pub struct ExtraMetadata {
     pub authorization_response_iss_parameter_supported: Option<bool>,
     #[serde(default)]
     pub backchannel_logout_supported: Option<bool>,
+    /// RFC 9126: where authorization requests are pushed (used whenever advertised).
+    #[serde(default)]
+    pub pushed_authorization_request_endpoint: Option<String>,
+    /// RFC 9449: token requests carry a DPoP proof when ES256 is listed.
+    #[serde(default)]
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
+}
+
+impl ExtraMetadata {
+    /// Whether the IdP takes ES256 DPoP proofs (the portal's key).
+    pub fn dpop(&self) -> bool {
+        self.dpop_signing_alg_values_supported
+            .as_ref()
+            .is_some_and(|a| a.iter().any(|x| x == "ES256"))
+    }
 }
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
@@ -114,6 +129,8 @@ impl std::fmt::Debug for Provider {
 pub struct Provider {
     settings: Arc<ProviderSettings>,
     pub http: openidconnect::reqwest::Client,
+    /// This replica's DPoP key (`auth::dpop`).
+    pub dpop: Arc<super::dpop::DpopKey>,
     cache: Arc<Mutex<Option<Arc<Discovered>>>>,
     /// Serialises fetches so a burst of requests makes one.
     fetching: Arc<tokio::sync::Mutex<()>>,
@@ -145,9 +162,11 @@ impl Provider {
             .map_err(|e| ProviderError::Config(e.to_string()))?;
         RedirectUrl::new(settings.redirect_uri.clone())
             .map_err(|e| ProviderError::Config(e.to_string()))?;
+        let dpop = super::dpop::DpopKey::generate().map_err(ProviderError::Config)?;
         Ok(Provider {
             settings: Arc::new(settings),
             http,
+            dpop: Arc::new(dpop),
             cache: Arc::new(Mutex::new(None)),
             fetching: Arc::new(tokio::sync::Mutex::new(())),
             last_forced: Arc::new(Mutex::new(None)),

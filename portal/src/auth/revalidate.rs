@@ -92,7 +92,15 @@ async fn refresh(state: &AppState, s: &PortalSession, now: i64) -> Outcome {
         Ok(r) => r,
         Err(e) => return Outcome::Unreachable(e.to_string()),
     };
-    let tokens = match request.request_async(&state.provider.http).await {
+    let http = super::dpop::client(
+        state.provider.http.clone(),
+        d.metadata
+            .additional_metadata()
+            .dpop()
+            .then(|| state.provider.dpop.clone()),
+        now,
+    );
+    let tokens = match request.request_async(&http).await {
         Ok(t) => t,
         Err(openidconnect::RequestTokenError::ServerResponse(r)) => {
             tracing::debug!(error = ?r.error(), "refresh refused");

@@ -167,7 +167,7 @@ pub async fn login(
     .await
     .map_err(|e| match e {
         flow::BeginError::Provider(_) => PageError::Unavailable(ctx.lang),
-        other @ flow::BeginError::Store(_) => PageError::internal(ctx.lang, other),
+        other => PageError::internal(ctx.lang, other),
     })?;
     let mut res = Redirect::to(&url).into_response();
     res.headers_mut().append(

@@ -273,6 +273,8 @@ async fn staff_resets_unlock_clients_and_keys() {
             third_party: false,
             alg: Some("EdDSA".into()),
             pkce_optional: true,
+            require_par: false,
+            require_dpop: false,
         })),
     )
     .await
@@ -295,6 +297,8 @@ async fn staff_resets_unlock_clients_and_keys() {
             third_party: false,
             alg: None,
             pkce_optional: false,
+            require_par: false,
+            require_dpop: false,
         })),
     )
     .await;

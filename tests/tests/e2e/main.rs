@@ -11,6 +11,7 @@ mod support;
 mod account;
 mod admin;
 mod bounded;
+mod dpop;
 mod factors;
 mod letters;
 mod oidc;

@@ -61,6 +61,9 @@ impl TestPortal {
             post_logout_redirect_uris: vec![format!("{base}/")],
             backchannel_logout_uri: backchannel.then(|| format!("{base}/auth/backchannel-logout")),
             id_token_signed_response_alg: Some(alg.into()),
+            // The portal runs on PAR + DPoP (issue 12): the IdP refuses it anything else.
+            require_par: true,
+            require_dpop: true,
             ..ClientConfig::default()
         })
         .await;

@@ -83,6 +83,7 @@ pub(super) async fn exchange(
     state: &AppState,
     client: &Client,
     params: &HashMap<String, String>,
+    jkt: Option<&str>,
     now: i64,
 ) -> Result<Value, OAuthError> {
     let code = params
@@ -117,6 +118,14 @@ pub(super) async fn exchange(
         now,
     )
     .map_err(|r| OAuthError::invalid_grant(r.to_string()))?;
+    // RFC 9449 §10: a request bound to a key (`dpop_jkt`) is redeemed only with a proof of it.
+    if let Some(bound) = record.dpop_jkt.as_deref()
+        && jkt != Some(bound)
+    {
+        return Err(OAuthError::invalid_dpop_proof(
+            "the authorization request was bound to another DPoP key",
+        ));
+    }
     if !code::take(&state.eph, code, &record, tombstone_ttl).await? {
         // Another redemption of this very code won the take a moment ago: a copied code used
         // twice at once. Its grant is revoked (marked first, so the winner sees it).
@@ -154,6 +163,9 @@ pub(super) async fn exchange(
                 .refresh_token_ttl_secs
                 .min(state.config.tokens.refresh_family_ttl_secs),
         rotated_at: None,
+        // RFC 9449 §5: a public client's refresh token is bound to its DPoP key; a
+        // confidential client's is bound to its credentials already.
+        dpop_jkt: jkt.filter(|_| client.is_public()).map(String::from),
     };
     let member = state
         .grants()
@@ -178,6 +190,7 @@ pub(super) async fn exchange(
         record.nonce.as_deref(),
         Some(code),
         refresh,
+        jkt,
         now,
     )
     .await
@@ -207,6 +220,8 @@ mod tests {
             scopes: vec![],
             source: "test".into(),
             pkce_optional: false,
+            require_par: false,
+            require_dpop: false,
         }
     }
 
@@ -225,6 +240,7 @@ mod tests {
             claims: None,
             expires_at: 160,
             grant_id: "g1".into(),
+            dpop_jkt: None,
         }
     }
 

@@ -44,6 +44,7 @@ pub(super) async fn exchange(
     state: &AppState,
     client: &Client,
     params: &HashMap<String, String>,
+    jkt: Option<&str>,
     now: i64,
 ) -> Result<Value, OAuthError> {
     let old = params
@@ -56,6 +57,15 @@ pub(super) async fn exchange(
         Some((t, g)) if g.client_id == client.client_id => (t, g),
         _ => return Err(OAuthError::invalid_grant("unknown refresh token")),
     };
+    // A bound refresh token (public clients, RFC 9449 §5) is spent only with a proof of its
+    // key; refused before anything changes.
+    if let Some(bound) = token.dpop_jkt.as_deref()
+        && jkt != Some(bound)
+    {
+        return Err(OAuthError::invalid_dpop_proof(
+            "the refresh token is bound to another DPoP key",
+        ));
+    }
     let scopes = scopes(&grant.scope, params.get("scope"))?;
     let new = new_token();
     // A rotated token goes straight to the rotation, which revokes its family: nothing is
@@ -81,6 +91,7 @@ pub(super) async fn exchange(
                 None,
                 None,
                 new.clone(),
+                jkt,
                 now,
             )
             .await?,
