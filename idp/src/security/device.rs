@@ -79,12 +79,36 @@ pub async fn recognise(
     Ok(known.then_some(stored))
 }
 
+/// The user ID to show on the login page of a browser whose last member ticked "remember
+/// me" there (the first entry is the last one signed in). The id itself is the secret: 256
+/// random bits, looked up by its hash.
+pub async fn remembered_user(
+    state: &AppState,
+    requester: &Requester,
+    now: i64,
+) -> StoreResult<Option<String>> {
+    let Some((id, _)) = entries(requester.device.as_deref()).into_iter().next() else {
+        return Ok(None);
+    };
+    let store = KnownBrowsers::new(state.db.clone());
+    let Some(member_id) = store.remembered_member(&token_hash(id), now).await? else {
+        return Ok(None);
+    };
+    let member = state.members().by_id(&member_id).await?;
+    // Only a genuine entry of that member's: a copied id with another tag shows nothing.
+    Ok(member
+        .filter(|m| entry_for(state, requester.device.as_deref(), &m.user_id_key) == Some(id))
+        .map(|m| m.user_id))
+}
+
 /// After a completed sign-in: makes this browser known for the member (or keeps it known for
-/// another `known_browser_days`). Returns the cookie to set.
+/// another `known_browser_days`); `remembered`: they ticked "remember me". Returns the cookie
+/// to set.
 pub async fn remember(
     state: &AppState,
     requester: &Requester,
     member: &Member,
+    remembered: bool,
     now: i64,
 ) -> StoreResult<HeaderValue> {
     let days = state.config.throttle.known_browser_days;
@@ -94,7 +118,7 @@ pub async fn remember(
     let id = match mine {
         Some(id)
             if store
-                .extend(&token_hash(id), &member.id, now + days * 86_400)
+                .extend(&token_hash(id), &member.id, now + days * 86_400, remembered)
                 .await? =>
         {
             id.to_string()
@@ -102,7 +126,13 @@ pub async fn remember(
         _ => {
             let id = new_token();
             store
-                .add(&token_hash(&id), &member.id, now, now + days * 86_400)
+                .add(
+                    &token_hash(&id),
+                    &member.id,
+                    now,
+                    now + days * 86_400,
+                    remembered,
+                )
                 .await?;
             state
                 .audit()

@@ -107,7 +107,9 @@ pub async fn advance(state: &AppState, v: &Visit) -> Result<Next, PageError> {
             .await
             .page(v.lang())?;
     }
-    match crate::security::device::remember(state, &v.requester, &v.member, v.now).await {
+    let remembered = v.current.session.remember;
+    match crate::security::device::remember(state, &v.requester, &v.member, remembered, v.now).await
+    {
         Ok(cookie) => v.ctx.cookies.push(cookie),
         Err(e) => tracing::warn!(error = %e, "device token not issued"),
     }

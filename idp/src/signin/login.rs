@@ -2,7 +2,7 @@
 //! sign-in. The check itself and the session it starts are in `signin::start`.
 
 use crate::config::FirstLogin;
-use crate::error::PageError;
+use crate::error::{PageError, PageResultExt};
 use crate::pages::forms::{self, CsrfForm, Field};
 use crate::pages::i18n::{self};
 use crate::pages::{Ctx, Frame};
@@ -46,6 +46,7 @@ pub async fn get(
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, PageError> {
     let ctx = browser.ctx.clone();
+    let requester = browser.requester.clone();
     // Already signed in and nothing forces a new password entry: skip this page.
     if let Some(v) = load(&state, browser, q.flow.as_deref()).await?
         && !login_needed(&v.current.session, &v.member, v.flow.as_ref(), v.now)
@@ -67,8 +68,15 @@ pub async fn get(
                 .as_deref()
                 .and_then(|h| UserId::parse(h).ok())
                 .map(|u| u.as_str().to_string())
-        })
-        .unwrap_or_default();
+        });
+    // A browser remembered for its member shows their user ID (they stay known).
+    let hint = match hint {
+        Some(h) => h,
+        None => crate::security::device::remembered_user(&state, &requester, state.now())
+            .await
+            .page(lang)?
+            .unwrap_or_default(),
+    };
     Ok(page(
         &state,
         &ctx,

@@ -36,15 +36,37 @@ impl KnownBrowsers {
 
     /// Keeps a browser known until `expires_at` (a new sign-in there); false when it is not
     /// (or no longer) the member's.
-    pub async fn extend(&self, id: &str, member_id: &str, expires_at: i64) -> StoreResult<bool> {
+    pub async fn extend(
+        &self,
+        id: &str,
+        member_id: &str,
+        expires_at: i64,
+        remembered: bool,
+    ) -> StoreResult<bool> {
         let (id, member) = (id.to_string(), member_id.to_string());
         self.db
             .run(move |c| {
                 let n =
                     diesel::update(kb::known_browsers.find(id).filter(kb::member_id.eq(member)))
-                        .set(kb::expires_at.eq(expires_at))
+                        .set((kb::expires_at.eq(expires_at), kb::remembered.eq(remembered)))
                         .execute(c)?;
                 Ok(n == 1)
+            })
+            .await
+    }
+
+    /// The member a live browser was remembered for ("remember me" at its last sign-in).
+    pub async fn remembered_member(&self, id: &str, now: i64) -> StoreResult<Option<String>> {
+        let id = id.to_string();
+        self.db
+            .run(move |c| {
+                Ok(kb::known_browsers
+                    .find(id)
+                    .filter(kb::expires_at.gt(now))
+                    .filter(kb::remembered.eq(true))
+                    .select(kb::member_id)
+                    .first::<String>(c)
+                    .optional()?)
             })
             .await
     }
@@ -55,6 +77,7 @@ impl KnownBrowsers {
         member_id: &str,
         now: i64,
         expires_at: i64,
+        remembered: bool,
     ) -> StoreResult<()> {
         let (id, member) = (id.to_string(), member_id.to_string());
         self.db
@@ -66,6 +89,7 @@ impl KnownBrowsers {
                         kb::created_at.eq(now),
                         kb::last_used_at.eq(now),
                         kb::expires_at.eq(expires_at),
+                        kb::remembered.eq(remembered),
                     ))
                     .execute(c)?;
                 Ok(())

@@ -241,6 +241,7 @@ diesel::table! {
         created_at -> BigInt,
         last_used_at -> BigInt,
         expires_at -> BigInt,
+        remembered -> Bool,
     }
 }
 

@@ -243,3 +243,52 @@ async fn the_session_cookie_is_renewed_when_the_second_factor_completes() {
         describe(&account)
     );
 }
+
+#[tokio::test]
+async fn a_remembered_browser_shows_the_user_id_and_keeps_its_budget() {
+    let idp = TestIdp::start().await;
+    let m = idp.member("aki", "12", "7000004").await;
+    // "Remember me" ticked: the browser keeps the member known.
+    let b = Browser::new();
+    let login = b.get(&idp.url("/login")).await;
+    let r = b
+        .submit(
+            &login,
+            "/login",
+            &[
+                ("username", &m.user_id),
+                ("password", &m.password),
+                ("remember", "yes"),
+            ],
+        )
+        .await;
+    let page = b.follow(r, "http://never/").await.unwrap();
+    idp.clock.advance(time::Duration::seconds(30));
+    let code = totp_code(&m.totp_secret, idp.state.now());
+    let r = b.submit(&page, "/signin/mfa-totp", &[("otp", &code)]).await;
+    let device = r.set_cookie(DEVICE).expect("a device token");
+    // Later, its session gone: the login page shows the user ID.
+    let later = Browser::with_cookie(&idp.url("/"), DEVICE, &device);
+    let login = later.get(&idp.url("/login")).await;
+    assert!(
+        login.body.contains(r#"value="aki""#),
+        "{}",
+        describe(&login)
+    );
+    // Without "remember me", the browser stays known for the budget but shows nothing.
+    let device = sign_in_once(&idp, &Browser::new(), &m).await.unwrap();
+    let login = Browser::with_cookie(&idp.url("/"), DEVICE, &device)
+        .get(&idp.url("/login"))
+        .await;
+    assert!(!login.body.contains(r#"value="aki""#));
+    // A tampered tag shows nothing either.
+    let (id, _) = device.split_once('.').unwrap();
+    let login = Browser::with_cookie(
+        &idp.url("/"),
+        DEVICE,
+        &format!("{id}.AAAAAAAAAAAAAAAAAAAAAA"),
+    )
+    .get(&idp.url("/login"))
+    .await;
+    assert!(!login.body.contains(r#"value="aki""#));
+}

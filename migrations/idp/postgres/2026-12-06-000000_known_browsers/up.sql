@@ -6,7 +6,10 @@ CREATE TABLE known_browsers (
   member_id TEXT NOT NULL REFERENCES members (id) ON DELETE CASCADE,
   created_at BIGINT NOT NULL,
   last_used_at BIGINT NOT NULL,
-  expires_at BIGINT NOT NULL
+  expires_at BIGINT NOT NULL,
+  -- The member ticked "remember me" at their last sign-in here: the login page shows their
+  -- user ID.
+  remembered BOOLEAN NOT NULL DEFAULT FALSE
 );
 CREATE INDEX known_browsers_member ON known_browsers (member_id);
 
