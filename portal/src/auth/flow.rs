@@ -9,9 +9,10 @@
 //!
 //! When the IdP advertises them, the request is pushed (RFC 9126: the browser carries only
 //! `client_id` and a `request_uri`, so nothing of it can be read or changed on the way) and bound
-//! to this replica's DPoP key (RFC 9449 `dpop_jkt`); the token request carries a proof, so the
-//! access token is DPoP-bound.
+//! to a DPoP key made for this sign-in (RFC 9449 `dpop_jkt`) and kept with the pending record;
+//! the token request carries a proof of it, so the access token is DPoP-bound.
 
+use super::dpop::DpopKey;
 use super::provider::ProviderError;
 use super::session::{PortalSession, digest, random_token};
 use super::tokens::{IdTokenError, Identity, verify_id_token};
@@ -26,7 +27,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 
 /// What the portal remembers between sending a member to the IdP and their return.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Pending {
     nonce: String,
     verifier: String,
@@ -36,6 +37,18 @@ struct Pending {
     /// A staff sign-in (issue 11) rather than a member's.
     #[serde(default)]
     staff: bool,
+    /// This sign-in's DPoP key ([`DpopKey::export`]), when the IdP takes DPoP.
+    #[serde(default)]
+    dpop_key: Option<String>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("return_to", &self.return_to)
+            .field("staff", &self.staff)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Who a sign-in is for: a member (scopes `profile member`, `/auth/callback`) or union staff
@@ -84,7 +97,7 @@ async fn push(
     state: &AppState,
     endpoint: &str,
     url: &url::Url,
-    extra_dpop: bool,
+    dpop: Option<&DpopKey>,
 ) -> Result<String, BeginError> {
     let settings = state.provider.settings();
     let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
@@ -107,8 +120,7 @@ async fn push(
         .body(body.into_bytes())
         .map_err(|e| BeginError::Push(e.to_string()))?;
     let now = state.clock.now().unix_timestamp();
-    let key = extra_dpop.then_some(&*state.provider.dpop);
-    let resp = super::dpop::send(&state.provider.http, key, req, now)
+    let resp = super::dpop::send(&state.provider.http, dpop, req, now)
         .await
         .map_err(|e| BeginError::Push(e.to_string()))?;
     let answer: serde_json::Value = serde_json::from_slice(resp.body()).unwrap_or_default();
@@ -149,7 +161,11 @@ pub async fn begin_for(
     let nonce = random_token();
     let (state_value, nonce_value) = (csrf.clone(), nonce.clone());
     let extra = d.metadata.additional_metadata();
-    let jkt = state.provider.dpop.jkt();
+    let dpop = if extra.dpop() {
+        Some(DpopKey::generate().map_err(|e| BeginError::Push(format!("DPoP key: {e}")))?)
+    } else {
+        None
+    };
     let request = d.client.authorize_url(
         CoreAuthenticationFlow::AuthorizationCode,
         move || CsrfToken::new(state_value),
@@ -175,12 +191,12 @@ pub async fn begin_for(
     let mut request = request
         .set_pkce_challenge(challenge)
         .add_extra_param("ui_locales", lang.code());
-    if extra.dpop() {
-        request = request.add_extra_param("dpop_jkt", jkt);
+    if let Some(key) = &dpop {
+        request = request.add_extra_param("dpop_jkt", key.jkt());
     }
     let (url, _, _) = request.url();
     let url = match &extra.pushed_authorization_request_endpoint {
-        Some(endpoint) => push(state, endpoint, &url, extra.dpop()).await?,
+        Some(endpoint) => push(state, endpoint, &url, dpop.as_ref()).await?,
         None => url.to_string(),
     };
     let pending = Pending {
@@ -192,6 +208,7 @@ pub async fn begin_for(
         },
         browser: digest(browser),
         staff: purpose == Purpose::Staff,
+        dpop_key: dpop.map(|k| k.export().expose().clone()),
     };
     state
         .eph
@@ -333,12 +350,23 @@ pub async fn exchange(
         let uri = staff_redirect(state).map_err(|e| CallbackError::Exchange(e.to_string()))?;
         request = request.set_redirect_uri(std::borrow::Cow::Owned(uri));
     }
-    let http = super::dpop::client(
-        state.provider.http.clone(),
-        d.metadata
+    // The sign-in's own key (the request was bound to it); a record from before the portal kept
+    // one falls back to this replica's key.
+    let key = match pending.dpop_key.as_deref() {
+        Some(text) => {
+            Some(std::sync::Arc::new(DpopKey::import(text).map_err(|e| {
+                CallbackError::Exchange(format!("DPoP key: {e}"))
+            })?))
+        }
+        None => d
+            .metadata
             .additional_metadata()
             .dpop()
             .then(|| state.provider.dpop.clone()),
+    };
+    let http = super::dpop::client(
+        state.provider.http.clone(),
+        key,
         state.clock.now().unix_timestamp(),
     );
     let tokens = request
