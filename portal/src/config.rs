@@ -462,29 +462,20 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let mut c = valid();
-        c.oidc.issuer = "http://idp.example".into();
-        assert!(
-            c.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("oidc.issuer")
-        );
-        let mut c = valid();
-        c.oidc.signing_alg = "HS256".into();
-        assert!(
-            c.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("oidc.signing_alg")
-        );
-        let mut c = valid();
-        c.session.revalidate_secs = 0;
-        assert!(
-            c.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("session.revalidate_secs")
-        );
+        type Spoil = fn(&mut Config);
+        let cases: [(Spoil, &str); 3] = [
+            (
+                |c| c.oidc.issuer = "http://idp.example".into(),
+                "oidc.issuer",
+            ),
+            (|c| c.oidc.signing_alg = "HS256".into(), "oidc.signing_alg"),
+            (|c| c.session.revalidate_secs = 0, "session.revalidate_secs"),
+        ];
+        for (spoil, key) in cases {
+            let mut c = valid();
+            spoil(&mut c);
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(key), "{key}: {e}");
+        }
     }
 }

@@ -3,53 +3,29 @@
 use super::fields::Line;
 use super::{Column, Parsed, RowError, read_rows};
 use crate::notices::{BenefitKind, Month, PaymentRoute, iso_date};
-use crate::store::benefits::{self as store, BenefitRow};
-use crate::store::imports::{self, ImportRecord};
-use crate::store::{Db, StoreResult};
-use std::collections::{BTreeSet, HashSet};
+use crate::store::benefits::BenefitRow;
 use time::{Date, Duration};
 
-const fn col(
-    name: &'static str,
-    ja: &'static str,
-    aliases: &'static [&'static str],
-    required: bool,
-) -> Column {
-    Column {
-        name,
-        ja,
-        aliases,
-        required,
-    }
-}
-
 pub const COLUMNS: &[Column] = &[
-    col("symbol", "記号", &["被保険者記号"], true),
-    col("number", "番号", &["被保険者番号"], true),
-    col("branch", "枝番", &[], true),
-    col("person_name", "氏名", &["対象者氏名", "受診者氏名"], true),
-    col("kind", "給付の種類", &["種類", "給付種別", "給付名"], true),
-    col(
+    Column::required("symbol", "記号", &["被保険者記号"]),
+    Column::required("number", "番号", &["被保険者番号"]),
+    Column::required("branch", "枝番", &[]),
+    Column::required("person_name", "氏名", &["対象者氏名", "受診者氏名"]),
+    Column::required("kind", "給付の種類", &["種類", "給付種別", "給付名"]),
+    Column::required(
         "covered_from",
         "対象開始",
         &["対象期間開始", "診療年月", "対象年月", "対象年月日"],
-        true,
     ),
-    col("covered_to", "対象終了", &["対象期間終了"], false),
-    col(
-        "decision_date",
-        "決定日",
-        &["決定年月日", "支給決定日"],
-        true,
-    ),
-    col(
+    Column::optional("covered_to", "対象終了", &["対象期間終了"]),
+    Column::required("decision_date", "決定日", &["決定年月日", "支給決定日"]),
+    Column::required(
         "payment_date",
         "支払日",
         &["支払年月日", "支給日", "振込日"],
-        true,
     ),
-    col("amount", "支給額", &["金額", "支払額", "支給金額"], true),
-    col("route", "支払方法", &["支払先", "支給方法"], true),
+    Column::required("amount", "支給額", &["金額", "支払額", "支給金額"]),
+    Column::required("route", "支払方法", &["支払先", "支給方法"]),
 ];
 
 pub(crate) fn parse(
@@ -71,19 +47,11 @@ pub(crate) fn parse(
             )
         },
     )?;
-    let households: HashSet<(&str, &str)> = rows
-        .iter()
-        .map(|r| (r.symbol.as_str(), r.number.as_str()))
-        .collect();
-    let months: BTreeSet<Month> = rows
-        .iter()
-        .filter_map(|r| Month::from_yyyymm(r.payment_month))
-        .collect();
-    Ok(Parsed {
-        households: households.len(),
-        months,
+    Ok(Parsed::summarise(
         rows,
-    })
+        |r| (&r.symbol, &r.number),
+        |r| Month::from_yyyymm(r.payment_month),
+    ))
 }
 
 /// `covered_from`/`covered_to`: a month (`YYYY-MM` or any month form) or a day (any date form).
@@ -120,17 +88,7 @@ fn row(l: &mut Line<'_>, import_id: &str, now: i64) -> Option<BenefitRow> {
     let number = l.number("number");
     let branch = l.branch("branch");
     let person_name = l.text("person_name", 100);
-    let kind = match BenefitKind::parse(l.raw("kind")) {
-        Some(k) => Some(k),
-        None => {
-            let v = l.raw("kind").to_string();
-            l.bad(
-                "kind",
-                format!("unknown kind {v:?} (one of: {})", BenefitKind::names()),
-            );
-            None
-        }
-    };
+    let kind = l.choice("kind", BenefitKind::parse, "kind", &BenefitKind::names());
     let from = cover(l, "covered_from", today);
     let to = if l.raw("covered_to").trim().is_empty() {
         None
@@ -140,20 +98,12 @@ fn row(l: &mut Line<'_>, import_id: &str, now: i64) -> Option<BenefitRow> {
     let decision = l.date("decision_date", horizon);
     let payment = l.date("payment_date", horizon);
     let amount = l.amount("amount");
-    let route = match PaymentRoute::parse(l.raw("route")) {
-        Some(r) => Some(r),
-        None => {
-            let v = l.raw("route").to_string();
-            l.bad(
-                "route",
-                format!(
-                    "unknown payment route {v:?} (one of: {}, or employer / direct)",
-                    PaymentRoute::names()
-                ),
-            );
-            None
-        }
-    };
+    let route = l.choice(
+        "route",
+        PaymentRoute::parse,
+        "payment route",
+        &format!("{}, or employer / direct", PaymentRoute::names()),
+    );
     let from = from?;
     let to_text = match (&from, &to) {
         (_, None) => cover_text(&from),
@@ -190,18 +140,4 @@ fn row(l: &mut Line<'_>, import_id: &str, now: i64) -> Option<BenefitRow> {
         import_id: import_id.into(),
         imported_at: now,
     })
-}
-
-pub(crate) async fn write(
-    db: &Db,
-    rows: Vec<BenefitRow>,
-    mut record: ImportRecord,
-) -> StoreResult<usize> {
-    db.tx(move |c| {
-        let replaced = store::replace_months(c, &rows)?;
-        record.rows_replaced = replaced as i64;
-        imports::record(c, &record)?;
-        Ok(replaced)
-    })
-    .await
 }

@@ -3,41 +3,29 @@
 use super::fields::Line;
 use super::{Column, Parsed, RowError, read_rows};
 use crate::notices::iso_date;
-use crate::store::eligibility::{self as store, EligibilityRow};
-use crate::store::imports::{self, ImportRecord};
-use crate::store::{Db, StoreResult};
+use crate::store::eligibility::EligibilityRow;
 use kenpo_shared::ids::normalize;
-use std::collections::{BTreeSet, HashSet};
 use time::{Date, Duration};
 
-const fn col(name: &'static str, ja: &'static str, aliases: &'static [&'static str]) -> Column {
-    Column {
-        name,
-        ja,
-        aliases,
-        required: true,
-    }
-}
-
 pub const COLUMNS: &[Column] = &[
-    col("insurer_number", "保険者番号", &[]),
-    col("symbol", "記号", &["被保険者記号"]),
-    col("number", "番号", &["被保険者番号"]),
-    col("branch", "枝番", &[]),
-    col("name", "氏名", &[]),
-    col("name_kana", "カナ氏名", &["フリガナ", "氏名カナ", "カナ"]),
-    col("birthdate", "生年月日", &[]),
-    col(
+    Column::required("insurer_number", "保険者番号", &[]),
+    Column::required("symbol", "記号", &["被保険者記号"]),
+    Column::required("number", "番号", &["被保険者番号"]),
+    Column::required("branch", "枝番", &[]),
+    Column::required("name", "氏名", &[]),
+    Column::required("name_kana", "カナ氏名", &["フリガナ", "氏名カナ", "カナ"]),
+    Column::required("birthdate", "生年月日", &[]),
+    Column::required(
         "eligible_since",
         "資格取得年月日",
         &["資格取得日", "資格認定年月日"],
     ),
-    col(
+    Column::required(
         "cost_share",
         "負担割合",
         &["一部負担金の割合", "自己負担割合"],
     ),
-    col("issued_on", "交付年月日", &["交付日", "発行日"]),
+    Column::required("issued_on", "交付年月日", &["交付日", "発行日"]),
 ];
 
 pub(crate) fn parse(
@@ -54,15 +42,11 @@ pub(crate) fn parse(
         |l| row(l, import_id, now),
         |r| format!("{}\u{1f}{}\u{1f}{}", r.symbol, r.number, r.branch),
     )?;
-    let households: HashSet<(&str, &str)> = rows
-        .iter()
-        .map(|r| (r.symbol.as_str(), r.number.as_str()))
-        .collect();
-    Ok(Parsed {
-        households: households.len(),
-        months: BTreeSet::new(),
+    Ok(Parsed::summarise(
         rows,
-    })
+        |r| (&r.symbol, &r.number),
+        |_| None,
+    ))
 }
 
 fn row(l: &mut Line<'_>, import_id: &str, now: i64) -> Option<EligibilityRow> {
@@ -120,18 +104,4 @@ fn row(l: &mut Line<'_>, import_id: &str, now: i64) -> Option<EligibilityRow> {
         import_id: import_id.into(),
         imported_at: now,
     })
-}
-
-pub(crate) async fn write(
-    db: &Db,
-    rows: Vec<EligibilityRow>,
-    mut record: ImportRecord,
-) -> StoreResult<usize> {
-    db.tx(move |c| {
-        let replaced = store::replace_households(c, &rows)?;
-        record.rows_replaced = replaced as i64;
-        imports::record(c, &record)?;
-        Ok(replaced)
-    })
-    .await
 }

@@ -51,6 +51,25 @@ impl Line<'_> {
         });
     }
 
+    /// One of a fixed list of values (`parse`), else "unknown {what}" naming the accepted ones.
+    pub fn choice<T>(
+        &mut self,
+        column: &'static str,
+        parse: fn(&str) -> Option<T>,
+        what: &str,
+        accepted: &str,
+    ) -> Option<T> {
+        let v = parse(self.raw(column));
+        if v.is_none() {
+            let raw = self.raw(column).to_string();
+            self.bad(
+                column,
+                format!("unknown {what} {raw:?} (one of: {accepted})"),
+            );
+        }
+        v
+    }
+
     /// Free text (names, institutions): trimmed, not empty, no control characters. Names are
     /// kept as written (no NFKC: it would change some people's characters).
     pub fn text(&mut self, column: &'static str, max: usize) -> Option<String> {

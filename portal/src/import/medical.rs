@@ -3,46 +3,34 @@
 use super::fields::Line;
 use super::{Column, Parsed, RowError, read_rows};
 use crate::notices::{MedicalCategory, Month};
-use crate::store::imports::{self, ImportRecord};
-use crate::store::medical::{self as store, MedicalRow};
-use crate::store::{Db, StoreResult};
-use std::collections::{BTreeSet, HashSet};
+use crate::store::medical::MedicalRow;
 use time::Date;
 
-const fn col(name: &'static str, ja: &'static str, aliases: &'static [&'static str]) -> Column {
-    Column {
-        name,
-        ja,
-        aliases,
-        required: true,
-    }
-}
-
 pub const COLUMNS: &[Column] = &[
-    col("symbol", "記号", &["被保険者記号"]),
-    col("number", "番号", &["被保険者番号"]),
-    col("branch", "枝番", &[]),
-    col(
+    Column::required("symbol", "記号", &["被保険者記号"]),
+    Column::required("number", "番号", &["被保険者番号"]),
+    Column::required("branch", "枝番", &[]),
+    Column::required(
         "patient_name",
         "受診者氏名",
         &["氏名", "受診者名", "療養を受けた者"],
     ),
-    col("treatment_month", "診療年月", &["療養年月", "診療月"]),
-    col("category", "区分", &["診療区分", "レセプト種別"]),
-    col(
+    Column::required("treatment_month", "診療年月", &["療養年月", "診療月"]),
+    Column::required("category", "区分", &["診療区分", "レセプト種別"]),
+    Column::required(
         "institution",
         "医療機関名",
         &["医療機関等名称", "医療機関等名", "医療機関名称"],
     ),
-    col("days", "日数", &["診療日数", "実日数"]),
-    col("total_cost", "医療費総額", &["医療費", "総医療費"]),
-    col(
+    Column::required("days", "日数", &["診療日数", "実日数"]),
+    Column::required("total_cost", "医療費総額", &["医療費", "総医療費"]),
+    Column::required(
         "insurer_paid",
         "保険者負担額",
         &["組合負担額", "健保負担額"],
     ),
-    col("public_subsidy", "公費負担額", &["公費"]),
-    col("own_share", "自己負担額", &["窓口負担額", "本人負担額"]),
+    Column::required("public_subsidy", "公費負担額", &["公費"]),
+    Column::required("own_share", "自己負担額", &["窓口負担額", "本人負担額"]),
 ];
 
 /// Checks a whole file.
@@ -65,19 +53,11 @@ pub(crate) fn parse(
             )
         },
     )?;
-    let households: HashSet<(&str, &str)> = rows
-        .iter()
-        .map(|r| (r.symbol.as_str(), r.number.as_str()))
-        .collect();
-    let months: BTreeSet<Month> = rows
-        .iter()
-        .filter_map(|r| Month::from_yyyymm(r.treatment_month))
-        .collect();
-    Ok(Parsed {
-        households: households.len(),
-        months,
+    Ok(Parsed::summarise(
         rows,
-    })
+        |r| (&r.symbol, &r.number),
+        |r| Month::from_yyyymm(r.treatment_month),
+    ))
 }
 
 fn row(l: &mut Line<'_>, import_id: &str, now: i64) -> Option<MedicalRow> {
@@ -86,20 +66,12 @@ fn row(l: &mut Line<'_>, import_id: &str, now: i64) -> Option<MedicalRow> {
     let branch = l.branch("branch");
     let patient_name = l.text("patient_name", 100);
     let month = l.month("treatment_month");
-    let category = match MedicalCategory::parse(l.raw("category")) {
-        Some(c) => Some(c),
-        None => {
-            let v = l.raw("category").to_string();
-            l.bad(
-                "category",
-                format!(
-                    "unknown category {v:?} (one of: {})",
-                    MedicalCategory::names()
-                ),
-            );
-            None
-        }
-    };
+    let category = l.choice(
+        "category",
+        MedicalCategory::parse,
+        "category",
+        &MedicalCategory::names(),
+    );
     let institution = l.text("institution", 200);
     let days = l.int("days", 0..=31);
     let total = l.amount("total_cost");
@@ -134,19 +106,4 @@ fn row(l: &mut Line<'_>, import_id: &str, now: i64) -> Option<MedicalRow> {
         import_id: import_id.into(),
         imported_at: now,
     })
-}
-
-/// Replaces the file's household-months and records the import, in one transaction.
-pub(crate) async fn write(
-    db: &Db,
-    rows: Vec<MedicalRow>,
-    mut record: ImportRecord,
-) -> StoreResult<usize> {
-    db.tx(move |c| {
-        let replaced = store::replace_months(c, &rows)?;
-        record.rows_replaced = replaced as i64;
-        imports::record(c, &record)?;
-        Ok(replaced)
-    })
-    .await
 }

@@ -18,7 +18,7 @@ use crate::store::imports::ImportRecord;
 use crate::store::{Db, StoreError};
 use fields::Line;
 use kenpo_shared::ids::normalize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use time::Date;
 
 /// The three kinds of notice.
@@ -47,6 +47,34 @@ pub struct Column {
     pub ja: &'static str,
     pub aliases: &'static [&'static str],
     pub required: bool,
+}
+
+impl Column {
+    /// A column every row must fill.
+    pub const fn required(
+        name: &'static str,
+        ja: &'static str,
+        aliases: &'static [&'static str],
+    ) -> Column {
+        Column {
+            name,
+            ja,
+            aliases,
+            required: true,
+        }
+    }
+
+    /// A column that may be left out of the file or empty in a row.
+    pub const fn optional(
+        name: &'static str,
+        ja: &'static str,
+        aliases: &'static [&'static str],
+    ) -> Column {
+        Column {
+            required: false,
+            ..Column::required(name, ja, aliases)
+        }
+    }
 }
 
 /// One problem of an import file.
@@ -127,6 +155,39 @@ pub(crate) struct Parsed<R> {
     pub rows: Vec<R>,
     pub households: usize,
     pub months: BTreeSet<crate::notices::Month>,
+}
+
+impl<R> Parsed<R> {
+    /// Counts the households (記号・番号) of `rows` and collects the months they fill.
+    fn summarise(
+        rows: Vec<R>,
+        household: fn(&R) -> (&str, &str),
+        month: fn(&R) -> Option<crate::notices::Month>,
+    ) -> Parsed<R> {
+        let households = rows.iter().map(household).collect::<HashSet<_>>().len();
+        let months = rows.iter().filter_map(month).collect();
+        Parsed {
+            rows,
+            households,
+            months,
+        }
+    }
+}
+
+/// Replaces what the file covers (`replace`) and records the import, in one transaction.
+async fn write<R: Send + 'static>(
+    db: &Db,
+    rows: Vec<R>,
+    mut record: ImportRecord,
+    replace: fn(&mut crate::store::DbConn, &[R]) -> crate::store::StoreResult<usize>,
+) -> crate::store::StoreResult<usize> {
+    db.tx(move |c| {
+        let replaced = replace(c, &rows)?;
+        record.rows_replaced = replaced as i64;
+        crate::store::imports::record(c, &record)?;
+        Ok(replaced)
+    })
+    .await
 }
 
 /// Reads the header and every record of `text`, calling `row` for each record; collects every
@@ -313,21 +374,21 @@ pub async fn run(
     };
     // Each arm: check everything, then write in one transaction (unless a dry run).
     macro_rules! import {
-        ($module:ident) => {{
+        ($module:ident, $replace:path) => {{
             let p = $module::parse(&text, today, &id, now).map_err(ImportError::Invalid)?;
             let (n, h) = (p.rows.len(), p.households);
             let replaced = if opts.dry_run {
                 0
             } else {
-                $module::write(db, p.rows, record(n, h)).await?
+                write(db, p.rows, record(n, h), $replace).await?
             };
             (n, h, p.months, replaced)
         }};
     }
     let (rows, households, months, replaced) = match kind {
-        Kind::Medical => import!(medical),
-        Kind::Benefits => import!(benefits),
-        Kind::Eligibility => import!(eligibility),
+        Kind::Medical => import!(medical, crate::store::medical::replace_months),
+        Kind::Benefits => import!(benefits, crate::store::benefits::replace_months),
+        Kind::Eligibility => import!(eligibility, crate::store::eligibility::replace_households),
     };
     Ok(Report {
         kind,

@@ -171,23 +171,16 @@ mod tests {
 
     #[test]
     fn import_values_are_recognised() {
-        assert_eq!(
-            MedicalCategory::parse("医科入院"),
-            Some(MedicalCategory::MedicalInpatient)
-        );
-        assert_eq!(
-            MedicalCategory::parse(" 調剤 "),
-            Some(MedicalCategory::Pharmacy)
-        );
-        assert_eq!(
-            MedicalCategory::parse("PHARMACY"),
-            Some(MedicalCategory::Pharmacy)
-        );
-        assert_eq!(
-            MedicalCategory::parse("医科（外来）"),
-            Some(MedicalCategory::MedicalOutpatient)
-        );
-        assert_eq!(MedicalCategory::parse("眼科"), None);
+        let categories = [
+            ("医科入院", Some(MedicalCategory::MedicalInpatient)),
+            (" 調剤 ", Some(MedicalCategory::Pharmacy)),
+            ("PHARMACY", Some(MedicalCategory::Pharmacy)),
+            ("医科（外来）", Some(MedicalCategory::MedicalOutpatient)),
+            ("眼科", None),
+        ];
+        for (input, expected) in categories {
+            assert_eq!(MedicalCategory::parse(input), expected, "{input:?}");
+        }
         assert_eq!(
             BenefitKind::parse("高額療養費"),
             Some(BenefitKind::HighCost)

@@ -2,31 +2,18 @@
 
 use super::i18n::{self};
 use super::parts::{chooser, empty};
-use super::{Ctx, Frame};
-use crate::auth::SignedIn;
-use crate::error::{PageError, PageResultExt};
+use super::{Frame, MemberPage, PageQuery, PageResult};
+use crate::error::PageResultExt;
 use crate::notices::benefits::payments;
 use crate::notices::date_label;
-use crate::notices::household::{self, Asked};
+use crate::notices::household::Asked;
 use crate::notices::money::yen;
-use crate::state::AppState;
 pub use crate::texts::pages::benefits::*;
-use axum::extract::{RawQuery, State};
-use axum::response::Response;
 use maud::html;
 
-pub async fn get(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    me: SignedIn,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, PageError> {
-    let asked: Asked = super::query(raw.as_deref(), ctx.lang)?;
-    let persons = household::persons(&state.db, &me.key)
-        .await
-        .page(ctx.lang)?;
-    let sel =
-        household::select(&me.key, &asked, &persons).map_err(|_| PageError::NotFound(ctx.lang))?;
+pub async fn get(page: MemberPage, PageQuery(asked): PageQuery<Asked>) -> PageResult {
+    let (persons, sel) = super::household_of(&page, &asked).await?;
+    let MemberPage { state, ctx, me } = page;
     let list = payments(&state.db, &sel).await.page(ctx.lang)?;
     let title = ctx.t(i18n::BENEFITS_TITLE);
     let body = html! {

@@ -6,18 +6,15 @@
 use super::i18n::{self, Text};
 use super::medical::{DAYS, INSTITUTION, OWN_SHARE, PATIENT};
 use super::parts::{chooser, empty, medical_explanation, print_button};
-use super::{Ctx, Frame, parse_year};
-use crate::auth::SignedIn;
+use super::{Ctx, Frame, MemberPage, PageQuery, PageResult, parse_year};
 use crate::error::{PageError, PageResultExt, no_store};
-use crate::notices::household::{self, Asked, Selection};
+use crate::notices::household::{Asked, Selection};
 use crate::notices::medical::{Deduction, csv_file_name, deduction, deduction_csv};
 use crate::notices::money::{grouped, yen};
 use crate::notices::{date_label, iso_date};
-use crate::state::AppState;
 pub use crate::texts::pages::deduction::*;
-use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -30,17 +27,11 @@ pub struct DeductionQuery {
 
 /// The checks every view of the statement shares: own household, an existing person, a year.
 async fn load(
-    state: &AppState,
-    ctx: &Ctx,
-    me: &SignedIn,
-    raw: Option<&str>,
+    page: &MemberPage,
+    q: &DeductionQuery,
 ) -> Result<(Selection, Deduction, Vec<i32>), PageError> {
-    let q: DeductionQuery = super::query(raw, ctx.lang)?;
-    let persons = household::persons(&state.db, &me.key)
-        .await
-        .page(ctx.lang)?;
-    let sel = household::select(&me.key, &q.asked, &persons)
-        .map_err(|_| PageError::NotFound(ctx.lang))?;
+    let (state, ctx) = (&page.state, &page.ctx);
+    let (_, sel) = super::household_of(page, &q.asked).await?;
     let years = crate::notices::medical::years(&state.db, &sel)
         .await
         .page(ctx.lang)?;
@@ -63,13 +54,9 @@ fn query_of(year: i32, sel: &Selection) -> String {
     }
 }
 
-pub async fn page(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    me: SignedIn,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, PageError> {
-    let (sel, d, mut years) = load(&state, &ctx, &me, raw.as_deref()).await?;
+pub async fn page(page: MemberPage, PageQuery(q): PageQuery<DeductionQuery>) -> PageResult {
+    let (sel, d, mut years) = load(&page, &q).await?;
+    let MemberPage { state, ctx, me } = page;
     if !years.contains(&d.year) {
         years.push(d.year);
         years.sort_unstable_by(|a, b| b.cmp(a));
@@ -102,13 +89,9 @@ pub async fn page(
     ))
 }
 
-pub async fn print(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    me: SignedIn,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, PageError> {
-    let (_, d, _) = load(&state, &ctx, &me, raw.as_deref()).await?;
+pub async fn print(page: MemberPage, PageQuery(q): PageQuery<DeductionQuery>) -> PageResult {
+    let (_, d, _) = load(&page, &q).await?;
+    let MemberPage { state, ctx, me } = page;
     let title = format!(
         "{}（{}{}）",
         ctx.t(i18n::MEDICAL_TITLE),
@@ -136,13 +119,8 @@ pub async fn print(
     ))
 }
 
-pub async fn csv(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    me: SignedIn,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, PageError> {
-    let (_, d, _) = load(&state, &ctx, &me, raw.as_deref()).await?;
+pub async fn csv(page: MemberPage, PageQuery(q): PageQuery<DeductionQuery>) -> PageResult {
+    let (_, d, _) = load(&page, &q).await?;
     let body = deduction_csv(&d);
     let mut res = body.into_response();
     let h = res.headers_mut();

@@ -4,16 +4,12 @@
 
 use super::i18n::{self};
 use super::parts::{chooser, empty, print_button};
-use super::{Ctx, Frame};
-use crate::auth::SignedIn;
+use super::{Ctx, Frame, MemberPage, PageQuery, PageResult};
 use crate::error::{PageError, PageResultExt};
 use crate::notices::date_label;
 use crate::notices::eligibility::{Card, cards};
-use crate::notices::household::{self, Asked};
-use crate::state::AppState;
+use crate::notices::household::Asked;
 pub use crate::texts::pages::eligibility::*;
-use axum::extract::{RawQuery, State};
-use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -24,42 +20,23 @@ pub struct EligibilityQuery {
     asked: Asked,
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    me: SignedIn,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, PageError> {
-    render(state, ctx, me, raw, false).await
+pub async fn get(page: MemberPage, PageQuery(q): PageQuery<EligibilityQuery>) -> PageResult {
+    render(page, q, false).await
 }
 
-pub async fn print(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    me: SignedIn,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, PageError> {
-    render(state, ctx, me, raw, true).await
+pub async fn print(page: MemberPage, PageQuery(q): PageQuery<EligibilityQuery>) -> PageResult {
+    render(page, q, true).await
 }
 
-async fn render(
-    state: AppState,
-    ctx: Ctx,
-    me: SignedIn,
-    raw: Option<String>,
-    for_print: bool,
-) -> Result<Response, PageError> {
-    let q: EligibilityQuery = super::query(raw.as_deref(), ctx.lang)?;
+async fn render(page: MemberPage, q: EligibilityQuery, for_print: bool) -> PageResult {
+    let lang = page.ctx.lang;
     let masked = match q.masked.as_deref() {
         None | Some("" | "0") => false,
         Some("1") => for_print,
-        Some(_) => return Err(PageError::NotFound(ctx.lang)),
+        Some(_) => return Err(PageError::NotFound(lang)),
     };
-    let persons = household::persons(&state.db, &me.key)
-        .await
-        .page(ctx.lang)?;
-    let sel = household::select(&me.key, &q.asked, &persons)
-        .map_err(|_| PageError::NotFound(ctx.lang))?;
+    let (persons, sel) = super::household_of(&page, &q.asked).await?;
+    let MemberPage { state, ctx, me } = page;
     let list: Vec<Card> = cards(&state.db, &sel)
         .await
         .page(ctx.lang)?

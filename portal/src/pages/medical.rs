@@ -2,16 +2,12 @@
 
 use super::i18n::{self, Text};
 use super::parts::{chooser, empty, figure, medical_explanation};
-use super::{Ctx, Frame, parse_year};
-use crate::auth::SignedIn;
-use crate::error::{PageError, PageResultExt};
-use crate::notices::household::{self, Asked};
+use super::{Ctx, Frame, MemberPage, PageQuery, PageResult, parse_year};
+use crate::error::PageResultExt;
+use crate::notices::household::Asked;
 use crate::notices::medical::{MedicalLine, year_view};
 use crate::notices::money::{Totals, grouped};
-use crate::state::AppState;
 pub use crate::texts::pages::medical::*;
-use axum::extract::{RawQuery, State};
-use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -30,18 +26,9 @@ pub struct MedicalQuery {
     asked: Asked,
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    me: SignedIn,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, PageError> {
-    let q: MedicalQuery = super::query(raw.as_deref(), ctx.lang)?;
-    let persons = household::persons(&state.db, &me.key)
-        .await
-        .page(ctx.lang)?;
-    let sel = household::select(&me.key, &q.asked, &persons)
-        .map_err(|_| PageError::NotFound(ctx.lang))?;
+pub async fn get(page: MemberPage, PageQuery(q): PageQuery<MedicalQuery>) -> PageResult {
+    let (_, sel) = super::household_of(&page, &q.asked).await?;
+    let MemberPage { state, ctx, me } = page;
     let asked_year = parse_year(q.year.as_deref(), ctx.lang)?;
     let years = crate::notices::medical::years(&state.db, &sel)
         .await

@@ -11,7 +11,8 @@ pub mod medical;
 pub mod parts;
 
 use crate::auth::SignedIn;
-use crate::error::{PageError, no_store};
+use crate::error::{PageError, PageResultExt, no_store};
+use crate::notices::household::{self, Asked, Person, Selection};
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::StatusCode;
@@ -47,6 +48,40 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
         })
     }
 }
+
+/// What a page of a signed-in member's notices starts from: the state, the request's page
+/// context and the member. Without a session it rejects as [`SignedIn`] does (to the sign-in).
+pub struct MemberPage {
+    pub state: AppState,
+    pub ctx: Ctx,
+    pub me: SignedIn,
+}
+
+impl FromRequestParts<AppState> for MemberPage {
+    type Rejection = PageError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let Ok(ctx) = Ctx::from_request_parts(parts, state).await;
+        let me = SignedIn::from_request_parts(parts, state).await?;
+        Ok(MemberPage {
+            state: state.clone(),
+            ctx,
+            me,
+        })
+    }
+}
+
+/// The query string as `T` (see [`query`]: anything malformed is "not found").
+pub struct PageQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequestParts<S> for PageQuery<T> {
+    type Rejection = PageError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, PageError> {
+        query(parts.uri.query(), negotiate_lang(parts)).map(PageQuery)
+    }
+}
+
+/// What a page handler answers.
+pub type PageResult = Result<Response, PageError>;
 
 /// How a page is framed.
 #[derive(Default)]
@@ -117,6 +152,18 @@ pub fn query<T: DeserializeOwned + Default>(raw: Option<&str>, lang: Lang) -> Re
         None | Some("") => Ok(T::default()),
         Some(q) => serde_urlencoded::from_str(q).map_err(|_| PageError::NotFound(lang)),
     }
+}
+
+/// The signed-in member's household and the person (or whole household) the query asks for.
+/// Someone outside the household is "not found", as an unknown page would be.
+pub async fn household_of(
+    page: &MemberPage,
+    asked: &Asked,
+) -> Result<(Vec<Person>, Selection), PageError> {
+    let (lang, key) = (page.ctx.lang, &page.me.key);
+    let persons = household::persons(&page.state.db, key).await.page(lang)?;
+    let sel = household::select(key, asked, &persons).map_err(|_| PageError::NotFound(lang))?;
+    Ok((persons, sel))
 }
 
 /// A `year` parameter: absent, or a plausible year.

@@ -1,10 +1,9 @@
 //! 給付金のお知らせ rows: one per payment.
 
 use super::schema::benefit_payments::dsl as b;
-use super::{DbConn, IN_CHUNK, INSERT_CHUNK, StoreResult};
+use super::{DbConn, INSERT_CHUNK, StoreResult};
 use diesel::prelude::*;
 use kenpo_shared::MemberKey;
-use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = super::schema::benefit_payments)]
@@ -63,29 +62,18 @@ pub fn persons(c: &mut DbConn, key: &MemberKey) -> StoreResult<Vec<(String, Stri
 
 /// Replaces, for every household and payment month present in `rows`, that month's payments.
 pub fn replace_months(c: &mut DbConn, rows: &[BenefitRow]) -> StoreResult<usize> {
-    let mut scope: BTreeMap<i32, BTreeMap<&str, BTreeSet<&str>>> = BTreeMap::new();
-    for r in rows {
-        scope
-            .entry(r.payment_month)
-            .or_default()
-            .entry(r.symbol.as_str())
-            .or_default()
-            .insert(r.number.as_str());
-    }
+    let households = rows
+        .iter()
+        .map(|r| (r.payment_month, r.symbol.as_str(), r.number.as_str()));
     let mut removed = 0;
-    for (month, symbols) in &scope {
-        for (symbol, numbers) in symbols {
-            let numbers: Vec<&str> = numbers.iter().copied().collect();
-            for chunk in numbers.chunks(IN_CHUNK) {
-                removed += diesel::delete(
-                    b::benefit_payments
-                        .filter(b::payment_month.eq(*month))
-                        .filter(b::symbol.eq(*symbol))
-                        .filter(b::number.eq_any(chunk)),
-                )
-                .execute(c)?;
-            }
-        }
+    for (month, symbol, numbers) in super::deletions(households) {
+        removed += diesel::delete(
+            b::benefit_payments
+                .filter(b::payment_month.eq(month))
+                .filter(b::symbol.eq(symbol))
+                .filter(b::number.eq_any(numbers)),
+        )
+        .execute(c)?;
     }
     for chunk in rows.chunks(INSERT_CHUNK) {
         super::per_backend!(c, c => diesel::insert_into(b::benefit_payments).values(chunk).execute(c))?;

@@ -1,10 +1,9 @@
 //! 資格情報のお知らせ rows: the current eligibility of each household member.
 
 use super::schema::eligibility::dsl as e;
-use super::{DbConn, IN_CHUNK, INSERT_CHUNK, StoreResult};
+use super::{DbConn, INSERT_CHUNK, StoreResult};
 use diesel::prelude::*;
 use kenpo_shared::MemberKey;
-use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = super::schema::eligibility)]
@@ -41,24 +40,17 @@ pub fn list(c: &mut DbConn, key: &MemberKey) -> StoreResult<Vec<EligibilityRow>>
 /// Replaces the members of every household present in `rows` with `rows` (a dependant missing
 /// from the file has left the household).
 pub fn replace_households(c: &mut DbConn, rows: &[EligibilityRow]) -> StoreResult<usize> {
-    let mut scope: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for r in rows {
-        scope
-            .entry(r.symbol.as_str())
-            .or_default()
-            .insert(r.number.as_str());
-    }
+    let households = rows
+        .iter()
+        .map(|r| ((), r.symbol.as_str(), r.number.as_str()));
     let mut removed = 0;
-    for (symbol, numbers) in &scope {
-        let numbers: Vec<&str> = numbers.iter().copied().collect();
-        for chunk in numbers.chunks(IN_CHUNK) {
-            removed += diesel::delete(
-                e::eligibility
-                    .filter(e::symbol.eq(*symbol))
-                    .filter(e::number.eq_any(chunk)),
-            )
-            .execute(c)?;
-        }
+    for ((), symbol, numbers) in super::deletions(households) {
+        removed += diesel::delete(
+            e::eligibility
+                .filter(e::symbol.eq(symbol))
+                .filter(e::number.eq_any(numbers)),
+        )
+        .execute(c)?;
     }
     for chunk in rows.chunks(INSERT_CHUNK) {
         super::per_backend!(c, c => diesel::insert_into(e::eligibility).values(chunk).execute(c))?;

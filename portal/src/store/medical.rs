@@ -1,10 +1,9 @@
 //! 医療費のお知らせ rows: one per person, treatment month, category and institution.
 
 use super::schema::medical_costs::dsl as m;
-use super::{DbConn, IN_CHUNK, INSERT_CHUNK, StoreResult};
+use super::{DbConn, INSERT_CHUNK, StoreResult};
 use diesel::prelude::*;
 use kenpo_shared::MemberKey;
-use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = super::schema::medical_costs)]
@@ -84,30 +83,18 @@ pub fn imported_after(c: &mut DbConn, key: &MemberKey, since: i64) -> StoreResul
 /// Replaces, for every household and treatment month present in `rows`, that month's rows
 /// with `rows`. Returns how many earlier rows were removed. Call inside a transaction.
 pub fn replace_months(c: &mut DbConn, rows: &[MedicalRow]) -> StoreResult<usize> {
-    // month → symbol → numbers: one DELETE per (month, symbol, chunk of numbers).
-    let mut scope: BTreeMap<i32, BTreeMap<&str, BTreeSet<&str>>> = BTreeMap::new();
-    for r in rows {
-        scope
-            .entry(r.treatment_month)
-            .or_default()
-            .entry(r.symbol.as_str())
-            .or_default()
-            .insert(r.number.as_str());
-    }
+    let households = rows
+        .iter()
+        .map(|r| (r.treatment_month, r.symbol.as_str(), r.number.as_str()));
     let mut removed = 0;
-    for (month, symbols) in &scope {
-        for (symbol, numbers) in symbols {
-            let numbers: Vec<&str> = numbers.iter().copied().collect();
-            for chunk in numbers.chunks(IN_CHUNK) {
-                removed += diesel::delete(
-                    m::medical_costs
-                        .filter(m::treatment_month.eq(*month))
-                        .filter(m::symbol.eq(*symbol))
-                        .filter(m::number.eq_any(chunk)),
-                )
-                .execute(c)?;
-            }
-        }
+    for (month, symbol, numbers) in super::deletions(households) {
+        removed += diesel::delete(
+            m::medical_costs
+                .filter(m::treatment_month.eq(month))
+                .filter(m::symbol.eq(symbol))
+                .filter(m::number.eq_any(numbers)),
+        )
+        .execute(c)?;
     }
     for chunk in rows.chunks(INSERT_CHUNK) {
         super::per_backend!(c, c => diesel::insert_into(m::medical_costs).values(chunk).execute(c))?;

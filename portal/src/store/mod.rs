@@ -12,6 +12,7 @@ pub mod visits;
 pub use kenpo_shared::db::{Backend, Db, DbConn, StoreError, StoreResult};
 
 use diesel_migrations::embed_migrations;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The portal's schema migrations, embedded in the binary.
 pub const MIGRATIONS: kenpo_shared::db::Migrations = kenpo_shared::db::Migrations {
@@ -25,6 +26,25 @@ pub(crate) const INSERT_CHUNK: usize = 1000;
 
 /// Values per `IN (…)` list when deleting replaced rows.
 pub(crate) const IN_CHUNK: usize = 500;
+
+/// What a file replaces, for one DELETE each: every (month or other `scope`, 記号) with the
+/// 番号 of its households in chunks of [`IN_CHUNK`], in a stable order.
+pub(crate) fn deletions<'a, K: Ord + Copy>(
+    households: impl Iterator<Item = (K, &'a str, &'a str)>,
+) -> Vec<(K, &'a str, Vec<&'a str>)> {
+    let mut scope: BTreeMap<(K, &str), BTreeSet<&str>> = BTreeMap::new();
+    for (k, symbol, number) in households {
+        scope.entry((k, symbol)).or_default().insert(number);
+    }
+    let mut out = Vec::new();
+    for ((k, symbol), numbers) in scope {
+        let numbers: Vec<&str> = numbers.into_iter().collect();
+        for chunk in numbers.chunks(IN_CHUNK) {
+            out.push((k, symbol, chunk.to_vec()));
+        }
+    }
+    out
+}
 
 /// Runs a statement on the concrete connection: multi-row INSERTs do not compile over the
 /// `MultiConnection` backend, but do on each real one.
