@@ -202,6 +202,9 @@ impl From<EphemeralError> for OAuthError {
     }
 }
 
+/// What a hosted-page or console handler answers.
+pub type PageResult = Result<Response, PageError>;
+
 /// Why a hosted page does not show: an error for the person, or the page they belong on.
 ///
 /// Guards and extractors reject with it, so handlers return `Result<Response, PageError>` and

@@ -4,7 +4,7 @@
 
 use super::page::refuse;
 use super::{notify, require_fresh};
-use crate::error::{PageError, PageResultExt};
+use crate::error::{PageError, PageResult, PageResultExt};
 use crate::mfa::passkey::clean_label;
 use crate::mfa::{Factor, factor_name};
 use crate::pages::forms::CsrfForm;
@@ -41,7 +41,7 @@ async fn recorded(
     detail: Value,
     what: (String, String),
     done: &str,
-) -> Result<Response, PageError> {
+) -> PageResult {
     v.audit(state, kind, detail).await;
     notify(state, &v.member, v.lang(), what.0, what.1).await;
     Ok(Redirect::to(&format!("/account?done={done}")).into_response())
@@ -88,7 +88,7 @@ pub async fn rename_passkey(
     State(state): State<AppState>,
     SignedIn(v): SignedIn,
     CsrfForm(form): CsrfForm<IdForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     require_fresh(&v, "/account")?;
     let lang = v.lang();
     let Some(label) = clean_label(&form.label) else {
@@ -127,7 +127,7 @@ pub async fn delete_passkey(
     State(state): State<AppState>,
     SignedIn(v): SignedIn,
     CsrfForm(form): CsrfForm<IdForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     require_fresh(&v, "/account")?;
     let store = CredentialStore::new(state.db.clone());
     let target = own_passkey(&store, &v, &form.id).await?;
@@ -154,7 +154,7 @@ pub async fn delete_totp(
     State(state): State<AppState>,
     SignedIn(v): SignedIn,
     CsrfForm(_): CsrfForm<PlainForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     require_fresh(&v, "/account")?;
     if !v.factors.totp {
         return Ok(Redirect::to("/account").into_response());
@@ -173,7 +173,7 @@ pub async fn email_otp_off(
     State(state): State<AppState>,
     SignedIn(v): SignedIn,
     CsrfForm(_): CsrfForm<PlainForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     require_fresh(&v, "/account")?;
     if !v.factors.email {
         return Ok(Redirect::to("/account").into_response());
@@ -200,7 +200,7 @@ pub async fn set_preferred(
     State(state): State<AppState>,
     SignedIn(v): SignedIn,
     CsrfForm(form): CsrfForm<PlainForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     // Choosing which enrolled factor is asked first weakens nothing: no re-confirmation.
     let lang = v.lang();
     let f = Factor::parse(&form.factor)

@@ -1,6 +1,6 @@
 //! Rendering of the account page.
 
-use crate::error::{PageError, PageResultExt};
+use crate::error::{PageResult, PageResultExt};
 use crate::mail::masked;
 use crate::mfa::email_otp::{self, Purpose as OtpPurpose};
 use crate::mfa::factor_name;
@@ -16,7 +16,6 @@ use crate::store::credentials::{CredentialStore, PasskeyRow};
 pub use crate::texts::account::page::*;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
 
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -106,7 +105,7 @@ pub async fn get(
     State(state): State<AppState>,
     SignedIn(v): SignedIn,
     Query(q): Query<PageQuery>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let flash = Flash {
         notice: q
             .done
@@ -152,12 +151,7 @@ fn passkey_item(ctx: &Ctx, p: &PasskeyRow) -> Markup {
 }
 
 /// Renders the account page, with a notice or a section's error.
-pub async fn render(
-    state: &AppState,
-    v: &Visit,
-    flash: Flash,
-    status: StatusCode,
-) -> Result<Response, PageError> {
+pub async fn render(state: &AppState, v: &Visit, flash: Flash, status: StatusCode) -> PageResult {
     let (ctx, now) = (&v.ctx, v.now);
     let lang = ctx.lang;
     let m = &v.member;
@@ -330,6 +324,6 @@ pub async fn refuse(
     section: &'static str,
     message: impl Into<String>,
     status: StatusCode,
-) -> Result<Response, PageError> {
+) -> PageResult {
     render(state, v, Flash::error(section, message), status).await
 }

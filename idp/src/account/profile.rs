@@ -6,7 +6,7 @@
 
 use super::page::refuse;
 use super::{Flash, notify, require_fresh};
-use crate::error::{PageError, PageResultExt};
+use crate::error::{PageResult, PageResultExt};
 use crate::mail::{Mail, MailKind};
 use crate::mfa::email_otp::{self, Issue, Purpose as OtpPurpose};
 use crate::oidc::logout::end_session;
@@ -21,7 +21,7 @@ use crate::state::AppState;
 pub use crate::texts::account::profile::*;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use kenpo_shared::Secret;
 use serde::Deserialize;
 use serde_json::json;
@@ -66,7 +66,7 @@ pub async fn email_start(
     State(state): State<AppState>,
     SignedIn(v): SignedIn,
     CsrfForm(form): CsrfForm<EmailForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     require_fresh(&v, "/account#email")?;
     let ctx = &v.ctx;
     let refused = |text: String, status: StatusCode| {
@@ -110,7 +110,7 @@ pub async fn email_confirm(
     State(state): State<AppState>,
     SignedIn(v): SignedIn,
     CsrfForm(form): CsrfForm<ConfirmForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     require_fresh(&v, "/account#email")?;
     let lang = v.lang();
     if form.cancel.is_some() {
@@ -163,7 +163,7 @@ pub async fn change_password(
     State(state): State<AppState>,
     SignedIn(v): SignedIn,
     CsrfForm(form): CsrfForm<PasswordForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     require_fresh(&v, "/account#password")?;
     let (ctx, lang, now) = (&v.ctx, v.lang(), v.now);
     if let Some(msg) = attempt(&state, &v, Kind::Password).await? {

@@ -3,7 +3,7 @@
 //! service that received tokens in it (`oidc::logout::end_session`). Ending sessions protects
 //! the member, so it needs no re-confirmation.
 
-use crate::error::{PageError, PageResultExt};
+use crate::error::{PageError, PageResult, PageResultExt};
 use crate::oidc::logout::end_session;
 use crate::pages::forms::CsrfForm;
 use crate::signin::session::Sessions;
@@ -33,7 +33,7 @@ pub async fn end_one(
     State(state): State<AppState>,
     SignedIn(v): SignedIn,
     CsrfForm(form): CsrfForm<EndForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let lang = v.lang();
     // Only the member's own sessions can be named.
     let own = Sessions::new(&state)
@@ -56,7 +56,7 @@ pub async fn end_all(
     State(state): State<AppState>,
     SignedIn(v): SignedIn,
     CsrfForm(_): CsrfForm<EndForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let lang = v.lang();
     let list = Sessions::new(&state)
         .for_member(&v.member.id, v.now)

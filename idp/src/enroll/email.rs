@@ -3,8 +3,8 @@
 //! receives our mail before sign-ins depend on it.
 
 use super::{Enrolling, Mode};
-use crate::error::PageError;
 use crate::error::PageResultExt;
+use crate::error::{PageError, PageResult};
 use crate::mfa::Factor;
 use crate::mfa::email_otp::Purpose as OtpPurpose;
 use crate::signin::mfa_email::{CodeForm, SendNote, check_code, code_forms, send_code};
@@ -55,10 +55,7 @@ async fn send(state: &AppState, en: &Enrolling, force: bool) -> Result<SendNote,
     send_code(state, &en.visit, OtpPurpose::Enrol, address, force).await
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    Visiting(v, _): Visiting,
-) -> Result<Response, PageError> {
+pub async fn get(State(state): State<AppState>, Visiting(v, _): Visiting) -> PageResult {
     let en = enter(&state, v).await?;
     let note = send(&state, &en, false).await?;
     let status = match note {
@@ -71,7 +68,7 @@ pub async fn get(
 pub async fn post(
     State(state): State<AppState>,
     Visiting(v, form): Visiting<CodeForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let mut en = enter(&state, v).await?;
     if form.resend.is_some() {
         let note = send(&state, &en, true).await?;

@@ -17,7 +17,7 @@ pub mod qr;
 pub mod totp;
 
 use crate::account::{self, notify};
-use crate::error::{PageError, PageResultExt};
+use crate::error::{PageError, PageResult, PageResultExt};
 use crate::mfa::Factor;
 use crate::pages::forms;
 use crate::pages::i18n::Text;
@@ -29,7 +29,7 @@ use crate::signin::visit::{Visit, Visiting};
 use crate::state::AppState;
 pub use crate::texts::enroll::*;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use maud::{Markup, html};
 use serde_json::json;
 
@@ -227,7 +227,7 @@ fn added_text(factor: Factor, label: Option<&str>) -> (String, String) {
 pub async fn choose_another_method(
     State(state): State<AppState>,
     Visiting(v, _): Visiting,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let mut v = v.owing(&state, |s| matches!(s, Step::Enroll(_))).await?;
     state
         .members()

@@ -4,11 +4,11 @@
 //! tried again: every press of the button starts a new one.
 
 use super::Enrolling;
-use crate::error::PageError;
+use crate::error::PageResult;
 use crate::mfa::Factor;
 use crate::mfa::passkey::{self, LABEL_MAX, PasskeyError, clean_label};
 use crate::pages::forms::Field;
-use crate::pages::script::{ScriptError, follow, json_ok};
+use crate::pages::script::{ScriptError, ScriptResult, follow, json_ok};
 use crate::security::request::device_label;
 use crate::signin::mfa_passkey::{NEEDS_SCRIPT, owner, passkey_failure, phone_help};
 use crate::signin::visit::{Visiting, VisitingScript};
@@ -45,10 +45,7 @@ fn page(state: &AppState, en: &Enrolling) -> Response {
     ctx.render(state, en.frame(TITLE, vec!["/static/passkey.js"]), body)
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    Visiting(v, _): Visiting,
-) -> Result<Response, PageError> {
+pub async fn get(State(state): State<AppState>, Visiting(v, _): Visiting) -> PageResult {
     let en = Enrolling::enter(&state, v, Factor::Passkey).await?;
     Ok(page(&state, &en))
 }
@@ -65,7 +62,7 @@ pub struct FinishRequest {
 pub async fn options(
     State(state): State<AppState>,
     VisitingScript(v, _): VisitingScript<serde_json::Value>,
-) -> Result<Response, ScriptError> {
+) -> ScriptResult {
     let en = Enrolling::enter(&state, v, Factor::Passkey).await?;
     let v = &en.visit;
     let (ceremony, options) =
@@ -78,7 +75,7 @@ pub async fn options(
 pub async fn finish(
     State(state): State<AppState>,
     VisitingScript(v, req): VisitingScript<FinishRequest>,
-) -> Result<Response, ScriptError> {
+) -> ScriptResult {
     let en = Enrolling::enter(&state, v, Factor::Passkey).await?;
     let (lang, now) = (en.visit.lang(), en.visit.now);
     let Some(label) = clean_label(&req.body.label) else {

@@ -5,7 +5,7 @@
 //! secret only at that moment.
 
 use super::{Enrolling, qr};
-use crate::error::{PageError, PageResultExt};
+use crate::error::{PageError, PageResult, PageResultExt};
 use crate::mfa::{Factor, totp};
 use crate::pages::no_store;
 use crate::security::tokens::{b64url, b64url_decode};
@@ -16,7 +16,7 @@ use crate::store::ephemeral::{EphResult, secs};
 pub use crate::texts::enroll::totp::*;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use maud::{PreEscaped, html};
 use serde::{Deserialize, Serialize};
 
@@ -88,7 +88,7 @@ fn page(
     secret: &[u8],
     error: Option<&str>,
     status: StatusCode,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let ctx = en.ctx();
     let uri = otpauth(state, en, secret).page(ctx.lang)?;
     let svg = qr::svg(&uri, ctx.t(QR_LABEL)).page(ctx.lang)?;
@@ -139,10 +139,7 @@ fn page(
     Ok(ctx.render_status(state, status, en.frame(TITLE, Vec::new()), body))
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    Visiting(v, _): Visiting,
-) -> Result<Response, PageError> {
+pub async fn get(State(state): State<AppState>, Visiting(v, _): Visiting) -> PageResult {
     let en = Enrolling::enter(&state, v, Factor::Totp).await?;
     let lang = en.visit.lang();
     let secret = pending_secret(&state, &en.visit.member.id, true, en.visit.now)
@@ -161,7 +158,7 @@ pub struct CodeForm {
 pub async fn post(
     State(state): State<AppState>,
     Visiting(v, form): Visiting<CodeForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let en = Enrolling::enter(&state, v, Factor::Totp).await?;
     let (lang, now) = (en.visit.lang(), en.visit.now);
     let member_id = en.visit.member.id.clone();
@@ -197,10 +194,7 @@ pub async fn post(
 }
 
 /// The QR code as a PNG (the Edge extension reads a saved image).
-pub async fn qr_png(
-    State(state): State<AppState>,
-    Visiting(v, _): Visiting,
-) -> Result<Response, PageError> {
+pub async fn qr_png(State(state): State<AppState>, Visiting(v, _): Visiting) -> PageResult {
     let en = Enrolling::enter(&state, v, Factor::Totp).await?;
     let lang = en.visit.lang();
     let secret = pending_secret(&state, &en.visit.member.id, false, en.visit.now)

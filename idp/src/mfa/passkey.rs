@@ -211,6 +211,56 @@ pub fn discoverable(ccr: &CreationChallengeResponse) -> PasskeyResult<serde_json
     Ok(v)
 }
 
+/// The account a passkey is registered for, as WebAuthn names it (a member, or staff in
+/// `staff::passkey`).
+pub(crate) struct Registrant<'a> {
+    pub handle: uuid::Uuid,
+    pub name: &'a str,
+    pub display_name: &'a str,
+    /// The account's passkeys so far: the authenticator is asked not to make a second one.
+    pub existing: Vec<Passkey>,
+}
+
+/// Starts a registration ceremony bound to `owner`; the browser's options, in the
+/// discoverable form of [`discoverable`].
+pub(crate) async fn start_registration_ceremony(
+    state: &AppState,
+    kind: Kind,
+    owner: Owner,
+    who: Registrant<'_>,
+    now: i64,
+) -> PasskeyResult<(String, serde_json::Value)> {
+    let exclude: Vec<_> = who.existing.iter().map(|p| p.cred_id().clone()).collect();
+    let (ccr, reg) = state
+        .webauthn
+        .start_passkey_registration(
+            who.handle,
+            who.name,
+            who.display_name,
+            (!exclude.is_empty()).then_some(exclude),
+        )
+        .map_err(refused)?;
+    let ceremony = put_state::<PasskeyRegistration>(state, kind, Some(owner), reg, now).await?;
+    Ok((ceremony, discoverable(&ccr)?))
+}
+
+/// Takes the state of a ceremony of [`start_registration_ceremony`] and verifies the
+/// authenticator's answer: the new passkey, not stored yet.
+pub(crate) async fn finish_registration_ceremony(
+    state: &AppState,
+    kind: Kind,
+    owner: &Owner,
+    ceremony: &str,
+    credential: &RegisterPublicKeyCredential,
+    now: i64,
+) -> PasskeyResult<Passkey> {
+    let reg: PasskeyRegistration = take_state(state, kind, ceremony, Some(owner), now).await?;
+    state
+        .webauthn
+        .finish_passkey_registration(credential, &reg)
+        .map_err(refused)
+}
+
 /// Starts enrolling a passkey for a signed-in member.
 pub async fn start_registration(
     state: &AppState,
@@ -220,22 +270,19 @@ pub async fn start_registration(
 ) -> PasskeyResult<(String, serde_json::Value)> {
     let store = CredentialStore::new(state.db.clone());
     let handle = store.user_handle(&member.id, now).await?;
-    let mut exclude = Vec::new();
-    for row in store.passkeys(&member.id).await? {
-        exclude.push(parse_row(&row)?.cred_id().clone());
-    }
-    let (ccr, reg) = state
-        .webauthn
-        .start_passkey_registration(
-            handle,
-            &member.user_id,
-            &member.name,
-            (!exclude.is_empty()).then_some(exclude),
-        )
-        .map_err(refused)?;
-    let ceremony =
-        put_state::<PasskeyRegistration>(state, Kind::Register, Some(owner), reg, now).await?;
-    Ok((ceremony, discoverable(&ccr)?))
+    let existing = store
+        .passkeys(&member.id)
+        .await?
+        .iter()
+        .map(parse_row)
+        .collect::<PasskeyResult<Vec<_>>>()?;
+    let who = Registrant {
+        handle,
+        name: &member.user_id,
+        display_name: &member.name,
+        existing,
+    };
+    start_registration_ceremony(state, Kind::Register, owner, who, now).await
 }
 
 /// Finishes an enrolment: verifies the authenticator's answer and stores the passkey.
@@ -247,12 +294,9 @@ pub async fn finish_registration(
     label: &str,
     now: i64,
 ) -> PasskeyResult<PasskeyRow> {
-    let reg: PasskeyRegistration =
-        take_state(state, Kind::Register, ceremony, Some(&owner), now).await?;
-    let passkey = state
-        .webauthn
-        .finish_passkey_registration(credential, &reg)
-        .map_err(refused)?;
+    let passkey =
+        finish_registration_ceremony(state, Kind::Register, &owner, ceremony, credential, now)
+            .await?;
     let store = CredentialStore::new(state.db.clone());
     let cred_id = credential_id(&passkey);
     if store.passkey_by_credential(&cred_id).await?.is_some() {
@@ -337,18 +381,45 @@ pub async fn finish_second_factor(
     record(state, row, result, ip, now).await
 }
 
-/// Starts a passwordless sign-in (button or autofill): no member is known yet.
-pub async fn start_passwordless(
+/// Starts a ceremony for a discoverable credential, bound to nobody (no account is named yet):
+/// a member's passwordless sign-in, or a staff sign-in (`staff::passkey`).
+pub(crate) async fn start_discoverable(
     state: &AppState,
+    kind: Kind,
     now: i64,
 ) -> PasskeyResult<(String, RequestChallengeResponse)> {
     let (rcr, auth) = state
         .webauthn
         .start_discoverable_authentication()
         .map_err(refused)?;
-    let ceremony =
-        put_state::<DiscoverableAuthentication>(state, Kind::Passwordless, None, auth, now).await?;
+    let ceremony = put_state::<DiscoverableAuthentication>(state, kind, None, auth, now).await?;
     Ok((ceremony, rcr))
+}
+
+/// Takes the state of a ceremony of [`start_discoverable`] and reads whom the answer claims
+/// to be: its user handle and its credential id (base64url). Neither is verified yet: the
+/// caller finds the credential, checks it belongs to the handle, and then finishes.
+pub(crate) async fn identify_discoverable(
+    state: &AppState,
+    kind: Kind,
+    ceremony: &str,
+    credential: &PublicKeyCredential,
+    now: i64,
+) -> PasskeyResult<(DiscoverableAuthentication, uuid::Uuid, String)> {
+    let auth: DiscoverableAuthentication = take_state(state, kind, ceremony, None, now).await?;
+    let (handle, cred_id) = state
+        .webauthn
+        .identify_discoverable_authentication(credential)
+        .map_err(refused)?;
+    Ok((auth, handle, b64url(cred_id)))
+}
+
+/// Starts a passwordless sign-in (button or autofill): no member is known yet.
+pub async fn start_passwordless(
+    state: &AppState,
+    now: i64,
+) -> PasskeyResult<(String, RequestChallengeResponse)> {
+    start_discoverable(state, Kind::Passwordless, now).await
 }
 
 /// Finishes a passwordless sign-in; returns the member's id and the passkey used.
@@ -359,15 +430,11 @@ pub async fn finish_passwordless(
     ip: &str,
     now: i64,
 ) -> PasskeyResult<PasskeyRow> {
-    let auth: DiscoverableAuthentication =
-        take_state(state, Kind::Passwordless, ceremony, None, now).await?;
-    let (handle, cred_id) = state
-        .webauthn
-        .identify_discoverable_authentication(credential)
-        .map_err(refused)?;
+    let (auth, handle, cred_id) =
+        identify_discoverable(state, Kind::Passwordless, ceremony, credential, now).await?;
     let store = CredentialStore::new(state.db.clone());
     let row = store
-        .passkey_by_credential(&b64url(cred_id))
+        .passkey_by_credential(&cred_id)
         .await?
         .ok_or(PasskeyError::UnknownCredential)?;
     if store.member_of_handle(&handle).await?.as_deref() != Some(row.member_id.as_str()) {
@@ -452,161 +519,7 @@ async fn regression(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn registration_asks_for_a_discoverable_verified_credential_on_any_device() {
-        let origin = url::Url::parse("https://kenpo.example.jp").unwrap();
-        let wa = webauthn_rs::WebauthnBuilder::new("kenpo.example.jp", &origin)
-            .unwrap()
-            .build()
-            .unwrap();
-        let (ccr, _) = wa
-            .start_passkey_registration(uuid::Uuid::new_v4(), "taro", "山田 太郎", None)
-            .unwrap();
-        let v = discoverable(&ccr).unwrap();
-        let sel = &v["publicKey"]["authenticatorSelection"];
-        assert_eq!(sel["residentKey"], "required");
-        assert_eq!(sel["requireResidentKey"], true);
-        assert_eq!(sel["userVerification"], "required");
-        assert!(sel.get("authenticatorAttachment").is_none());
-        assert!(v["publicKey"]["challenge"].is_string());
-    }
-
-    #[test]
-    fn labels_are_cleaned() {
-        assert_eq!(clean_label("  iPhone\u{0007} ").as_deref(), Some("iPhone"));
-        assert_eq!(clean_label("ＰＣ"), Some("PC".into()), "NFKC");
-        assert_eq!(clean_label(" \t "), None);
-        assert_eq!(
-            clean_label(&"あ".repeat(100)).unwrap().chars().count(),
-            LABEL_MAX
-        );
-    }
-}
+mod tests;
 
 #[cfg(test)]
-mod properties {
-    //! The browser's WebAuthn answers are untrusted JSON: whatever arrives, parsing and the
-    //! ceremony functions answer without panicking (a refusal, never a pass); a well-formed
-    //! answer survives a serialisation round trip unchanged.
-    use proptest::prelude::*;
-    use serde_json::{Value, json};
-    use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
-
-    fn b64(bytes: &[u8]) -> String {
-        crate::security::tokens::b64url(bytes)
-    }
-
-    fn webauthn() -> webauthn_rs::Webauthn {
-        let origin = url::Url::parse("https://kenpo.example.jp").unwrap();
-        webauthn_rs::WebauthnBuilder::new("kenpo.example.jp", &origin)
-            .unwrap()
-            .build()
-            .unwrap()
-    }
-
-    fn json_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(|n| json!(n)),
-            "[A-Za-z0-9_-]{0,20}".prop_map(Value::String),
-        ];
-        leaf.prop_recursive(3, 24, 4, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::btree_map(
-                    prop::sample::select(vec![
-                        "id",
-                        "rawId",
-                        "type",
-                        "response",
-                        "clientDataJSON",
-                        "authenticatorData",
-                        "signature",
-                        "userHandle",
-                        "attestationObject",
-                        "extensions",
-                        "transports",
-                    ]),
-                    inner,
-                    0..6
-                )
-                .prop_map(|m| Value::Object(
-                    m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-                )),
-            ]
-        })
-    }
-
-    fn assertion(
-        id: &[u8],
-        client_data: &[u8],
-        auth_data: &[u8],
-        sig: &[u8],
-        handle: Option<&[u8]>,
-    ) -> Value {
-        json!({
-            "id": b64(id),
-            "rawId": b64(id),
-            "type": "public-key",
-            "response": {
-                "clientDataJSON": b64(client_data),
-                "authenticatorData": b64(auth_data),
-                "signature": b64(sig),
-                "userHandle": handle.map(b64),
-            },
-            "extensions": {},
-        })
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(128))]
-
-        #[test]
-        fn any_json_is_parsed_or_refused_without_panic(v in json_value(), bytes in prop::collection::vec(any::<u8>(), 0..200)) {
-            let _ = serde_json::from_value::<PublicKeyCredential>(v.clone());
-            let _ = serde_json::from_value::<RegisterPublicKeyCredential>(v);
-            let _ = serde_json::from_slice::<PublicKeyCredential>(&bytes);
-            let _ = serde_json::from_slice::<RegisterPublicKeyCredential>(&bytes);
-        }
-
-        #[test]
-        fn a_forged_assertion_is_refused_without_panic(
-            id in prop::collection::vec(any::<u8>(), 1..64),
-            client_data in prop::collection::vec(any::<u8>(), 0..160),
-            auth_data in prop::collection::vec(any::<u8>(), 0..80),
-            sig in prop::collection::vec(any::<u8>(), 0..80),
-            handle in prop::option::of(prop::collection::vec(any::<u8>(), 16..=16)),
-            challenge in any::<bool>(),
-        ) {
-            let wa = webauthn();
-            let (rcr, auth) = wa.start_discoverable_authentication().unwrap();
-            // Client data that at least names the right challenge, or arbitrary bytes.
-            let client_data = if challenge {
-                let c = serde_json::to_value(&rcr).unwrap()["publicKey"]["challenge"].clone();
-                serde_json::to_vec(&json!({
-                    "type": "webauthn.get", "challenge": c,
-                    "origin": "https://kenpo.example.jp",
-                })).unwrap()
-            } else {
-                client_data
-            };
-            let v = assertion(&id, &client_data, &auth_data, &sig, handle.as_deref());
-            let cred: PublicKeyCredential = serde_json::from_value(v.clone()).unwrap();
-            // Round trip: what was parsed serialises back to the same answer.
-            let again: PublicKeyCredential =
-                serde_json::from_value(serde_json::to_value(&cred).unwrap()).unwrap();
-            prop_assert_eq!(serde_json::to_value(&again).unwrap(), serde_json::to_value(&cred).unwrap());
-            if wa.identify_discoverable_authentication(&cred).is_ok() {
-                // Identified by its claimed handle; with no key to verify it, it must still be
-                // refused (the slice form of finish takes "no key" without one to build).
-                #[allow(deprecated)]
-                let finished = wa.finish_discoverable_authentication(&cred, auth, &[]);
-                prop_assert!(finished.is_err());
-            }
-        }
-    }
-}
+mod properties;

@@ -2,30 +2,28 @@
 //! is the pushed one its `request_uri` names (`oidc::par`), kept as a flow for the sign-in pages, and handed to `signin::advance::resume`, which sends
 //! the member to the step they owe or straight back with a code.
 
-use crate::error::{PageError, PageResultExt};
+use crate::error::{PageResult, PageResultExt};
 use crate::oidc::par;
 use crate::oidc::params::Params;
 use crate::oidc::request::{self, RequestError};
-use crate::pages::{self, Ctx, i18n};
+use crate::pages::{self, Ctx, Hosted, i18n};
 use crate::security::request::Requester;
 use crate::signin::advance::resume;
 use crate::signin::flow_key;
 use crate::signin::visit::load_with;
 use crate::state::AppState;
 use crate::store::ephemeral::secs;
-use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use kenpo_shared::Lang;
 
 /// `GET` or `POST /authorize`.
 pub async fn handle(
-    State(state): State<AppState>,
-    ctx: Ctx,
+    Hosted { state, ctx, .. }: Hosted,
     requester: Requester,
     headers: HeaderMap,
     Params(pairs): Params,
-) -> Result<Response, PageError> {
+) -> PageResult {
     start(&state, ctx, requester, &headers, pairs).await
 }
 
@@ -35,7 +33,7 @@ async fn start(
     requester: Requester,
     headers: &HeaderMap,
     pairs: Vec<(String, String)>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let now = state.now();
     let lang = ctx.lang;
     let (params, duplicate) = match request::single_params(pairs.clone()) {

@@ -293,21 +293,8 @@ mod properties {
             "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
         });
         let client = Client {
-            client_id: "jwt-rp".into(),
-            name: "JWT RP".into(),
-            secret_hash: None,
-            auth_method: AuthMethod::PrivateKeyJwt,
             jwks: Some(json!({"keys": [jwk]})),
-            redirect_uris: vec!["https://rp.example/cb".into()],
-            post_logout_redirect_uris: vec![],
-            backchannel_logout_uri: None,
-            third_party: false,
-            id_token_alg: None,
-            scopes: vec![],
-            source: "test".into(),
-            pkce_optional: false,
-            require_par: false,
-            require_dpop: false,
+            ..crate::oidc::test_support::client("jwt-rp", AuthMethod::PrivateKeyJwt)
         };
         Key { pkcs8, client }
     }

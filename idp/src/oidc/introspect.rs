@@ -2,50 +2,22 @@
 //! to themselves: anything else is simply `{"active": false}`.
 
 use crate::error::OAuthError;
-use crate::oidc::{access, client_auth, params::form_params};
+use crate::oidc::access;
+use crate::oidc::protocol::{ProtocolPost, answer};
 use crate::security::tokens::token_hash;
 use crate::state::AppState;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Value, json};
 
-pub async fn post(
-    State(state): State<AppState>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(e) = crate::oidc::client_auth::query_free(uri.query()) {
-        return e.into_response();
-    }
-    match introspect(&state, &headers, &body).await {
-        Ok(v) => {
-            let mut res = axum::Json(v).into_response();
-            res.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            res
-        }
-        Err(e) => e.into_response(),
-    }
+pub async fn post(State(state): State<AppState>, post: ProtocolPost) -> Response {
+    answer(introspect(&state, &post).await.map(axum::Json))
 }
 
-async fn introspect(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Value, OAuthError> {
+async fn introspect(state: &AppState, post: &ProtocolPost) -> Result<Value, OAuthError> {
     let now = state.now();
-    let params = form_params(headers, body)?;
-    let client = client_auth::authenticate(
-        state,
-        headers,
-        &params,
-        &[state.url("/introspect"), state.issuer.clone()],
-        now,
-    )
-    .await?;
+    let audiences = [state.url("/introspect"), state.issuer.clone()];
+    let (params, client) = post.authenticate(state, &audiences, now).await?;
     if client.is_public() {
         return Err(OAuthError::invalid_client(
             "public clients may not introspect tokens",

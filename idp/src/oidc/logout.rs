@@ -7,19 +7,18 @@
 //! Without a hint that names the current session the member is asked to confirm (a link on
 //! another site must not sign them out silently).
 
-use crate::error::{PageError, PageResultExt};
+use crate::error::{PageError, PageResult, PageResultExt};
 use crate::oidc::backchannel;
 use crate::oidc::params::Params;
 use crate::oidc::request::single_params;
 use crate::pages::forms::{self, CsrfForm};
 use crate::pages::i18n::{self};
-use crate::pages::{Ctx, Frame};
+use crate::pages::{Ctx, Frame, Hosted};
 use crate::signin::session::Sessions;
 use crate::signin::visit::current_session;
 use crate::state::AppState;
 use crate::store::audit::Actor;
 pub use crate::texts::oidc::logout::*;
-use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -158,11 +157,10 @@ fn after_logout(state: &AppState, ctx: &Ctx, req: &LogoutRequest) -> Response {
 
 /// `GET` or `POST /logout` (OIDC RP-Initiated Logout).
 pub async fn handle(
-    State(state): State<AppState>,
-    ctx: Ctx,
+    Hosted { state, ctx, .. }: Hosted,
     headers: HeaderMap,
     Params(pairs): Params,
-) -> Result<Response, PageError> {
+) -> PageResult {
     rp_logout(&state, ctx, &headers, pairs).await
 }
 
@@ -171,7 +169,7 @@ async fn rp_logout(
     ctx: Ctx,
     headers: &HeaderMap,
     pairs: Vec<(String, String)>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let now = state.now();
     let params =
         single_params(pairs).map_err(|_| PageError::BadRequest(ctx.lang, i18n::BAD_REQUEST))?;
@@ -253,12 +251,10 @@ pub struct ConfirmForm {
 
 /// The member confirmed (or pressed "sign out" on our own pages).
 pub async fn confirm(
-    State(state): State<AppState>,
-    ctx: Ctx,
+    Hosted { state, ctx, now }: Hosted,
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<ConfirmForm>,
-) -> Result<Response, PageError> {
-    let now = state.now();
+) -> PageResult {
     let req = check(&state, &form.rest).await.unwrap_or_default();
     if let Some(current) = current_session(&state, &headers, now).await? {
         end_session(&state, &current.session.sid, now)

@@ -15,8 +15,11 @@ pub mod keys;
 pub mod logout;
 pub mod par;
 pub mod params;
+pub mod protocol;
 pub mod request;
 pub mod revoke;
+#[cfg(test)]
+pub mod test_support;
 pub mod token;
 pub mod userinfo;
 

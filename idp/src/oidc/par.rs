@@ -13,16 +13,15 @@
 //! A DPoP proof sent with the push binds the request to its key (`dpop_jkt`, RFC 9449 §10.1).
 
 use crate::error::OAuthError;
+use crate::oidc::protocol::{ProtocolPost, answer};
 use crate::oidc::request::{self, AuthRequest, RequestError};
-use crate::oidc::{client_auth, params::form_params};
 use crate::security::tokens::{new_id, new_token, token_hash};
 use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::ephemeral::{EphResult, Ephemeral, secs};
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -52,38 +51,25 @@ pub fn hint_verifier(state: &AppState) -> impl Fn(&str) -> Option<String> + use<
 }
 
 /// `POST /par`.
-pub async fn post(
-    State(state): State<AppState>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(e) = client_auth::query_free(uri.query()) {
-        return e.into_response();
-    }
-    match push(&state, &headers, &body).await {
-        Ok(v) => {
-            let mut res = (StatusCode::CREATED, axum::Json(v)).into_response();
-            res.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            res
-        }
-        Err(e) => e.into_response(),
-    }
+pub async fn post(State(state): State<AppState>, post: ProtocolPost) -> Response {
+    answer(
+        push(&state, &post)
+            .await
+            .map(|v| (StatusCode::CREATED, axum::Json(v))),
+    )
 }
 
-async fn push(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
+async fn push(state: &AppState, post: &ProtocolPost) -> Result<Value, OAuthError> {
     let now = state.now();
-    let mut params = form_params(headers, body)?;
     let audiences = [state.url("/par"), state.issuer.clone(), state.url("/token")];
-    let client = client_auth::authenticate(state, headers, &params, &audiences, now).await?;
+    let (mut params, client) = post.authenticate(state, &audiences, now).await?;
     if params.contains_key("request_uri") {
         return Err(OAuthError::invalid_request(
             "request_uri cannot be pushed (RFC 9126 §2.1)",
         ));
     }
     let jkt = state
-        .verify_dpop(headers, "POST", "/par", None, now)
+        .verify_dpop(&post.headers, "POST", "/par", None, now)
         .await?;
     match (jkt, params.get("dpop_jkt")) {
         (Some(proven), Some(named)) if &proven != named => {

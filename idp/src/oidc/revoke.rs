@@ -3,45 +3,22 @@
 //! of other clients get the same empty 200, as the RFC asks.
 
 use crate::error::OAuthError;
-use crate::oidc::{access, client_auth, params::form_params};
+use crate::oidc::access;
+use crate::oidc::protocol::{ProtocolPost, answer};
 use crate::security::tokens::token_hash;
 use crate::state::AppState;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 
-pub async fn post(
-    State(state): State<AppState>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(e) = crate::oidc::client_auth::query_free(uri.query()) {
-        return e.into_response();
-    }
-    match revoke(&state, &headers, &body).await {
-        Ok(()) => {
-            let mut res = StatusCode::OK.into_response();
-            res.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            res
-        }
-        Err(e) => e.into_response(),
-    }
+pub async fn post(State(state): State<AppState>, post: ProtocolPost) -> Response {
+    answer(revoke(&state, &post).await.map(|()| StatusCode::OK))
 }
 
-async fn revoke(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), OAuthError> {
+async fn revoke(state: &AppState, post: &ProtocolPost) -> Result<(), OAuthError> {
     let now = state.now();
-    let params = form_params(headers, body)?;
-    let client = client_auth::authenticate(
-        state,
-        headers,
-        &params,
-        &[state.url("/revoke"), state.issuer.clone()],
-        now,
-    )
-    .await?;
+    let audiences = [state.url("/revoke"), state.issuer.clone()];
+    let (params, client) = post.authenticate(state, &audiences, now).await?;
     let token = params
         .get("token")
         .filter(|t| !t.is_empty())

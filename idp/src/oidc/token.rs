@@ -14,80 +14,85 @@ pub use code::{CodeRefusal, check_code};
 use crate::error::OAuthError;
 use crate::oidc::access::{self, AccessRecord};
 use crate::oidc::claims::{self, IdTokenInput};
-use crate::oidc::client_auth;
 use crate::oidc::keys::Alg;
-use crate::oidc::params::form_params;
+use crate::oidc::protocol::{ProtocolPost, no_store};
 use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::grants::Grant;
 use crate::store::members::Member;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 
-pub async fn post(
-    State(state): State<AppState>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(e) = client_auth::query_free(uri.query()) {
-        return e.into_response();
+pub async fn post(State(state): State<AppState>, post: ProtocolPost) -> Response {
+    let v = match token(&state, &post).await {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    // RFC 9449 §8.2: the nonce for the client's next proof rides along.
+    let nonce = state
+        .dpop_nonces()
+        .current(&state.eph, state.now())
+        .await
+        .ok()
+        .flatten();
+    let mut res = axum::Json(v).into_response();
+    if let Some(n) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+        res.headers_mut().insert("dpop-nonce", n);
     }
-    match token(&state, &headers, &body).await {
-        Ok(v) => {
-            // RFC 9449 §8.2: the nonce for the client's next proof rides along.
-            let nonce = state
-                .dpop_nonces()
-                .current(&state.eph, state.now())
-                .await
-                .ok()
-                .flatten();
-            let mut res = axum::Json(v).into_response();
-            if let Some(n) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
-                res.headers_mut().insert("dpop-nonce", n);
-            }
-            res.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            res.headers_mut()
-                .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            res
-        }
-        Err(e) => e.into_response(),
-    }
+    let mut res = no_store(res);
+    res.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
 }
 
-async fn token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
+async fn token(state: &AppState, post: &ProtocolPost) -> Result<Value, OAuthError> {
     let now = state.now();
-    let params = form_params(headers, body)?;
     let audiences = [state.url("/token"), state.issuer.clone()];
-    let client = client_auth::authenticate(state, headers, &params, &audiences, now).await?;
+    let (params, client) = post.authenticate(state, &audiences, now).await?;
     // A DPoP proof binds the tokens issued here to its key (RFC 9449 §5).
     let jkt = state
-        .verify_dpop(headers, "POST", "/token", None, now)
+        .verify_dpop(&post.headers, "POST", "/token", None, now)
         .await?;
     if jkt.is_none() && client.require_dpop {
         return Err(OAuthError::invalid_dpop_proof(
             "this client must send a DPoP proof",
         ));
     }
-    let jkt = jkt.as_deref();
+    let grant = GrantRequest {
+        state,
+        client: &client,
+        params: &params,
+        jkt: jkt.as_deref(),
+        now,
+    };
     match params.get("grant_type").map(String::as_str) {
         None | Some("") => Err(OAuthError::invalid_request("missing grant_type")),
         Some("authorization_code") => {
             // Hook (issue 11): a staff sign-in's code is redeemed on its own path.
             match crate::staff::oidc::exchange(state, &client, &params, now).await? {
                 Some(staff_tokens) => Ok(staff_tokens),
-                None => code::exchange(state, &client, &params, jkt, now).await,
+                None => code::exchange(&grant).await,
             }
         }
-        Some("refresh_token") => refresh::exchange(state, &client, &params, jkt, now).await,
+        Some("refresh_token") => refresh::exchange(&grant).await,
         Some(_) => Err(OAuthError::unsupported_grant_type(
             "only authorization_code and refresh_token are supported",
         )),
     }
+}
+
+/// A token request of an authenticated client, as both grants read it.
+#[derive(Clone, Copy)]
+struct GrantRequest<'a> {
+    state: &'a AppState,
+    client: &'a Client,
+    params: &'a HashMap<String, String>,
+    /// The key of the request's DPoP proof, if it came with one.
+    jkt: Option<&'a str>,
+    now: i64,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -168,7 +173,7 @@ pub(crate) async fn respond(
 mod properties {
     //! Form bodies of the protocol endpoints are untrusted: no panic on any bytes; unique
     //! parameters read back exactly, and any parameter given twice is refused.
-    use super::form_params;
+    use crate::oidc::params::form_params;
     use axum::http::{HeaderMap, HeaderValue, header};
     use proptest::prelude::*;
     use std::collections::HashMap;

@@ -4,7 +4,7 @@
 //! account's brute-force budget (`security::throttle`) before it is compared; an unreadable
 //! answer is not compared and not counted.
 
-use crate::error::{PageError, PageResultExt};
+use crate::error::{PageResult, PageResultExt};
 use crate::pages::forms::{self, Field};
 use crate::security::throttle::Kind;
 use crate::signin::second_factor::attempt;
@@ -51,10 +51,7 @@ fn page(
     v.render(state, status, Step::Birthdate, ctx.t(TITLE), vec![], body)
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    Visiting(v, _): Visiting,
-) -> Result<Response, PageError> {
+pub async fn get(State(state): State<AppState>, Visiting(v, _): Visiting) -> PageResult {
     let v = v.owing(&state, wanted).await?;
     Ok(page(&state, &v, "", None, StatusCode::OK))
 }
@@ -62,7 +59,7 @@ pub async fn get(
 pub async fn post(
     State(state): State<AppState>,
     Visiting(v, form): Visiting<BirthdateForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let mut v = v.owing(&state, wanted).await?;
     let lang = v.lang();
     let typed = form.birthdate.chars().take(40).collect::<String>();

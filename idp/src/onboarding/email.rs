@@ -15,7 +15,7 @@
 //! hour); confirming an address one does not read (needs the 256-bit link); a stale link
 //! confirming a replaced address (bound to the address).
 
-use crate::error::{PageError, PageResultExt};
+use crate::error::{PageResult, PageResultExt};
 use crate::mail::{Mail, MailKind};
 use crate::pages::forms::{self, Field};
 use crate::pages::i18n::{self, Text};
@@ -179,10 +179,7 @@ fn email_page(
     v.render(state, status, Step::Email, ctx.t(TITLE), vec![], body)
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    Visiting(v, _): Visiting,
-) -> Result<Response, PageError> {
+pub async fn get(State(state): State<AppState>, Visiting(v, _): Visiting) -> PageResult {
     let v = v.owing(&state, wanted).await?;
     let value = v.member.email.clone().unwrap_or_default();
     Ok(email_page(&state, &v, &value, None, StatusCode::OK))
@@ -191,7 +188,7 @@ pub async fn get(
 pub async fn post(
     State(state): State<AppState>,
     Visiting(v, form): Visiting<EmailForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let mut v = v.owing(&state, wanted).await?;
     let lang = v.lang();
     let typed: String = form.email.chars().take(320).collect();

@@ -4,7 +4,7 @@
 //! opened elsewhere.
 
 use super::email::send_link;
-use crate::error::{PageError, PageResultExt};
+use crate::error::{PageResult, PageResultExt};
 use crate::pages::forms;
 use crate::signin::email_pending_key;
 use crate::signin::steps::Step;
@@ -88,10 +88,7 @@ fn sent_page(
     )
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    Visiting(v, _): Visiting,
-) -> Result<Response, PageError> {
+pub async fn get(State(state): State<AppState>, Visiting(v, _): Visiting) -> PageResult {
     let v = v.owing(&state, wanted).await?;
     Ok(sent_page(&state, &v, None, None, StatusCode::OK))
 }
@@ -101,7 +98,7 @@ pub async fn get(
 pub async fn post(
     State(state): State<AppState>,
     Visiting(v, form): Visiting<SentForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let mut v = v.owing(&state, wanted).await?;
     let lang = v.lang();
     if form.change.is_some() {
@@ -142,7 +139,7 @@ pub async fn status(
     State(state): State<AppState>,
     browser: Browser,
     Query(q): Query<StatusQuery>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let Some(v) = load(&state, browser, q.flow.as_deref()).await? else {
         return Ok(StatusCode::UNAUTHORIZED.into_response());
     };

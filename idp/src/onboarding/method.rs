@@ -9,7 +9,7 @@
 //! another method" on the enrolment page) and choose again; once one is enrolled, changes
 //! belong to the account page.
 
-use crate::error::{PageError, PageResultExt};
+use crate::error::{PageError, PageResult, PageResultExt};
 use crate::mfa::Factor;
 use crate::pages::forms;
 use crate::signin::steps::Step;
@@ -108,10 +108,7 @@ fn page(state: &AppState, v: &Visit, error: Option<&str>, status: StatusCode) ->
     v.render(state, status, Step::Method, ctx.t(TITLE), vec![], body)
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    Visiting(v, _): Visiting,
-) -> Result<Response, PageError> {
+pub async fn get(State(state): State<AppState>, Visiting(v, _): Visiting) -> PageResult {
     let v = enter(&state, v).await?;
     Ok(page(&state, &v, None, StatusCode::OK))
 }
@@ -119,7 +116,7 @@ pub async fn get(
 pub async fn post(
     State(state): State<AppState>,
     Visiting(v, form): Visiting<MethodForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let mut v = enter(&state, v).await?;
     let Some(factor) = Factor::parse(form.method.trim()) else {
         let msg = NONE.get(v.lang());

@@ -6,7 +6,7 @@
 //!
 //! The same fields serve the recovery page `reset-password` ([`fields`]).
 
-use crate::error::{PageError, PageResultExt};
+use crate::error::{PageResult, PageResultExt};
 use crate::mail::{Mail, MailKind};
 use crate::pages::Ctx;
 use crate::pages::forms;
@@ -124,10 +124,7 @@ fn page(state: &AppState, v: &Visit, failed: &[Rule], status: StatusCode) -> Res
     )
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    Visiting(v, _): Visiting,
-) -> Result<Response, PageError> {
+pub async fn get(State(state): State<AppState>, Visiting(v, _): Visiting) -> PageResult {
     let v = v.owing(&state, wanted).await?;
     Ok(page(&state, &v, &[], StatusCode::OK))
 }
@@ -135,7 +132,7 @@ pub async fn get(
 pub async fn post(
     State(state): State<AppState>,
     Visiting(v, form): Visiting<NewPasswordForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let mut v = v.owing(&state, wanted).await?;
     let failed = password_rules::check(&form.new_password, &form.new_password_confirm, &v.member);
     if !failed.is_empty() {

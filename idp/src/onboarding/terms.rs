@@ -3,7 +3,7 @@
 //! version, every member is asked again at their next sign-in (after the second factor).
 
 use super::texts::{self, Doc};
-use crate::error::{PageError, PageResultExt};
+use crate::error::{PageResult, PageResultExt};
 use crate::pages::forms;
 use crate::signin::steps::Step;
 use crate::signin::visit::{Visit, Visiting};
@@ -51,10 +51,7 @@ async fn page(state: &AppState, v: &Visit, error: Option<&str>, status: StatusCo
     v.render(state, status, Step::Terms, ctx.t(TITLE), vec![], body)
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    Visiting(v, _): Visiting,
-) -> Result<Response, PageError> {
+pub async fn get(State(state): State<AppState>, Visiting(v, _): Visiting) -> PageResult {
     let v = v.owing(&state, wanted).await?;
     Ok(page(&state, &v, None, StatusCode::OK).await)
 }
@@ -62,7 +59,7 @@ pub async fn get(
 pub async fn post(
     State(state): State<AppState>,
     Visiting(v, form): Visiting<TermsForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let mut v = v.owing(&state, wanted).await?;
     if form.agree.as_deref() != Some("yes") {
         let msg = NOT_AGREED.get(v.lang());

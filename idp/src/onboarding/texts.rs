@@ -8,9 +8,8 @@
 //! HTML or script from a file can reach a page.
 
 use crate::pages::i18n::Text;
-use crate::pages::{Ctx, Frame};
+use crate::pages::{Ctx, Frame, Hosted};
 use crate::state::AppState;
-use axum::extract::State;
 use axum::response::Response;
 use kenpo_shared::Lang;
 use maud::{Markup, html};
@@ -202,11 +201,11 @@ async fn doc_page(state: &AppState, ctx: &Ctx, doc: Doc) -> Response {
     )
 }
 
-pub async fn terms_page(State(state): State<AppState>, ctx: Ctx) -> Response {
+pub async fn terms_page(Hosted { state, ctx, .. }: Hosted) -> Response {
     doc_page(&state, &ctx, Doc::Terms).await
 }
 
-pub async fn privacy_page(State(state): State<AppState>, ctx: Ctx) -> Response {
+pub async fn privacy_page(Hosted { state, ctx, .. }: Hosted) -> Response {
     doc_page(&state, &ctx, Doc::Privacy).await
 }
 

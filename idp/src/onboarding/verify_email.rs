@@ -6,10 +6,10 @@
 //! would, and the waiting tab moves on by itself.
 
 use super::email::VerifyLink;
-use crate::error::{PageError, PageResultExt};
+use crate::error::{PageResult, PageResultExt};
 use crate::pages::i18n::{self};
 use crate::pages::{Ctx, Frame};
-use crate::security::links::{self, LinkKind};
+use crate::security::links::{self, LinkKind, Open};
 use crate::signin::email_pending_key;
 use crate::signin::visit::{Browser, load};
 use crate::state::AppState;
@@ -59,13 +59,14 @@ pub async fn get(
     State(state): State<AppState>,
     browser: Browser,
     Query(q): Query<VerifyQuery>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let ctx = browser.ctx.clone();
     let now = state.now();
     let lang = ctx.lang;
-    let link = links::take::<VerifyLink>(&state.eph, LinkKind::VerifyEmail, &q.token, now)
-        .await
-        .page(lang)?;
+    let link =
+        links::open::<VerifyLink>(&state.eph, LinkKind::VerifyEmail, &q.token, now, Open::Take)
+            .await
+            .page(lang)?;
     let Some(link) = link else {
         return Ok(link_page(&state, &ctx, false));
     };

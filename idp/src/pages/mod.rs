@@ -17,6 +17,28 @@ use maud::{Markup, html};
 use crate::security::csrf::CsrfToken;
 use crate::state::AppState;
 
+/// A hosted page's request: the state, the page context and the one time it is decided at.
+pub struct Hosted {
+    pub state: AppState,
+    pub ctx: Ctx,
+    pub now: i64,
+}
+
+impl FromRequestParts<AppState> for Hosted {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ctx = Ctx::from_request_parts(parts, state).await?;
+        Ok(Hosted {
+            state: state.clone(),
+            ctx,
+            now: state.now(),
+        })
+    }
+}
+
 /// What a hosted page needs from its request.
 #[derive(Clone, Debug)]
 pub struct Ctx {

@@ -13,6 +13,9 @@ use kenpo_shared::web::negotiate_lang;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+/// What a script (JSON) endpoint of a hosted page answers.
+pub type ScriptResult = Result<Response, ScriptError>;
+
 /// Why a script endpoint did not do what was asked.
 #[derive(Debug)]
 pub enum ScriptError {

@@ -8,13 +8,13 @@
 //! longer owed. Any other onboarding step still owed (terms, factor) comes at the next sign-in.
 
 use super::{RequestPage, clean_flow, contact, login_href, start};
-use crate::error::{PageError, PageResultExt};
+use crate::error::{PageError, PageResult, PageResultExt};
 use crate::mail::{Mail, MailKind};
 use crate::onboarding::new_password;
 use crate::pages::forms::{self, CsrfForm, Field};
 use crate::pages::i18n::{self, Text};
-use crate::pages::{Ctx, Frame};
-use crate::security::links::{self, LinkKind};
+use crate::pages::{Ctx, Frame, Hosted};
+use crate::security::links::{self, LinkKind, Open};
 use crate::security::password_rules;
 use crate::security::request::Requester;
 use crate::security::throttle::Throttle;
@@ -26,7 +26,7 @@ use crate::store::audit::Actor;
 use crate::store::credentials::CredentialStore;
 use crate::store::members::Member;
 pub use crate::texts::recovery::password::*;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::Response;
 use kenpo_shared::ids::UserId;
@@ -131,22 +131,16 @@ pub fn wait_message(lang: Lang, secs: u64) -> String {
     )
 }
 
-pub async fn forgot_get(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Query(q): Query<FlowQuery>,
-) -> Response {
+pub async fn forgot_get(Hosted { state, ctx, .. }: Hosted, Query(q): Query<FlowQuery>) -> Response {
     let flow = clean_flow(q.flow);
     forgot_page(&state, &ctx, flow.as_deref(), "", None, StatusCode::OK)
 }
 
 pub async fn forgot_post(
-    State(state): State<AppState>,
-    ctx: Ctx,
+    Hosted { state, ctx, now }: Hosted,
     requester: Requester,
     CsrfForm(form): CsrfForm<ForgotForm>,
-) -> Result<Response, PageError> {
-    let now = state.now();
+) -> PageResult {
     let flow = clean_flow(form.flow);
     let typed: String = form.username.chars().take(64).collect();
     let Ok(user_id) = UserId::parse(&typed) else {
@@ -323,9 +317,10 @@ async fn live_link(
     token: &str,
     now: i64,
 ) -> Result<Option<(ResetLink, Member)>, PageError> {
-    let link = links::peek::<ResetLink>(&state.eph, LinkKind::ResetPassword, token, now)
-        .await
-        .page(Lang::Ja)?;
+    let link =
+        links::open::<ResetLink>(&state.eph, LinkKind::ResetPassword, token, now, Open::Peek)
+            .await
+            .page(Lang::Ja)?;
     let Some(link) = link else { return Ok(None) };
     let member = state
         .members()
@@ -394,10 +389,9 @@ fn reset_page(
 }
 
 pub async fn reset_get(
-    State(state): State<AppState>,
-    ctx: Ctx,
+    Hosted { state, ctx, .. }: Hosted,
     Query(q): Query<ResetQuery>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     Ok(match live_link(&state, &q.token, state.now()).await? {
         Some((_, member)) => reset_page(&state, &ctx, &q.token, &member, &[], StatusCode::OK),
         None => invalid_link_page(&state, &ctx),
@@ -405,12 +399,10 @@ pub async fn reset_get(
 }
 
 pub async fn reset_post(
-    State(state): State<AppState>,
-    ctx: Ctx,
+    Hosted { state, ctx, now }: Hosted,
     requester: Requester,
     CsrfForm(form): CsrfForm<ResetForm>,
-) -> Result<Response, PageError> {
-    let now = state.now();
+) -> PageResult {
     let lang = ctx.lang;
     let Some((link, member)) = live_link(&state, &form.token, now).await? else {
         return Ok(invalid_link_page(&state, &ctx));
@@ -428,10 +420,16 @@ pub async fn reset_post(
         ));
     }
     // Spend the link now; of two submissions racing, one wins.
-    if links::take::<ResetLink>(&state.eph, LinkKind::ResetPassword, &form.token, now)
-        .await
-        .page(lang)?
-        .is_none()
+    if links::open::<ResetLink>(
+        &state.eph,
+        LinkKind::ResetPassword,
+        &form.token,
+        now,
+        Open::Take,
+    )
+    .await
+    .page(lang)?
+    .is_none()
     {
         return Ok(invalid_link_page(&state, &ctx));
     }

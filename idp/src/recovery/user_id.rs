@@ -4,11 +4,11 @@
 
 use super::password::{FlowQuery, sent_page, wait_message};
 use super::{RequestPage, clean_flow, start};
-use crate::error::PageError;
+use crate::error::PageResult;
 use crate::mail::{Mail, MailKind};
 use crate::onboarding::email::parse_email;
-use crate::pages::Ctx;
 use crate::pages::forms::{CsrfForm, Field};
+use crate::pages::{Ctx, Hosted};
 use crate::security::request::Requester;
 use crate::state::AppState;
 use crate::store::audit::Actor;
@@ -64,12 +64,10 @@ pub async fn get(State(state): State<AppState>, ctx: Ctx, Query(q): Query<FlowQu
 }
 
 pub async fn post(
-    State(state): State<AppState>,
-    ctx: Ctx,
+    Hosted { state, ctx, now }: Hosted,
     requester: Requester,
     CsrfForm(form): CsrfForm<UserIdForm>,
-) -> Result<Response, PageError> {
-    let now = state.now();
+) -> PageResult {
     let flow = clean_flow(form.flow);
     let typed: String = form.email.chars().take(320).collect();
     let email = match parse_email(&typed) {

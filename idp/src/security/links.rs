@@ -57,38 +57,31 @@ fn key(kind: LinkKind, token: &str) -> Option<String> {
     (token.len() == 43).then(|| format!("{}:{}", kind.prefix(), token_hash(token)))
 }
 
-/// The payload of a live link without consuming it (to show the page a link leads to).
-pub async fn peek<T: DeserializeOwned>(
-    eph: &Ephemeral,
-    kind: LinkKind,
-    token: &str,
-    now: i64,
-) -> EphResult<Option<T>> {
-    let Some(key) = key(kind, token) else {
-        return Ok(None);
-    };
-    Ok(eph
-        .get_json::<Stored<T>>(&key)
-        .await?
-        .filter(|s| s.expires_at > now)
-        .map(|s| s.payload))
+/// How a link is opened: to show the page it leads to, or to act on it (single use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Open {
+    /// The payload of a live link, left in place.
+    Peek,
+    /// The payload the first time, None afterwards.
+    Take,
 }
 
-/// Consumes a link: its payload the first time, None afterwards or once expired.
-pub async fn take<T: DeserializeOwned>(
+/// The payload of a live link (None once expired, consumed or never ours).
+pub async fn open<T: DeserializeOwned>(
     eph: &Ephemeral,
     kind: LinkKind,
     token: &str,
     now: i64,
+    how: Open,
 ) -> EphResult<Option<T>> {
     let Some(key) = key(kind, token) else {
         return Ok(None);
     };
-    Ok(eph
-        .take_json::<Stored<T>>(&key)
-        .await?
-        .filter(|s| s.expires_at > now)
-        .map(|s| s.payload))
+    let stored = match how {
+        Open::Peek => eph.get_json::<Stored<T>>(&key).await?,
+        Open::Take => eph.take_json::<Stored<T>>(&key).await?,
+    };
+    Ok(stored.filter(|s| s.expires_at > now).map(|s| s.payload))
 }
 
 #[cfg(test)]
@@ -102,41 +95,22 @@ mod tests {
         let t = create(&eph, LinkKind::VerifyEmail, &"m1".to_string(), 600, 1000)
             .await
             .unwrap();
-        assert_eq!(
-            take::<String>(&eph, LinkKind::ResetPassword, &t, 1001)
-                .await
-                .unwrap(),
-            None
-        );
-        assert_eq!(
-            peek::<String>(&eph, LinkKind::VerifyEmail, &t, 1001)
-                .await
-                .unwrap()
-                .as_deref(),
-            Some("m1")
-        );
-        assert_eq!(
-            take::<String>(&eph, LinkKind::VerifyEmail, &t, 1001)
-                .await
-                .unwrap()
-                .as_deref(),
-            Some("m1")
-        );
-        assert_eq!(
-            take::<String>(&eph, LinkKind::VerifyEmail, &t, 1002)
-                .await
-                .unwrap(),
-            None
-        );
-        let t = create(&eph, LinkKind::ResetPassword, &"m2".to_string(), 600, 1000)
+        let (verify, reset) = (LinkKind::VerifyEmail, LinkKind::ResetPassword);
+        // In order: (kind, time, how, payload expected).
+        let steps = [
+            (reset, 1001, Open::Take, None),
+            (verify, 1001, Open::Peek, Some("m1")),
+            (verify, 1001, Open::Take, Some("m1")),
+            (verify, 1002, Open::Take, None),
+        ];
+        for (kind, now, how, want) in steps {
+            let got = open::<String>(&eph, kind, &t, now, how).await.unwrap();
+            assert_eq!(got.as_deref(), want, "{kind:?} at {now}, {how:?}");
+        }
+        let t = create(&eph, reset, &"m2".to_string(), 600, 1000)
             .await
             .unwrap();
-        assert_eq!(
-            take::<String>(&eph, LinkKind::ResetPassword, &t, 1600)
-                .await
-                .unwrap(),
-            None,
-            "expired by the clock"
-        );
+        let late = open::<String>(&eph, reset, &t, 1600, Open::Take).await;
+        assert_eq!(late.unwrap(), None, "expired by the clock");
     }
 }

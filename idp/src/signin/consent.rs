@@ -1,7 +1,7 @@
 //! Consent (`data-step="consent"`), asked only for clients marked third-party, and remembered
 //! per member and client until the client asks for more.
 
-use crate::error::{PageError, PageResultExt};
+use crate::error::{PageError, PageResult, PageResultExt};
 use crate::oidc::request::AuthRequest;
 use crate::pages::Frame;
 use crate::pages::forms;
@@ -14,7 +14,7 @@ use crate::state::AppState;
 use crate::store::clients::Client;
 pub use crate::texts::signin::consent::*;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use maud::html;
 use serde::Deserialize;
 use serde_json::json;
@@ -51,10 +51,7 @@ async fn enter(state: &AppState, v: Visit) -> Result<(Visit, AuthRequest), PageE
     Ok((v, flow))
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    Visiting(v, _): Visiting,
-) -> Result<Response, PageError> {
+pub async fn get(State(state): State<AppState>, Visiting(v, _): Visiting) -> PageResult {
     let (v, flow) = enter(&state, v).await?;
     let ctx = &v.ctx;
     let client = state
@@ -100,7 +97,7 @@ pub async fn get(
 pub async fn post(
     State(state): State<AppState>,
     Visiting(v, form): Visiting<ConsentForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let (v, flow) = enter(&state, v).await?;
     let lang = v.lang();
     let next = match form.consent.as_str() {

@@ -1,18 +1,14 @@
 //! The `done` page: shown when a sign-in finishes without a relying party to return to.
 
-use crate::error::PageError;
+use crate::error::PageResult;
 use crate::pages::{Frame, i18n};
 use crate::signin::steps::Step;
 use crate::signin::visit::Visiting;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::response::Response;
 use maud::html;
 
-pub async fn get(
-    State(state): State<AppState>,
-    Visiting(v, _): Visiting,
-) -> Result<Response, PageError> {
+pub async fn get(State(state): State<AppState>, Visiting(v, _): Visiting) -> PageResult {
     let v = v.owing(&state, |s| s == Step::Done).await?;
     let ctx = &v.ctx;
     let body = html! {

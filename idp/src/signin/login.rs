@@ -2,10 +2,10 @@
 //! sign-in. The check itself and the session it starts are in `signin::start`.
 
 use crate::config::FirstLogin;
-use crate::error::{PageError, PageResultExt};
+use crate::error::{PageError, PageResult, PageResultExt};
 use crate::pages::forms::{self, CsrfForm, Field};
 use crate::pages::i18n::{self};
-use crate::pages::{Ctx, Frame};
+use crate::pages::{Ctx, Frame, Hosted};
 use crate::security::request::Requester;
 use crate::signin::start::{Authenticated, LoginFailure, Primary, authenticate, start_session};
 use crate::signin::steps::login_needed;
@@ -44,7 +44,7 @@ pub async fn get(
     State(state): State<AppState>,
     browser: Browser,
     Query(q): Query<LoginQuery>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let ctx = browser.ctx.clone();
     let requester = browser.requester.clone();
     // Already signed in and nothing forces a new password entry: skip this page.
@@ -199,13 +199,11 @@ fn failure_text(
 }
 
 pub async fn post(
-    State(state): State<AppState>,
-    ctx: Ctx,
+    Hosted { state, ctx, now }: Hosted,
     requester: Requester,
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<LoginForm>,
-) -> Result<Response, PageError> {
-    let now = state.now();
+) -> PageResult {
     let flow = load_flow(&state, form.flow.as_deref()).await?;
     let flow_id = flow.as_ref().map(|f| f.id.as_str());
     match authenticate(&state, &requester, &form.username, &form.password, now).await {

@@ -3,7 +3,7 @@
 //! send with its cooldown note, the code and resend forms, and the check against the
 //! account's budget.
 
-use crate::error::{PageError, PageResultExt};
+use crate::error::{PageError, PageResult, PageResultExt};
 use crate::mail::masked;
 use crate::mfa::Factor;
 use crate::mfa::email_otp::{self, Check, Issue, Purpose as OtpPurpose};
@@ -204,10 +204,7 @@ async fn send(state: &AppState, asked: &Asked, force: bool) -> Result<SendNote, 
     send_code(state, &asked.visit, OtpPurpose::SignIn, address, force).await
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    Visiting(v, q): Visiting<NextQuery>,
-) -> Result<Response, PageError> {
+pub async fn get(State(state): State<AppState>, Visiting(v, q): Visiting<NextQuery>) -> PageResult {
     let asked = Asked::enter(&state, v, q.next.as_deref(), Factor::Email).await?;
     let note = send(&state, &asked, false).await?;
     Ok(page(&state, &asked, &note, None, StatusCode::OK))
@@ -216,7 +213,7 @@ pub async fn get(
 pub async fn post(
     State(state): State<AppState>,
     Visiting(v, form): Visiting<CodeForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let asked = Asked::enter(&state, v, form.next.as_deref(), Factor::Email).await?;
     if form.resend.is_some() {
         let note = send(&state, &asked, true).await?;

@@ -2,11 +2,11 @@
 //! shares: the phone (hybrid) explanation of the union's guide, and the member-facing
 //! message of a failed ceremony. The ceremony itself is `mfa::passkey`.
 
-use crate::error::PageError;
+use crate::error::{PageError, PageResult};
 use crate::mfa::Factor;
 use crate::mfa::passkey::{self, Owner, PasskeyError};
 use crate::pages::Ctx;
-use crate::pages::script::{ScriptError, follow, json_ok};
+use crate::pages::script::{ScriptError, ScriptResult, follow, json_ok};
 use crate::signin::second_factor::{Asked, NextQuery};
 use crate::signin::session::Current;
 use crate::signin::visit::{Visiting, VisitingScript};
@@ -82,10 +82,7 @@ fn page(state: &AppState, asked: &Asked) -> Response {
     )
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    Visiting(v, q): Visiting<NextQuery>,
-) -> Result<Response, PageError> {
+pub async fn get(State(state): State<AppState>, Visiting(v, q): Visiting<NextQuery>) -> PageResult {
     let asked = Asked::enter(&state, v, q.next.as_deref(), Factor::Passkey).await?;
     Ok(page(&state, &asked))
 }
@@ -100,7 +97,7 @@ pub struct AssertionRequest {
 pub async fn options(
     State(state): State<AppState>,
     VisitingScript(v, req): VisitingScript<serde_json::Value>,
-) -> Result<Response, ScriptError> {
+) -> ScriptResult {
     let asked = Asked::enter(&state, v, req.field("next"), Factor::Passkey).await?;
     let v = &asked.visit;
     let (ceremony, options) =
@@ -113,7 +110,7 @@ pub async fn options(
 pub async fn finish(
     State(state): State<AppState>,
     VisitingScript(v, req): VisitingScript<AssertionRequest>,
-) -> Result<Response, ScriptError> {
+) -> ScriptResult {
     let asked = Asked::enter(&state, v, req.field("next"), Factor::Passkey).await?;
     let v = &asked.visit;
     let ip = v.requester.ip.to_string();

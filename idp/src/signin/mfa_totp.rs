@@ -2,7 +2,7 @@
 //! The check is `mfa::totp::verify` (one conditional UPDATE: a code is accepted once, across
 //! replicas); the attempt is claimed from the account's budget first.
 
-use crate::error::{PageError, PageResultExt};
+use crate::error::{PageResult, PageResultExt};
 use crate::mfa::{self, Factor};
 use crate::signin::second_factor::{Asked, NextQuery, VERIFY, WRONG_CODE, code_field};
 use crate::signin::visit::Visiting;
@@ -44,10 +44,7 @@ fn page(state: &AppState, asked: &Asked, error: Option<&str>, status: StatusCode
     )
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    Visiting(v, q): Visiting<NextQuery>,
-) -> Result<Response, PageError> {
+pub async fn get(State(state): State<AppState>, Visiting(v, q): Visiting<NextQuery>) -> PageResult {
     let asked = Asked::enter(&state, v, q.next.as_deref(), Factor::Totp).await?;
     Ok(page(&state, &asked, None, StatusCode::OK))
 }
@@ -55,7 +52,7 @@ pub async fn get(
 pub async fn post(
     State(state): State<AppState>,
     Visiting(v, form): Visiting<CodeForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let asked = Asked::enter(&state, v, form.next.as_deref(), Factor::Totp).await?;
     if let Some(msg) = asked.attempt(&state).await? {
         return Ok(page(

@@ -6,18 +6,15 @@
 
 use crate::error::PageResultExt;
 use crate::mfa::passkey::{self, PasskeyError};
-use crate::pages::Ctx;
-use crate::pages::script::{ScriptError, ScriptJson, follow, json_ok};
+use crate::pages::Hosted;
+use crate::pages::script::{ScriptJson, ScriptResult, follow, json_ok};
 use crate::security::request::Requester;
 use crate::security::throttle::Gate;
 use crate::security::throttle::Throttle;
 use crate::signin::mfa_passkey::passkey_failure;
 use crate::signin::second_factor::throttled;
 use crate::signin::start::{Primary, start_session};
-use crate::state::AppState;
-use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::PublicKeyCredential;
@@ -38,12 +35,10 @@ pub struct FinishRequest {
 }
 
 pub async fn options(
-    State(state): State<AppState>,
-    ctx: Ctx,
+    Hosted { state, ctx, now }: Hosted,
     requester: Requester,
     _: ScriptJson<OptionsRequest>,
-) -> Result<Response, ScriptError> {
-    let now = state.now();
+) -> ScriptResult {
     let gate = Throttle::new(&state.eph, &state.config.throttle)
         .limit(
             &format!("wa:opt:{}", requester.bucket()),
@@ -63,13 +58,11 @@ pub async fn options(
 }
 
 pub async fn finish(
-    State(state): State<AppState>,
-    ctx: Ctx,
+    Hosted { state, ctx, now }: Hosted,
     requester: Requester,
     headers: HeaderMap,
     req: ScriptJson<FinishRequest>,
-) -> Result<Response, ScriptError> {
-    let now = state.now();
+) -> ScriptResult {
     let lang = ctx.lang;
     let gate = Throttle::new(&state.eph, &state.config.throttle)
         .address_attempt(requester.ip, now)

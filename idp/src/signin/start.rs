@@ -3,7 +3,7 @@
 //! passkey. The answer to a wrong user ID and to a wrong password is the same, in the same
 //! time (one argon2id verification either way), and both count against the throttles.
 
-use crate::error::{PageError, PageResultExt};
+use crate::error::{PageResult, PageResultExt};
 use crate::oidc::logout::end_session;
 use crate::pages::Ctx;
 use crate::security::password::HashError;
@@ -20,7 +20,7 @@ use crate::store::ephemeral::EphemeralError;
 use crate::store::members::Member;
 use axum::http::HeaderMap;
 use axum::http::header::SET_COOKIE;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use kenpo_shared::Secret;
 use kenpo_shared::ids::{UserId, normalize};
 use serde_json::json;
@@ -234,7 +234,7 @@ pub async fn start_session(
     requester: Requester,
     headers: &HeaderMap,
     primary: Primary<'_>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let now = state.now();
     let lang = ctx.lang;
     let Primary {

@@ -210,6 +210,15 @@ mod tests {
     use super::tests_support::member;
     use super::*;
 
+    /// The member's factors: passkeys, authenticator app, email codes.
+    fn factors(passkeys: usize, totp: bool, email: bool) -> Factors {
+        Factors {
+            passkeys,
+            totp,
+            email,
+        }
+    }
+
     fn session() -> IdpSession {
         IdpSession {
             sid: "sid".into(),
@@ -263,11 +272,7 @@ mod tests {
         assert_eq!(step(&m, &s, &none, false), Step::Enroll(Factor::Totp));
         let mut s2 = s.clone();
         s2.mfa_time = Some(250);
-        let totp = Factors {
-            passkeys: 0,
-            totp: true,
-            email: false,
-        };
+        let totp = factors(0, true, false);
         assert_eq!(step(&m, &s2, &totp, false), Step::Done);
     }
 
@@ -280,11 +285,7 @@ mod tests {
         m.terms_version = Some("v1".into());
         m.email_verified = true;
         m.preferred_factor = Some("email".into());
-        let f = Factors {
-            passkeys: 1,
-            totp: false,
-            email: true,
-        };
+        let f = factors(1, false, true);
         let mut s = session();
         assert_eq!(step(&m, &s, &f, false), Step::Mfa(Factor::Email));
         s.mfa_time = Some(260);
@@ -344,11 +345,7 @@ mod tests {
     fn loa2_makes_an_email_only_member_set_up_a_stronger_factor() {
         let mut m = onboarded();
         m.chosen_factor = Some("email".into());
-        let email = Factors {
-            passkeys: 0,
-            totp: false,
-            email: true,
-        };
+        let email = factors(0, false, true);
         let flow = aal2_flow();
         let mut s = session();
         // The emailed code first (it is what they have), then a stronger factor.
@@ -374,11 +371,7 @@ mod tests {
     fn loa2_asks_the_strong_factor_of_a_member_who_has_one() {
         let mut m = onboarded();
         m.preferred_factor = Some("email".into());
-        let f = Factors {
-            passkeys: 0,
-            totp: true,
-            email: true,
-        };
+        let f = factors(0, true, true);
         let flow = aal2_flow();
         let mut s = session();
         assert_eq!(
@@ -428,11 +421,7 @@ mod tests {
         // Password reset with a factor kept: birthdate, factor, new password.
         m.password_hash = None;
         m.initial_password_since = Some(150);
-        let f = Factors {
-            passkeys: 0,
-            totp: true,
-            email: false,
-        };
+        let f = factors(0, true, false);
         assert_eq!(
             step(&m, &s, &f, false),
             Step::Birthdate,

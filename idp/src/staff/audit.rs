@@ -2,15 +2,12 @@
 //! (`q`: a user ID, a staff email, or a kind such as `member.unlock` or `staff.`), newest
 //! first, 50 a page.
 
-use super::{RequireRole, Viewer, layout};
-use crate::error::{PageError, PageResultExt};
-use crate::pages::Ctx;
-use crate::state::AppState;
+use super::{StaffPage, Viewer, layout};
+use crate::error::{PageResult, PageResultExt};
 use crate::store::audit::AuditQuery;
 use crate::store::staff::StaffStore;
 pub use crate::texts::staff::audit::*;
-use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::extract::Query;
 use kenpo_shared::ids::UserId;
 use maud::html;
 use serde::Deserialize;
@@ -28,12 +25,7 @@ pub struct AuditSearch {
     before: Option<i64>,
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    RequireRole(me): Viewer,
-    Query(s): Query<AuditSearch>,
-) -> Result<Response, PageError> {
+pub async fn get(StaffPage { state, ctx, me }: Viewer, Query(s): Query<AuditSearch>) -> PageResult {
     let l = ctx.lang;
     let text = s.member.clone().unwrap_or_else(|| s.q.clone());
     let text = kenpo_shared::ids::normalize(text.trim());

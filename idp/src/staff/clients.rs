@@ -1,35 +1,23 @@
 //! `staff-clients` (administrators): the union's relying parties — register one, rotate its
 //! secret (shown once), remove it. The same validation as the command line (`NewClient`).
 
-use super::{Administrator, CsrfForm, RequireRole, layout};
-use crate::error::{PageError, PageResultExt};
-use crate::pages::{Ctx, forms};
+use super::{Administrator, CsrfForm, StaffPage, layout};
+use crate::error::{PageError, PageResult, PageResultExt};
+use crate::pages::forms;
 use crate::security::tokens::new_token;
-use crate::state::AppState;
 use crate::store::clients::{AuthMethod, Client, NewClient};
 pub use crate::texts::staff::clients::*;
-use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::json;
 
-pub async fn get(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    RequireRole(me): Administrator,
-) -> Result<Response, PageError> {
-    page(&state, &ctx, &me, None, StatusCode::OK).await
+pub async fn get(p: Administrator) -> PageResult {
+    page(&p, None, StatusCode::OK).await
 }
 
-async fn page(
-    state: &AppState,
-    ctx: &Ctx,
-    me: &super::StaffUser,
-    top: Option<Markup>,
-    status: StatusCode,
-) -> Result<Response, PageError> {
+async fn page(p: &Administrator, top: Option<Markup>, status: StatusCode) -> PageResult {
+    let StaffPage { state, ctx, me } = p;
     let l = ctx.lang;
     let clients = crate::store::clients::ClientStore::new(state.db.clone())
         .list()
@@ -127,19 +115,13 @@ fn again(c: &Client, secret: Option<String>) -> NewClient {
     }
 }
 
-pub async fn post(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    RequireRole(me): Administrator,
-    CsrfForm(f): CsrfForm<ClientForm>,
-) -> Result<Response, PageError> {
+pub async fn post(p: Administrator, CsrfForm(f): CsrfForm<ClientForm>) -> PageResult {
+    let StaffPage { state, ctx, me } = &p;
     let l = ctx.lang;
     let bad = |msg: String| html! { (kenpo_shared::web::alert(&msg)) };
     let Some(reason) = layout::clean_reason(&f.reason) else {
         return page(
-            &state,
-            &ctx,
-            &me,
+            &p,
             Some(bad(ctx.t(layout::REASON_MISSING).into())),
             StatusCode::BAD_REQUEST,
         )
@@ -180,9 +162,7 @@ pub async fn post(
                 Ok(n) if !n.client_id.is_empty() && !n.name.is_empty() => n,
                 Ok(_) => {
                     return page(
-                        &state,
-                        &ctx,
-                        &me,
+                        &p,
                         Some(bad(l
                             .pick(
                                 "client_id と名前を入力してください。",
@@ -195,9 +175,7 @@ pub async fn post(
                 }
                 Err(e) => {
                     return page(
-                        &state,
-                        &ctx,
-                        &me,
+                        &p,
                         Some(bad(format!(
                             "{}: {e}",
                             l.pick("登録できません", "Cannot register")
@@ -212,9 +190,7 @@ pub async fn post(
         }
         ("add", Some(_)) => {
             return page(
-                &state,
-                &ctx,
-                &me,
+                &p,
                 Some(bad(l
                     .pick(
                         "その client_id はすでに登録されています。",
@@ -260,5 +236,5 @@ pub async fn post(
             }
         }
     };
-    page(&state, &ctx, &me, Some(top), StatusCode::OK).await
+    page(&p, Some(top), StatusCode::OK).await
 }

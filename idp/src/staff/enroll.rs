@@ -5,11 +5,11 @@
 use super::layout;
 use super::login::{DISABLED, OptionsRequest, limit, start};
 use super::passkey;
-use crate::error::PageError;
+use crate::error::{PageError, PageResult};
 use crate::mfa::passkey::{LABEL_MAX, PasskeyError, clean_label};
 use crate::pages::forms::{self, Field};
-use crate::pages::script::{ScriptError, ScriptJson, follow, json_ok};
-use crate::pages::{Ctx, no_store};
+use crate::pages::script::{ScriptError, ScriptJson, ScriptResult, follow, json_ok};
+use crate::pages::{Ctx, Hosted, no_store};
 use crate::security::request::{Requester, device_label};
 use crate::security::tokens::token_hash;
 use crate::signin::mfa_passkey::{NEEDS_SCRIPT, passkey_failure, phone_help};
@@ -17,9 +17,8 @@ use crate::state::AppState;
 use crate::store::audit::StaffRef;
 use crate::store::staff::{LinkKind, StaffRow, StaffStore};
 pub use crate::texts::staff::enroll::*;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
-use axum::response::Response;
 use maud::html;
 use serde::Deserialize;
 use serde_json::json;
@@ -59,12 +58,10 @@ async fn link_account(
 }
 
 pub async fn enroll_get(
-    State(state): State<AppState>,
-    ctx: Ctx,
+    Hosted { state, ctx, now }: Hosted,
     requester: Requester,
     Query(q): Query<TokenQuery>,
-) -> Result<Response, PageError> {
-    let now = state.now();
+) -> PageResult {
     let (staff, _) = link_account(&state, &q.token, LinkKind::Enroll, ctx.lang, now).await?;
     let guess = device_label(&requester.user_agent);
     let guess = if guess == "?" { String::new() } else { guess };
@@ -101,12 +98,10 @@ pub async fn enroll_get(
 }
 
 pub async fn enroll_options(
-    State(state): State<AppState>,
-    ctx: Ctx,
+    Hosted { state, ctx, now }: Hosted,
     requester: Requester,
     ScriptJson { body: req, .. }: ScriptJson<OptionsRequest>,
-) -> Result<Response, ScriptError> {
-    let now = state.now();
+) -> ScriptResult {
     limit(&state, &ctx, &requester, now).await?;
     let (staff, hash) = enrolling(&state, &ctx, &req.token, now).await?;
     let (ceremony, options) = passkey::start_registration(&state, &staff, &hash, now)
@@ -139,12 +134,10 @@ pub struct EnrollFinish {
 }
 
 pub async fn enroll_finish(
-    State(state): State<AppState>,
-    ctx: Ctx,
+    Hosted { state, ctx, now }: Hosted,
     requester: Requester,
     ScriptJson { body: req, .. }: ScriptJson<EnrollFinish>,
-) -> Result<Response, ScriptError> {
-    let now = state.now();
+) -> ScriptResult {
     let label = clean_label(&req.label).ok_or_else(|| {
         ScriptError::Refused(StatusCode::BAD_REQUEST, ctx.t(LABEL_MISSING).into())
     })?;
@@ -191,10 +184,9 @@ pub async fn enroll_finish(
 // ---- demo only: the printed one-time sign-in link ----
 
 pub async fn link_get(
-    State(state): State<AppState>,
-    ctx: Ctx,
+    Hosted { state, ctx, .. }: Hosted,
     Query(q): Query<TokenQuery>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     if !state.config.demo.enabled {
         return Err(PageError::NotFound(ctx.lang));
     }
@@ -223,11 +215,10 @@ pub async fn link_get(
 }
 
 pub async fn link_post(
-    State(state): State<AppState>,
-    ctx: Ctx,
+    Hosted { state, ctx, .. }: Hosted,
     requester: Requester,
     super::CsrfForm(form): super::CsrfForm<TokenQuery>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     if !state.config.demo.enabled {
         return Err(PageError::NotFound(ctx.lang));
     }

@@ -5,8 +5,8 @@
 //! and records the import, whose new members can then get their letters (letter mode).
 
 use super::layout;
-use super::{CsrfForm, Operator, RequireRole, Role, Viewer, check_csrf};
-use crate::error::{PageError, PageResultExt};
+use super::{CsrfForm, Operator, Role, StaffPage, Viewer, check_csrf};
+use crate::error::{PageError, PageResult, PageResultExt};
 use crate::members_csv as csv_import;
 use crate::pages::i18n::Text;
 use crate::pages::{Ctx, forms};
@@ -14,9 +14,8 @@ use crate::state::AppState;
 use crate::store::ephemeral::secs;
 use crate::store::invitations::{ImportRow, InvitationStore};
 pub use crate::texts::staff::import::*;
-use axum::extract::{Multipart, State};
+use axum::extract::Multipart;
 use axum::http::StatusCode;
-use axum::response::Response;
 use base64::Engine;
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
@@ -36,21 +35,16 @@ fn upload_key(id: &str) -> String {
     format!("staff:upload:{id}")
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    RequireRole(me): Viewer,
-) -> Result<Response, PageError> {
-    page(&state, &ctx, &me, None, StatusCode::OK).await
+pub async fn get(p: Viewer) -> PageResult {
+    page(&p, None, StatusCode::OK).await
 }
 
-async fn page(
-    state: &AppState,
-    ctx: &Ctx,
-    me: &super::StaffUser,
+async fn page<const R: u8>(
+    p: &StaffPage<R>,
     top: Option<Markup>,
     status: StatusCode,
-) -> Result<Response, PageError> {
+) -> PageResult {
+    let StaffPage { state, ctx, me } = p;
     let l = ctx.lang;
     let imports = InvitationStore::new(state.db.clone())
         .imports(20)
@@ -106,21 +100,9 @@ async fn page(
 }
 
 /// The page again with one message in `role="alert"` (nothing changed).
-async fn refuse(
-    state: &AppState,
-    ctx: &Ctx,
-    me: &super::StaffUser,
-    text: Text,
-    status: StatusCode,
-) -> Result<Response, PageError> {
-    page(
-        state,
-        ctx,
-        me,
-        Some(kenpo_shared::web::alert(ctx.t(text))),
-        status,
-    )
-    .await
+async fn refuse<const R: u8>(p: &StaffPage<R>, text: Text, status: StatusCode) -> PageResult {
+    let alert = kenpo_shared::web::alert(p.ctx.t(text));
+    page(p, Some(alert), status).await
 }
 
 fn report(ctx: &Ctx, errors: &[String]) -> Markup {
@@ -154,12 +136,8 @@ fn line_text(ctx: &Ctx, e: &csv_import::RowError) -> String {
     format!("{place}: {message}")
 }
 
-pub async fn upload(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    RequireRole(me): Operator,
-    mut multipart: Multipart,
-) -> Result<Response, PageError> {
+pub async fn upload(p: Operator, mut multipart: Multipart) -> PageResult {
+    let StaffPage { state, ctx, me } = &p;
     let l = ctx.lang;
     let (mut csrf, mut kind, mut file, mut file_name) =
         (String::new(), String::new(), None, String::new());
@@ -168,7 +146,7 @@ pub async fn upload(
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(_) => {
-                return refuse(&state, &ctx, &me, TOO_BIG, StatusCode::PAYLOAD_TOO_LARGE).await;
+                return refuse(&p, TOO_BIG, StatusCode::PAYLOAD_TOO_LARGE).await;
             }
         };
         match field.name().unwrap_or("") {
@@ -185,8 +163,7 @@ pub async fn upload(
                 match field.bytes().await {
                     Ok(b) => file = Some(b),
                     Err(_) => {
-                        return refuse(&state, &ctx, &me, TOO_BIG, StatusCode::PAYLOAD_TOO_LARGE)
-                            .await;
+                        return refuse(&p, TOO_BIG, StatusCode::PAYLOAD_TOO_LARGE).await;
                     }
                 }
             }
@@ -195,23 +172,16 @@ pub async fn upload(
     }
     check_csrf(&ctx.csrf, &csrf, l)?;
     if kind != "members" {
-        return refuse(&state, &ctx, &me, BAD_KIND, StatusCode::BAD_REQUEST).await;
+        return refuse(&p, BAD_KIND, StatusCode::BAD_REQUEST).await;
     }
     let Some(bytes) = file.filter(|b| !b.is_empty()) else {
-        return refuse(&state, &ctx, &me, NO_FILE, StatusCode::BAD_REQUEST).await;
+        return refuse(&p, NO_FILE, StatusCode::BAD_REQUEST).await;
     };
     let rows = match csv_import::parse(&bytes, csv_import::today_jst(state.now())) {
         Ok(rows) => rows,
         Err(errors) => {
             let lines: Vec<String> = errors.iter().map(|e| line_text(&ctx, e)).collect();
-            return page(
-                &state,
-                &ctx,
-                &me,
-                Some(report(&ctx, &lines)),
-                StatusCode::BAD_REQUEST,
-            )
-            .await;
+            return page(&p, Some(report(&ctx, &lines)), StatusCode::BAD_REQUEST).await;
         }
     };
     let mut new = 0;
@@ -254,7 +224,7 @@ pub async fn upload(
             button.primary type="submit" name="confirm" value="yes" { (l.pick("この内容で取り込む", "Import these members")) }
         }
     };
-    page(&state, &ctx, &me, Some(preview), StatusCode::OK).await
+    page(&p, Some(preview), StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -267,25 +237,14 @@ pub struct ConfirmForm {
     reason: String,
 }
 
-pub async fn confirm(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    RequireRole(me): Operator,
-    CsrfForm(form): CsrfForm<ConfirmForm>,
-) -> Result<Response, PageError> {
+pub async fn confirm(p: Operator, CsrfForm(form): CsrfForm<ConfirmForm>) -> PageResult {
+    let StaffPage { state, ctx, me } = &p;
     let l = ctx.lang;
     if form.confirm != "yes" || form.upload.is_empty() || form.upload.len() > 64 {
         return Err(PageError::BadRequest(l, crate::pages::i18n::BAD_REQUEST));
     }
     let Some(reason) = layout::clean_reason(&form.reason) else {
-        return refuse(
-            &state,
-            &ctx,
-            &me,
-            layout::REASON_MISSING,
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
+        return refuse(&p, layout::REASON_MISSING, StatusCode::BAD_REQUEST).await;
     };
     let upload: Option<Upload> = state
         .eph
@@ -293,7 +252,7 @@ pub async fn confirm(
         .await
         .page(l)?;
     let Some(upload) = upload.filter(|u| u.staff_id == me.account.id) else {
-        return refuse(&state, &ctx, &me, EXPIRED, StatusCode::BAD_REQUEST).await;
+        return refuse(&p, EXPIRED, StatusCode::BAD_REQUEST).await;
     };
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(&upload.data)
@@ -311,18 +270,11 @@ pub async fn confirm(
                     @if letters && done.created > 0 { " " (l.pick("新しい会員の招待状は、下の取込履歴から作成できます。", "Make the new members' letters from the history below.")) }
                 }
             };
-            page(&state, &ctx, &me, Some(msg), StatusCode::OK).await
+            page(&p, Some(msg), StatusCode::OK).await
         }
         Err(lines) => {
             let lines: Vec<String> = lines.iter().map(|e| line_text(&ctx, e)).collect();
-            page(
-                &state,
-                &ctx,
-                &me,
-                Some(report(&ctx, &lines)),
-                StatusCode::BAD_REQUEST,
-            )
-            .await
+            page(&p, Some(report(&ctx, &lines)), StatusCode::BAD_REQUEST).await
         }
     }
 }

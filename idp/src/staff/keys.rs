@@ -2,35 +2,23 @@
 //! (new keys for every algorithm; the current ones retire but stay published while tokens they
 //! signed can still be checked) — what `idp keys rotate` does.
 
-use super::{Administrator, CsrfForm, RequireRole, layout};
-use crate::error::{PageError, PageResultExt};
+use super::{Administrator, CsrfForm, StaffPage, layout};
+use crate::error::{PageResult, PageResultExt};
 use crate::oidc::keys::{Alg, KeyRing};
-use crate::pages::{Ctx, forms};
-use crate::state::AppState;
+use crate::pages::forms;
 use crate::store::keys::KeyStore;
 pub use crate::texts::staff::keys::*;
-use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::json;
 
-pub async fn get(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    RequireRole(me): Administrator,
-) -> Result<Response, PageError> {
-    page(&state, &ctx, &me, None, StatusCode::OK).await
+pub async fn get(p: Administrator) -> PageResult {
+    page(&p, None, StatusCode::OK).await
 }
 
-async fn page(
-    state: &AppState,
-    ctx: &Ctx,
-    me: &super::StaffUser,
-    top: Option<Markup>,
-    status: StatusCode,
-) -> Result<Response, PageError> {
+async fn page(p: &Administrator, top: Option<Markup>, status: StatusCode) -> PageResult {
+    let StaffPage { state, ctx, me } = p;
     let l = ctx.lang;
     let now = state.now();
     let keys = KeyStore::new(state.db.clone()).all().await.page(l)?;
@@ -81,16 +69,12 @@ pub struct KeysForm {
     reason: String,
 }
 
-pub async fn post(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    RequireRole(me): Administrator,
-    CsrfForm(f): CsrfForm<KeysForm>,
-) -> Result<Response, PageError> {
+pub async fn post(p: Administrator, CsrfForm(f): CsrfForm<KeysForm>) -> PageResult {
+    let StaffPage { state, ctx, me } = &p;
     let l = ctx.lang;
     let Some(reason) = layout::clean_reason(&f.reason) else {
         let alert = html! { (kenpo_shared::web::alert(ctx.t(layout::REASON_MISSING))) };
-        return page(&state, &ctx, &me, Some(alert), StatusCode::BAD_REQUEST).await;
+        return page(&p, Some(alert), StatusCode::BAD_REQUEST).await;
     };
     let now = state.now();
     let created = KeyRing::rotate_now(
@@ -120,5 +104,5 @@ pub async fn post(
         .await
         .page(l)?;
     let top = html! { (kenpo_shared::web::notice(l.pick("新しい署名鍵を作成しました（他のサーバーは keys.reload_secs 以内に切り替わります）。", "New signing keys made (other replicas switch within keys.reload_secs)."))) };
-    page(&state, &ctx, &me, Some(top), StatusCode::OK).await
+    page(&p, Some(top), StatusCode::OK).await
 }

@@ -6,16 +6,15 @@
 //! The codes exist in plain text only while the PDF is made: the response is the only copy
 //! (`Cache-Control: no-store`), and making letters again makes new codes.
 
-use super::{CsrfForm, Operator, RequireRole};
-use crate::error::{PageError, PageResultExt};
-use crate::pages::Ctx;
+use super::{CsrfForm, Operator, StaffPage};
+use crate::error::{PageError, PageResult, PageResultExt};
 use crate::state::AppState;
 use crate::store::audit::StaffRef;
 use crate::store::invitations::InvitationStore;
 use crate::store::members::Member;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use kenpo_shared::Lang;
 use printpdf::{Color, IndirectFontRef, Mm, PdfDocument, PdfLayerReference, Rect, Rgb};
 use serde::Deserialize;
@@ -236,7 +235,7 @@ pub async fn pdf_response(
     members: &[(Member, String)],
     file_stem: &str,
     lang: Lang,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let sheet = sheet(state, state.now());
     let letters: Vec<Letter> = members
         .iter()
@@ -323,12 +322,10 @@ pub struct LettersForm {
 /// Letters for every member an import created who has not signed in yet (new codes for all
 /// of them; earlier letters of theirs stop working).
 pub async fn for_import(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    RequireRole(me): Operator,
+    StaffPage { state, ctx, me }: Operator,
     Path(id): Path<String>,
     CsrfForm(form): CsrfForm<LettersForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let l = ctx.lang;
     if state.config.onboarding.first_login != crate::config::FirstLogin::Letter {
         return Err(PageError::BadRequest(

@@ -5,11 +5,11 @@
 use super::layout;
 use super::passkey;
 use super::session;
-use crate::error::PageError;
+use crate::error::{PageError, PageResult};
 use crate::pages::forms;
 use crate::pages::i18n;
-use crate::pages::script::{ScriptError, ScriptJson, follow, json_ok};
-use crate::pages::{Ctx, no_store};
+use crate::pages::script::{ScriptError, ScriptJson, ScriptResult, follow, json_ok};
+use crate::pages::{Ctx, Hosted, no_store};
 use crate::security::request::Requester;
 use crate::signin::mfa_passkey::{NEEDS_SCRIPT, passkey_failure, phone_help};
 use crate::state::AppState;
@@ -19,7 +19,7 @@ pub use crate::texts::staff::login::*;
 use axum::extract::{Query, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use maud::html;
 use serde::Deserialize;
 use serde_json::json;
@@ -58,12 +58,10 @@ fn flow_id(flow: Option<&str>) -> Option<&str> {
 }
 
 pub async fn get(
-    State(state): State<AppState>,
-    ctx: Ctx,
+    Hosted { state, ctx, now }: Hosted,
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
-) -> Result<Response, PageError> {
-    let now = state.now();
+) -> PageResult {
     if let Some(me) = session::signed_in(&state, &headers, now).await? {
         let s = &me.session.session;
         return after_sign_in(
@@ -110,7 +108,7 @@ async fn after_sign_in(
     (staff_id, sid, auth_time): (&str, &str, i64),
     lang: kenpo_shared::Lang,
     now: i64,
-) -> Result<Response, PageError> {
+) -> PageResult {
     match flow_id(flow) {
         Some(f) => {
             super::oidc::resume_after_login(state, f, staff_id, sid, auth_time, lang, now).await
@@ -127,12 +125,10 @@ pub struct OptionsRequest {
 }
 
 pub async fn options(
-    State(state): State<AppState>,
-    ctx: Ctx,
+    Hosted { state, ctx, now }: Hosted,
     requester: Requester,
     _: ScriptJson<OptionsRequest>,
-) -> Result<Response, ScriptError> {
-    let now = state.now();
+) -> ScriptResult {
     limit(&state, &ctx, &requester, now).await?;
     let (ceremony, options) = passkey::start_login(&state, now)
         .await
@@ -173,12 +169,10 @@ pub struct LoginFinish {
 }
 
 pub async fn finish(
-    State(state): State<AppState>,
-    ctx: Ctx,
+    Hosted { state, ctx, now }: Hosted,
     requester: Requester,
     ScriptJson { body: req, .. }: ScriptJson<LoginFinish>,
-) -> Result<Response, ScriptError> {
-    let now = state.now();
+) -> ScriptResult {
     let staff = passkey::finish_login(&state, &req.ceremony, &req.credential, now)
         .await
         .map_err(|e| passkey_failure(ctx.lang, e))?;
@@ -207,7 +201,7 @@ pub(super) async fn start(
     flow: Option<&str>,
     next: Option<&str>,
     now: i64,
-) -> Result<Response, PageError> {
+) -> PageResult {
     if staff.disabled_at.is_some() {
         return Err(PageError::BadRequest(ctx.lang, DISABLED));
     }
@@ -256,7 +250,7 @@ pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
     super::CsrfForm(_): super::CsrfForm<Nothing>,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let now = state.now();
     if let Some(current) = session::current(&state, &headers, now)
         .await

@@ -4,8 +4,8 @@
 
 use super::actions::{self, Action, ActionError};
 use super::layout::{self, REASON_MISSING, when, when_opt};
-use super::{CsrfForm, RequireRole, Role, Viewer};
-use crate::error::{PageError, PageResultExt};
+use super::{CsrfForm, Role, StaffPage, Viewer};
+use crate::error::{PageError, PageResult, PageResultExt};
 use crate::pages::{Ctx, forms};
 use crate::security::request::Requester;
 use crate::signin::session::Sessions;
@@ -13,9 +13,8 @@ use crate::state::AppState;
 use crate::store::credentials::CredentialStore;
 use crate::store::members::Member;
 pub use crate::texts::staff::member::*;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
-use axum::response::Response;
 use kenpo_shared::ids::UserId;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -34,14 +33,9 @@ async fn load(
         .ok_or(PageError::NotFound(lang))
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    RequireRole(me): Viewer,
-    Path(user_id): Path<String>,
-) -> Result<Response, PageError> {
-    let member = load(&state, &user_id, ctx.lang).await?;
-    page(&state, &ctx, &me, &member, None, StatusCode::OK).await
+pub async fn get(p: Viewer, Path(user_id): Path<String>) -> PageResult {
+    let member = load(&p.state, &user_id, p.ctx.lang).await?;
+    page(&p, &member, None, StatusCode::OK).await
 }
 
 /// Outcome shown above the page.
@@ -50,14 +44,8 @@ enum Flash {
     Error(String),
 }
 
-async fn page(
-    state: &AppState,
-    ctx: &Ctx,
-    me: &super::StaffUser,
-    m: &Member,
-    flash: Option<Flash>,
-    status: StatusCode,
-) -> Result<Response, PageError> {
+async fn page(p: &Viewer, m: &Member, flash: Option<Flash>, status: StatusCode) -> PageResult {
+    let StaffPage { state, ctx, me } = p;
     let l = ctx.lang;
     let now = state.now();
     let creds = CredentialStore::new(state.db.clone());
@@ -172,13 +160,12 @@ pub struct ActionForm {
 }
 
 pub async fn post(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    RequireRole(me): Viewer,
+    p: Viewer,
     requester: Requester,
     Path(user_id): Path<String>,
     CsrfForm(form): CsrfForm<ActionForm>,
-) -> Result<Response, PageError> {
+) -> PageResult {
+    let StaffPage { state, ctx, me } = &p;
     let member = load(&state, &user_id, ctx.lang).await?;
     let action = match form.action.as_str() {
         "unlock" => Action::Unlock,
@@ -202,9 +189,7 @@ pub async fn post(
     let Some(reason) = layout::clean_reason(&form.reason) else {
         let msg = ctx.t(REASON_MISSING).to_string();
         return page(
-            &state,
-            &ctx,
-            &me,
+            &p,
             &member,
             Some(Flash::Error(msg)),
             StatusCode::BAD_REQUEST,
@@ -227,9 +212,7 @@ pub async fn post(
             }
             let fresh = load(&state, &user_id, ctx.lang).await?;
             page(
-                &state,
-                &ctx,
-                &me,
+                &p,
                 &fresh,
                 Some(Flash::Ok(ctx.t(DONE).to_string())),
                 StatusCode::OK,
@@ -238,9 +221,7 @@ pub async fn post(
         }
         Err(ActionError::Refused(text)) => {
             page(
-                &state,
-                &ctx,
-                &me,
+                &p,
                 &member,
                 Some(Flash::Error(ctx.t(text).to_string())),
                 StatusCode::BAD_REQUEST,

@@ -1,14 +1,12 @@
 //! `staff-members`: finding a member by user ID, 記号・番号, name (kanji or kana) or email, 20
 //! a page. Each result links to the member's page (`data-member="USER_ID"`).
 
-use super::{RequireRole, Viewer, layout};
-use crate::error::{PageError, PageResultExt};
-use crate::pages::Ctx;
+use super::{StaffPage, Viewer, layout};
+use crate::error::{PageResult, PageResultExt};
 use crate::pages::i18n::Text;
-use crate::state::AppState;
 use crate::store::member_search::MemberQuery;
 pub use crate::texts::staff::members::*;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
@@ -27,12 +25,7 @@ pub async fn home(_me: Viewer) -> Response {
     Redirect::to("/staff/members").into_response()
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    RequireRole(me): Viewer,
-    Query(q): Query<SearchQuery>,
-) -> Result<Response, PageError> {
+pub async fn get(StaffPage { state, ctx, me }: Viewer, Query(q): Query<SearchQuery>) -> PageResult {
     let query = MemberQuery::parse(&q.q);
     let page = q.page.unwrap_or(1).clamp(1, 10_000);
     let (rows, more) = if query.is_empty() {

@@ -25,6 +25,7 @@ pub mod session;
 pub mod staff_page;
 
 use crate::error::PageError;
+use crate::pages::Ctx;
 use crate::pages::i18n::Text;
 use crate::security::csrf::CsrfToken;
 use crate::state::AppState;
@@ -96,15 +97,20 @@ impl StaffUser {
     }
 }
 
-/// "A signed-in staff member with role ≥ R" (R = 0 viewer, 1 operator, 2 administrator).
+/// A console page's request: "a signed-in staff member with role ≥ R" (R = 0 viewer,
+/// 1 operator, 2 administrator), with the state and page context every console handler needs.
 /// Without a staff session: to the staff sign-in page, then back. With a lower role: 403.
-pub struct RequireRole<const R: u8>(pub StaffUser);
+pub struct StaffPage<const R: u8> {
+    pub state: AppState,
+    pub ctx: Ctx,
+    pub me: StaffUser,
+}
 
-pub type Viewer = RequireRole<0>;
-pub type Operator = RequireRole<1>;
-pub type Administrator = RequireRole<2>;
+pub type Viewer = StaffPage<0>;
+pub type Operator = StaffPage<1>;
+pub type Administrator = StaffPage<2>;
 
-impl<const R: u8> FromRequestParts<AppState> for RequireRole<R> {
+impl<const R: u8> FromRequestParts<AppState> for StaffPage<R> {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
@@ -133,7 +139,12 @@ impl<const R: u8> FromRequestParts<AppState> for RequireRole<R> {
             tracing::info!(staff = %crate::mail::masked(&user.account.email), role = user.role.as_str(), path = back, "staff page refused: role too low");
             return Err(PageError::NotAllowed(lang));
         }
-        Ok(RequireRole(user))
+        let Ok(ctx) = Ctx::from_request_parts(parts, state).await;
+        Ok(StaffPage {
+            state: state.clone(),
+            ctx,
+            me: user,
+        })
     }
 }
 

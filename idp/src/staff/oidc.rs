@@ -15,7 +15,7 @@
 
 use super::StaffUser;
 use super::session;
-use crate::error::{OAuthError, PageError};
+use crate::error::{OAuthError, PageError, PageResult};
 use crate::oidc::keys::Alg;
 use crate::oidc::request::{self, ACR_MFA, AuthRequest, Prompt};
 use crate::security::tokens::{b64url, new_token, same, token_hash};
@@ -130,7 +130,7 @@ pub async fn resume_after_login(
     auth_time: i64,
     lang: Lang,
     now: i64,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let flow = crate::signin::visit::load_flow(state, Some(flow_id))
         .await?
         .filter(is_staff_flow)
@@ -148,7 +148,7 @@ async fn finish(
     sid: &str,
     auth_time: i64,
     now: i64,
-) -> Result<Response, PageError> {
+) -> PageResult {
     let lang = Lang::Ja;
     // The flow is consumed, so a double submission cannot mint a second code.
     if state

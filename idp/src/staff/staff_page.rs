@@ -3,24 +3,17 @@
 //! device. The last enabled administrator cannot be demoted or disabled.
 
 use super::accounts::{self, AccountError, Change};
-use super::{Administrator, CsrfForm, RequireRole, Role, layout};
-use crate::error::{PageError, PageResultExt};
+use super::{Administrator, CsrfForm, Role, StaffPage, layout};
+use crate::error::{PageError, PageResult, PageResultExt};
 use crate::pages::{Ctx, forms};
-use crate::state::AppState;
 use crate::store::staff::StaffStore;
 pub use crate::texts::staff::staff_page::*;
-use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-pub async fn get(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    RequireRole(me): Administrator,
-) -> Result<Response, PageError> {
-    page(&state, &ctx, &me, None, StatusCode::OK).await
+pub async fn get(p: Administrator) -> PageResult {
+    page(&p, None, StatusCode::OK).await
 }
 
 fn role_select(ctx: &Ctx, id: &str, current: Option<Role>) -> Markup {
@@ -34,13 +27,8 @@ fn role_select(ctx: &Ctx, id: &str, current: Option<Role>) -> Markup {
     }
 }
 
-async fn page(
-    state: &AppState,
-    ctx: &Ctx,
-    me: &super::StaffUser,
-    top: Option<Markup>,
-    status: StatusCode,
-) -> Result<Response, PageError> {
+async fn page(p: &Administrator, top: Option<Markup>, status: StatusCode) -> PageResult {
+    let StaffPage { state, ctx, me } = p;
     let l = ctx.lang;
     let store = StaffStore::new(state.db.clone());
     let accounts = store.list().await.page(l)?;
@@ -116,19 +104,13 @@ pub struct StaffForm {
     reason: String,
 }
 
-pub async fn post(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    RequireRole(me): Administrator,
-    CsrfForm(f): CsrfForm<StaffForm>,
-) -> Result<Response, PageError> {
+pub async fn post(p: Administrator, CsrfForm(f): CsrfForm<StaffForm>) -> PageResult {
+    let StaffPage { state, ctx, me } = &p;
     let l = ctx.lang;
     let alert = |m: &str| html! { (kenpo_shared::web::alert(m)) };
     let Some(reason) = layout::clean_reason(&f.reason) else {
         return page(
-            &state,
-            &ctx,
-            &me,
+            &p,
             Some(alert(ctx.t(layout::REASON_MISSING))),
             StatusCode::BAD_REQUEST,
         )
@@ -167,5 +149,5 @@ pub async fn post(
             AccountError::Store(_) => String::new(),
         }), StatusCode::BAD_REQUEST),
     };
-    page(&state, &ctx, &me, Some(top), status).await
+    page(&p, Some(top), status).await
 }

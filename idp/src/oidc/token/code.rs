@@ -7,15 +7,14 @@
 //! §4.1.2, §10.5) — when the same client presents it again, or when two redemptions race and
 //! one of them finds the code already taken.
 
+use super::GrantRequest;
 use crate::error::OAuthError;
 use crate::oidc::code::{self, CodeRecord, Redeemed};
 use crate::security::tokens::{b64url, new_token, same, token_hash};
-use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::grants::{Grant, RefreshToken};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 
 /// Why a code is refused to a client (each answered `invalid_grant`; the code stays usable by
 /// the request it was issued for).
@@ -79,14 +78,10 @@ pub fn check_code(
     Ok(())
 }
 
-pub(super) async fn exchange(
-    state: &AppState,
-    client: &Client,
-    params: &HashMap<String, String>,
-    jkt: Option<&str>,
-    now: i64,
-) -> Result<Value, OAuthError> {
-    let code = params
+pub(super) async fn exchange(req: &GrantRequest<'_>) -> Result<Value, OAuthError> {
+    let (state, client, now) = (req.state, req.client, req.now);
+    let code = req
+        .params
         .get("code")
         .filter(|c| !c.is_empty())
         .ok_or_else(|| OAuthError::invalid_request("missing code"))?;
@@ -113,14 +108,14 @@ pub(super) async fn exchange(
     check_code(
         &record,
         client,
-        params.get("redirect_uri").map(String::as_str),
-        params.get("code_verifier").map(String::as_str),
+        req.params.get("redirect_uri").map(String::as_str),
+        req.params.get("code_verifier").map(String::as_str),
         now,
     )
     .map_err(|r| OAuthError::invalid_grant(r.to_string()))?;
     // RFC 9449 §10: a request bound to a key (`dpop_jkt`) is redeemed only with a proof of it.
     if let Some(bound) = record.dpop_jkt.as_deref()
-        && jkt != Some(bound)
+        && req.jkt != Some(bound)
     {
         return Err(OAuthError::invalid_dpop_proof(
             "the authorization request was bound to another DPoP key",
@@ -165,7 +160,7 @@ pub(super) async fn exchange(
         rotated_at: None,
         // RFC 9449 §5: a public client's refresh token is bound to its DPoP key; a
         // confidential client's is bound to its credentials already.
-        dpop_jkt: jkt.filter(|_| client.is_public()).map(String::from),
+        dpop_jkt: req.jkt.filter(|_| client.is_public()).map(String::from),
     };
     let member = state
         .grants()
@@ -190,7 +185,7 @@ pub(super) async fn exchange(
         record.nonce.as_deref(),
         Some(code),
         refresh,
-        jkt,
+        req.jkt,
         now,
     )
     .await
@@ -206,23 +201,7 @@ mod tests {
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
     fn client(id: &str) -> Client {
-        Client {
-            client_id: id.into(),
-            name: id.into(),
-            secret_hash: None,
-            auth_method: AuthMethod::ClientSecretBasic,
-            jwks: None,
-            redirect_uris: vec!["https://rp.example/cb".into()],
-            post_logout_redirect_uris: vec![],
-            backchannel_logout_uri: None,
-            third_party: false,
-            id_token_alg: None,
-            scopes: vec![],
-            source: "test".into(),
-            pkce_optional: false,
-            require_par: false,
-            require_dpop: false,
-        }
+        crate::oidc::test_support::client(id, AuthMethod::ClientSecretBasic)
     }
 
     fn record(challenge: Option<&str>) -> CodeRecord {

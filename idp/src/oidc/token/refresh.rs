@@ -7,15 +7,14 @@
 //! the rotation (the short-lived store down, a bad scope) leaves the refresh token as it was,
 //! so the client can retry; one that loses the rotation withdraws the access token it prepared.
 
+use super::GrantRequest;
 use crate::error::OAuthError;
 use crate::oidc::access;
 use crate::security::tokens::{new_token, token_hash};
 use crate::state::AppState;
 use crate::store::audit::Actor;
-use crate::store::clients::Client;
 use crate::store::grants::Rotation;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 
 /// The scope of a refreshed token: the granted one, or the narrower one asked for.
 fn scopes(granted: &str, asked: Option<&String>) -> Result<Vec<String>, OAuthError> {
@@ -40,14 +39,10 @@ fn scopes(granted: &str, asked: Option<&String>) -> Result<Vec<String>, OAuthErr
     Ok(asked)
 }
 
-pub(super) async fn exchange(
-    state: &AppState,
-    client: &Client,
-    params: &HashMap<String, String>,
-    jkt: Option<&str>,
-    now: i64,
-) -> Result<Value, OAuthError> {
-    let old = params
+pub(super) async fn exchange(req: &GrantRequest<'_>) -> Result<Value, OAuthError> {
+    let (state, client, now) = (req.state, req.client, req.now);
+    let old = req
+        .params
         .get("refresh_token")
         .filter(|t| !t.is_empty() && t.len() <= 128)
         .ok_or_else(|| OAuthError::invalid_request("missing refresh_token"))?;
@@ -60,13 +55,13 @@ pub(super) async fn exchange(
     // A bound refresh token (public clients, RFC 9449 §5) is spent only with a proof of its
     // key; refused before anything changes.
     if let Some(bound) = token.dpop_jkt.as_deref()
-        && jkt != Some(bound)
+        && req.jkt != Some(bound)
     {
         return Err(OAuthError::invalid_dpop_proof(
             "the refresh token is bound to another DPoP key",
         ));
     }
-    let scopes = scopes(&grant.scope, params.get("scope"))?;
+    let scopes = scopes(&grant.scope, req.params.get("scope"))?;
     let new = new_token();
     // A rotated token goes straight to the rotation, which revokes its family: nothing is
     // prepared for it.
@@ -91,7 +86,7 @@ pub(super) async fn exchange(
                 None,
                 None,
                 new.clone(),
-                jkt,
+                req.jkt,
                 now,
             )
             .await?,
