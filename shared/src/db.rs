@@ -293,6 +293,24 @@ impl Db {
         Ok(applied)
     }
 
+    /// [`Db::run`] for one diesel query: its error becomes a [`StoreError`].
+    pub async fn query<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> QueryResult<T> + Send + 'static,
+    {
+        self.run(move |c| Ok(f(c)?)).await
+    }
+
+    /// [`Db::run`] for one statement whose row count does not matter.
+    pub async fn exec<F>(&self, f: F) -> StoreResult<()>
+    where
+        F: FnOnce(&mut DbConn) -> QueryResult<usize> + Send + 'static,
+    {
+        self.run(move |c| f(c).map(drop).map_err(StoreError::from))
+            .await
+    }
+
     /// Runs `f` with a pooled connection on the blocking thread pool.
     pub async fn run<T, F>(&self, f: F) -> StoreResult<T>
     where

@@ -17,7 +17,6 @@ use crate::pages::{Ctx, Frame, Hosted};
 use crate::signin::session::Sessions;
 use crate::signin::visit::current_session;
 use crate::state::AppState;
-use crate::store::audit::Actor;
 pub use crate::texts::oidc::logout::*;
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
@@ -51,17 +50,8 @@ pub async fn end_session(state: &AppState, sid: &str, now: i64) -> Result<bool, 
     backchannel::enqueue(state, &session, &subject, now)
         .await
         .map_err(|e| e.to_string())?;
-    state
-        .audit()
-        .record_or_log(
-            Some(&session.member_id),
-            Actor::Member,
-            "session.end",
-            json!({"sid": sid}),
-            None,
-            now,
-        )
-        .await;
+    let trail = state.audit().member(&session.member_id, None, now);
+    trail.log("session.end", json!({"sid": sid})).await;
     Ok(true)
 }
 

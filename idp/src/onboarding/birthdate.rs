@@ -4,8 +4,9 @@
 //! account's brute-force budget (`security::throttle`) before it is compared; an unreadable
 //! answer is not compared and not counted.
 
+use super::OneField;
 use crate::error::{PageResult, PageResultExt};
-use crate::pages::forms::{self, Field};
+use crate::pages::forms::Field;
 use crate::security::throttle::Kind;
 use crate::signin::second_factor::attempt;
 use crate::signin::steps::Step;
@@ -16,7 +17,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kenpo_shared::birthdate::{BirthdateError, parse_birthdate};
-use maud::html;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -26,9 +26,13 @@ pub struct BirthdateForm {
     birthdate: String,
 }
 
-fn wanted(s: Step) -> bool {
-    s == Step::Birthdate
-}
+const PAGE: OneField = OneField {
+    step: Step::Birthdate,
+    action: "/signin/birthdate",
+    title: TITLE,
+    lead: LEAD,
+    submit: SUBMIT,
+};
 
 fn page(
     state: &AppState,
@@ -38,21 +42,20 @@ fn page(
     status: StatusCode,
 ) -> Response {
     let ctx = &v.ctx;
-    let body = html! {
-        h1 { (ctx.t(TITLE)) }
-        @if let Some(e) = error { (kenpo_shared::web::alert(e)) }
-        p { (ctx.t(LEAD)) }
-        form method="post" action="/signin/birthdate" novalidate {
-            (forms::hidden(&ctx.csrf, v.flow_id()))
-            (Field { autocomplete: "bday", value, hint: Some(ctx.t(HINT)), error, autofocus: true, maxlength: Some(40), ..Field::new("birthdate", ctx.t(LABEL)) }.render())
-            button.primary type="submit" { (ctx.t(SUBMIT)) }
-        }
+    let field = Field {
+        autocomplete: "bday",
+        value,
+        hint: Some(ctx.t(HINT)),
+        error,
+        autofocus: true,
+        maxlength: Some(40),
+        ..Field::new("birthdate", ctx.t(LABEL))
     };
-    v.render(state, status, Step::Birthdate, ctx.t(TITLE), vec![], body)
+    PAGE.render(state, v, &field, status)
 }
 
 pub async fn get(State(state): State<AppState>, Visiting(v, _): Visiting) -> PageResult {
-    let v = v.owing(&state, wanted).await?;
+    let v = v.owing(&state, Step::Birthdate).await?;
     Ok(page(&state, &v, "", None, StatusCode::OK))
 }
 
@@ -60,7 +63,7 @@ pub async fn post(
     State(state): State<AppState>,
     Visiting(v, form): Visiting<BirthdateForm>,
 ) -> PageResult {
-    let mut v = v.owing(&state, wanted).await?;
+    let mut v = v.owing(&state, Step::Birthdate).await?;
     let lang = v.lang();
     let typed = form.birthdate.chars().take(40).collect::<String>();
     let date = match parse_birthdate(&typed) {

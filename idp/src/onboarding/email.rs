@@ -15,9 +15,10 @@
 //! hour); confirming an address one does not read (needs the 256-bit link); a stale link
 //! confirming a replaced address (bound to the address).
 
+use super::OneField;
 use crate::error::{PageResult, PageResultExt};
 use crate::mail::{Mail, MailKind};
-use crate::pages::forms::{self, Field};
+use crate::pages::forms::Field;
 use crate::pages::i18n::{self, Text};
 use crate::security::links::{self, LinkKind};
 use crate::security::throttle::{Gate, Throttle};
@@ -32,7 +33,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kenpo_shared::Lang;
 use kenpo_shared::ids::normalize;
-use maud::html;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -154,9 +154,13 @@ pub struct EmailForm {
     email: String,
 }
 
-fn wanted(s: Step) -> bool {
-    s == Step::Email
-}
+const PAGE: OneField = OneField {
+    step: Step::Email,
+    action: "/signin/email",
+    title: TITLE,
+    lead: LEAD,
+    submit: SEND,
+};
 
 fn email_page(
     state: &AppState,
@@ -166,21 +170,21 @@ fn email_page(
     status: StatusCode,
 ) -> Response {
     let ctx = &v.ctx;
-    let body = html! {
-        h1 { (ctx.t(TITLE)) }
-        @if let Some(e) = error { (kenpo_shared::web::alert(e)) }
-        p { (ctx.t(LEAD)) }
-        form method="post" action="/signin/email" novalidate {
-            (forms::hidden(&ctx.csrf, v.flow_id()))
-            (Field { kind: "email", autocomplete: "email", inputmode: Some("email"), value, hint: Some(ctx.t(HINT)), error, maxlength: Some(254), ..Field::new("email", ctx.t(LABEL)) }.render())
-            button.primary type="submit" { (ctx.t(SEND)) }
-        }
+    let field = Field {
+        kind: "email",
+        autocomplete: "email",
+        inputmode: Some("email"),
+        value,
+        hint: Some(ctx.t(HINT)),
+        error,
+        maxlength: Some(254),
+        ..Field::new("email", ctx.t(LABEL))
     };
-    v.render(state, status, Step::Email, ctx.t(TITLE), vec![], body)
+    PAGE.render(state, v, &field, status)
 }
 
 pub async fn get(State(state): State<AppState>, Visiting(v, _): Visiting) -> PageResult {
-    let v = v.owing(&state, wanted).await?;
+    let v = v.owing(&state, Step::Email).await?;
     let value = v.member.email.clone().unwrap_or_default();
     Ok(email_page(&state, &v, &value, None, StatusCode::OK))
 }
@@ -189,7 +193,7 @@ pub async fn post(
     State(state): State<AppState>,
     Visiting(v, form): Visiting<EmailForm>,
 ) -> PageResult {
-    let mut v = v.owing(&state, wanted).await?;
+    let mut v = v.owing(&state, Step::Email).await?;
     let lang = v.lang();
     let typed: String = form.email.chars().take(320).collect();
     let email = match parse_email(&typed) {

@@ -29,10 +29,6 @@ pub struct SentForm {
     change: Option<String>,
 }
 
-fn wanted(s: Step) -> bool {
-    s == Step::EmailSent
-}
-
 fn sent_page(
     state: &AppState,
     v: &Visit,
@@ -89,7 +85,7 @@ fn sent_page(
 }
 
 pub async fn get(State(state): State<AppState>, Visiting(v, _): Visiting) -> PageResult {
-    let v = v.owing(&state, wanted).await?;
+    let v = v.owing(&state, Step::EmailSent).await?;
     Ok(sent_page(&state, &v, None, None, StatusCode::OK))
 }
 
@@ -99,7 +95,7 @@ pub async fn post(
     State(state): State<AppState>,
     Visiting(v, form): Visiting<SentForm>,
 ) -> PageResult {
-    let mut v = v.owing(&state, wanted).await?;
+    let mut v = v.owing(&state, Step::EmailSent).await?;
     let lang = v.lang();
     if form.change.is_some() {
         state

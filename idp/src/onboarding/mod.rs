@@ -18,3 +18,44 @@ pub mod new_password;
 pub mod terms;
 pub mod texts;
 pub mod verify_email;
+
+use crate::pages::forms::{Field, hidden};
+use crate::pages::i18n::Text;
+use crate::signin::steps::Step;
+use crate::signin::visit::Visit;
+use crate::state::AppState;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+/// The page of a step that asks for one value: heading, the error if any, the lead and a form
+/// with the field (birthdate, email).
+pub(crate) struct OneField {
+    pub step: Step,
+    pub action: &'static str,
+    pub title: Text,
+    pub lead: Text,
+    pub submit: Text,
+}
+
+impl OneField {
+    pub fn render(
+        &self,
+        state: &AppState,
+        v: &Visit,
+        field: &Field<'_>,
+        status: StatusCode,
+    ) -> Response {
+        let ctx = &v.ctx;
+        let body = maud::html! {
+            h1 { (ctx.t(self.title)) }
+            @if let Some(e) = field.error { (kenpo_shared::web::alert(e)) }
+            p { (ctx.t(self.lead)) }
+            form method="post" action=(self.action) novalidate {
+                (hidden(&ctx.csrf, v.flow_id()))
+                (field.render())
+                button.primary type="submit" { (ctx.t(self.submit)) }
+            }
+        };
+        v.render(state, status, self.step, ctx.t(self.title), vec![], body)
+    }
+}

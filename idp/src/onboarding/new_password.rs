@@ -97,10 +97,6 @@ pub struct NewPasswordForm {
     new_password_confirm: String,
 }
 
-fn wanted(s: Step) -> bool {
-    s == Step::NewPassword
-}
-
 fn page(state: &AppState, v: &Visit, failed: &[Rule], status: StatusCode) -> Response {
     let ctx = &v.ctx;
     let onboarding = v.member.onboarded_at.is_none();
@@ -125,7 +121,7 @@ fn page(state: &AppState, v: &Visit, failed: &[Rule], status: StatusCode) -> Res
 }
 
 pub async fn get(State(state): State<AppState>, Visiting(v, _): Visiting) -> PageResult {
-    let v = v.owing(&state, wanted).await?;
+    let v = v.owing(&state, Step::NewPassword).await?;
     Ok(page(&state, &v, &[], StatusCode::OK))
 }
 
@@ -133,7 +129,7 @@ pub async fn post(
     State(state): State<AppState>,
     Visiting(v, form): Visiting<NewPasswordForm>,
 ) -> PageResult {
-    let mut v = v.owing(&state, wanted).await?;
+    let mut v = v.owing(&state, Step::NewPassword).await?;
     let failed = password_rules::check(&form.new_password, &form.new_password_confirm, &v.member);
     if !failed.is_empty() {
         return Ok(page(&state, &v, &failed, StatusCode::BAD_REQUEST));

@@ -22,10 +22,6 @@ pub struct TermsForm {
     agree: Option<String>,
 }
 
-fn wanted(s: Step) -> bool {
-    s == Step::Terms
-}
-
 async fn page(state: &AppState, v: &Visit, error: Option<&str>, status: StatusCode) -> Response {
     let ctx = &v.ctx;
     let text = texts::load(state, Doc::Terms, ctx.lang).await;
@@ -52,7 +48,7 @@ async fn page(state: &AppState, v: &Visit, error: Option<&str>, status: StatusCo
 }
 
 pub async fn get(State(state): State<AppState>, Visiting(v, _): Visiting) -> PageResult {
-    let v = v.owing(&state, wanted).await?;
+    let v = v.owing(&state, Step::Terms).await?;
     Ok(page(&state, &v, None, StatusCode::OK).await)
 }
 
@@ -60,7 +56,7 @@ pub async fn post(
     State(state): State<AppState>,
     Visiting(v, form): Visiting<TermsForm>,
 ) -> PageResult {
-    let mut v = v.owing(&state, wanted).await?;
+    let mut v = v.owing(&state, Step::Terms).await?;
     if form.agree.as_deref() != Some("yes") {
         let msg = NOT_AGREED.get(v.lang());
         return Ok(page(&state, &v, Some(msg), StatusCode::BAD_REQUEST).await);

@@ -143,15 +143,11 @@ pub async fn forgot_post(
 ) -> PageResult {
     let flow = clean_flow(form.flow);
     let typed: String = form.username.chars().take(64).collect();
+    let again = |error: Option<&str>, status| {
+        forgot_page(&state, &ctx, flow.as_deref(), &typed, error, status)
+    };
     let Ok(user_id) = UserId::parse(&typed) else {
-        return Ok(forgot_page(
-            &state,
-            &ctx,
-            flow.as_deref(),
-            &typed,
-            Some(ctx.t(MISSING)),
-            StatusCode::BAD_REQUEST,
-        ));
+        return Ok(again(Some(ctx.t(MISSING)), StatusCode::BAD_REQUEST));
     };
     let key = user_id.lookup_key();
     let (state2, lang, flow2) = (state.clone(), ctx.lang, flow.clone());
@@ -159,19 +155,15 @@ pub async fn forgot_post(
     let task = async move {
         mail_reset_link(&state2, &user_id, lang, flow2, requested, now).await;
     };
-    if let Some(w) = start(&state, requester.ip, &format!("pw:{key}"), now, task).await? {
-        let msg = wait_message(ctx.lang, w);
-        let status = StatusCode::TOO_MANY_REQUESTS;
-        return Ok(forgot_page(
-            &state,
-            &ctx,
-            flow.as_deref(),
-            &typed,
-            Some(&msg),
-            status,
-        ));
-    }
-    Ok(sent_page(&state, &ctx, flow.as_deref(), SENT))
+    Ok(
+        match start(&state, requester.ip, &format!("pw:{key}"), now, task).await? {
+            Some(w) => again(
+                Some(&wait_message(ctx.lang, w)),
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            None => sent_page(&state, &ctx, flow.as_deref(), SENT),
+        },
+    )
 }
 
 /// The background half of a request: look the member up and mail the link if they have a
@@ -194,22 +186,10 @@ async fn mail_reset_link(
             return;
         }
     };
+    let trail = state.audit().member(&member.id, Some(ip), now);
     let to = match (&member.email, member.email_verified) {
         (Some(e), true) => e.clone(),
-        _ => {
-            state
-                .audit()
-                .record_or_log(
-                    Some(&member.id),
-                    Actor::Member,
-                    "recovery.password_no_address",
-                    json!({}),
-                    Some(ip),
-                    now,
-                )
-                .await;
-            return;
-        }
+        _ => return trail.log("recovery.password_no_address", json!({})).await,
     };
     let factors = match CredentialStore::new(state.db.clone())
         .factors(&member)
@@ -231,18 +211,8 @@ async fn mail_reset_link(
                 kind: MailKind::ResetNeedsStaff { requested, contact },
             })
             .await;
-        state
-            .audit()
-            .record_or_log(
-                Some(&member.id),
-                Actor::Member,
-                "recovery.password_needs_staff",
-                json!({"delivered": sent.is_ok()}),
-                Some(ip),
-                now,
-            )
-            .await;
-        return;
+        let delivered = json!({"delivered": sent.is_ok()});
+        return trail.log("recovery.password_needs_staff", delivered).await;
     }
     let payload = ResetLink {
         member_id: member.id.clone(),
@@ -280,17 +250,8 @@ async fn mail_reset_link(
             },
         })
         .await;
-    state
-        .audit()
-        .record_or_log(
-            Some(&member.id),
-            Actor::Member,
-            "recovery.password_link_sent",
-            json!({"delivered": sent.is_ok()}),
-            Some(ip),
-            now,
-        )
-        .await;
+    let delivered = json!({"delivered": sent.is_ok()});
+    trail.log("recovery.password_link_sent", delivered).await;
 }
 
 // ---- reset-password ----

@@ -11,9 +11,8 @@ use crate::pages::forms::{CsrfForm, Field};
 use crate::pages::{Ctx, Hosted};
 use crate::security::request::Requester;
 use crate::state::AppState;
-use crate::store::audit::Actor;
 pub use crate::texts::recovery::user_id::*;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::Response;
 use kenpo_shared::Lang;
@@ -58,7 +57,7 @@ fn page(
     page.render(state, ctx, flow, status)
 }
 
-pub async fn get(State(state): State<AppState>, ctx: Ctx, Query(q): Query<FlowQuery>) -> Response {
+pub async fn get(Hosted { state, ctx, .. }: Hosted, Query(q): Query<FlowQuery>) -> Response {
     let flow = clean_flow(q.flow);
     page(&state, &ctx, flow.as_deref(), "", None, StatusCode::OK)
 }
@@ -70,19 +69,11 @@ pub async fn post(
 ) -> PageResult {
     let flow = clean_flow(form.flow);
     let typed: String = form.email.chars().take(320).collect();
+    let again =
+        |error: Option<&str>, status| page(&state, &ctx, flow.as_deref(), &typed, error, status);
     let email = match parse_email(&typed) {
         Ok(e) => e,
-        Err(msg) => {
-            let status = StatusCode::BAD_REQUEST;
-            return Ok(page(
-                &state,
-                &ctx,
-                flow.as_deref(),
-                &typed,
-                Some(ctx.t(msg)),
-                status,
-            ));
-        }
+        Err(msg) => return Ok(again(Some(ctx.t(msg)), StatusCode::BAD_REQUEST)),
     };
     let target = format!("uid:{email}");
     let (state2, lang) = (state.clone(), ctx.lang);
@@ -90,19 +81,15 @@ pub async fn post(
     let task = async move {
         mail_user_ids(&state2, &email, lang, &ip, now).await;
     };
-    if let Some(w) = start(&state, requester.ip, &target, now, task).await? {
-        let msg = wait_message(ctx.lang, w);
-        let status = StatusCode::TOO_MANY_REQUESTS;
-        return Ok(page(
-            &state,
-            &ctx,
-            flow.as_deref(),
-            &typed,
-            Some(&msg),
-            status,
-        ));
-    }
-    Ok(sent_page(&state, &ctx, flow.as_deref(), SENT))
+    Ok(
+        match start(&state, requester.ip, &target, now, task).await? {
+            Some(w) => again(
+                Some(&wait_message(ctx.lang, w)),
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            None => sent_page(&state, &ctx, flow.as_deref(), SENT),
+        },
+    )
 }
 
 /// The background half: mail the user IDs registered to a verified address, if any.
@@ -127,16 +114,9 @@ async fn mail_user_ids(state: &AppState, email: &str, lang: Lang, ip: &str, now:
         })
         .await;
     for m in &members {
-        state
-            .audit()
-            .record_or_log(
-                Some(&m.id),
-                Actor::Member,
-                "recovery.user_id_sent",
-                json!({"delivered": sent.is_ok()}),
-                Some(ip),
-                now,
-            )
+        let trail = state.audit().member(&m.id, Some(ip), now);
+        trail
+            .log("recovery.user_id_sent", json!({"delivered": sent.is_ok()}))
             .await;
     }
 }

@@ -50,16 +50,29 @@ impl IntoResponse for Next {
     }
 }
 
+/// The owed steps a page serves: one step, or a test of the owed step.
+pub trait Serves {
+    fn serves(&self, owed: Step) -> bool;
+}
+
+impl Serves for Step {
+    fn serves(&self, owed: Step) -> bool {
+        *self == owed
+    }
+}
+
+impl<F: Fn(Step) -> bool> Serves for F {
+    fn serves(&self, owed: Step) -> bool {
+        self(owed)
+    }
+}
+
 /// The moves of a visit that depend on the decision.
 impl Visit {
     /// Requires that the member owes a step for which `want` holds. Otherwise the answer is a
     /// redirect: to the owed step, or — nothing owed any more — on to the relying party.
-    pub async fn owing(
-        self,
-        state: &AppState,
-        want: impl Fn(Step) -> bool,
-    ) -> Result<Visit, PageError> {
-        if want(self.owed(state)) {
+    pub async fn owing(self, state: &AppState, want: impl Serves) -> Result<Visit, PageError> {
+        if want.serves(self.owed(state)) {
             return Ok(self);
         }
         Err(self.elsewhere(state).await)

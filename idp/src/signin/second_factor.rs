@@ -244,17 +244,13 @@ pub async fn attempt(state: &AppState, v: &Visit, kind: Kind) -> Result<Option<S
 
 /// Audits a wrong answer (a code, the birthdate): the trail shows guessing, not only sign-ins.
 pub async fn failed(state: &AppState, v: &Visit, factor: &str) {
-    state
-        .audit()
-        .record_or_log(
-            Some(&v.member.id),
-            crate::store::audit::Actor::Member,
-            "signin.failed",
-            json!({"factor": factor, "known_browser": v.current.session.browser.is_some()}),
-            Some(&v.requester.ip.to_string()),
-            v.now,
-        )
-        .await;
+    let known = v.current.session.browser.is_some();
+    v.audit(
+        state,
+        "signin.failed",
+        json!({"factor": factor, "known_browser": known}),
+    )
+    .await;
 }
 
 /// "Too many attempts (wait …)".

@@ -159,17 +159,10 @@ pub async fn authenticate(
             Ok(Authenticated { member: m, budget })
         }
         Some(m) => {
-            state
-                .audit()
-                .record_or_log(
-                    Some(&m.id),
-                    Actor::Member,
-                    "signin.failed",
-                    json!({"factor": "password", "known_browser": known}),
-                    Some(&requester.ip.to_string()),
-                    now,
-                )
-                .await;
+            let ip = requester.ip.to_string();
+            let failed = json!({"factor": "password", "known_browser": known});
+            let trail = state.audit().member(&m.id, Some(&ip), now);
+            trail.log("signin.failed", failed).await;
             Err(LoginFailure::Wrong)
         }
         None => Err(LoginFailure::Wrong),

@@ -24,7 +24,6 @@ use crate::signin::session::{Current, Sessions};
 use crate::signin::steps::{Facts, Step, next_step};
 use crate::signin::{email_pending_key, flow_key, step_url};
 use crate::state::AppState;
-use crate::store::audit::Actor;
 use crate::store::clients::Client;
 use crate::store::credentials::CredentialStore;
 use crate::store::members::Member;
@@ -98,17 +97,8 @@ impl Visit {
     /// member's action has happened and is not undone for it.
     pub async fn audit(&self, state: &AppState, kind: &str, detail: serde_json::Value) {
         let ip = self.requester.ip.to_string();
-        state
-            .audit()
-            .record_or_log(
-                Some(&self.member.id),
-                Actor::Member,
-                kind,
-                detail,
-                Some(&ip),
-                self.now,
-            )
-            .await;
+        let trail = state.audit().member(&self.member.id, Some(&ip), self.now);
+        trail.log(kind, detail).await;
     }
 
     /// Renders the page of `step`: its `data-step`, the first-login progress ("ステップ n / 7",

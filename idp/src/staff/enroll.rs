@@ -163,10 +163,7 @@ pub async fn enroll_finish(
         .audit()
         .record_staff(
             None,
-            &StaffRef {
-                staff_id: Some(staff.id.clone()),
-                reason: String::new(),
-            },
+            &StaffRef::own(&staff.id),
             "staff.passkey_registered",
             json!({"staff": staff.email, "label": label}),
             Some(&requester.ip.to_string()),

@@ -180,8 +180,8 @@ pub async fn upload(p: Operator, mut multipart: Multipart) -> PageResult {
     let rows = match csv_import::parse(&bytes, csv_import::today_jst(state.now())) {
         Ok(rows) => rows,
         Err(errors) => {
-            let lines: Vec<String> = errors.iter().map(|e| line_text(&ctx, e)).collect();
-            return page(&p, Some(report(&ctx, &lines)), StatusCode::BAD_REQUEST).await;
+            let lines: Vec<String> = errors.iter().map(|e| line_text(ctx, e)).collect();
+            return page(&p, Some(report(ctx, &lines)), StatusCode::BAD_REQUEST).await;
         }
     };
     let mut new = 0;
@@ -220,7 +220,7 @@ pub async fn upload(p: Operator, mut multipart: Multipart) -> PageResult {
         form method="post" action="/staff/import/confirm" {
             (forms::csrf(&ctx.csrf))
             input type="hidden" name="upload" value=(id);
-            (layout::reason_field(&ctx, "import", None))
+            (layout::reason_field(ctx, "import", None))
             button.primary type="submit" name="confirm" value="yes" { (l.pick("この内容で取り込む", "Import these members")) }
         }
     };
@@ -258,7 +258,7 @@ pub async fn confirm(p: Operator, CsrfForm(form): CsrfForm<ConfirmForm>) -> Page
         .decode(&upload.data)
         .page(l)?;
     let now = state.now();
-    match import_members(&state, &bytes, &upload.file_name, &me.by(&reason), now)
+    match import_members(state, &bytes, &upload.file_name, &me.by(&reason), now)
         .await
         .page(l)?
     {
@@ -273,8 +273,8 @@ pub async fn confirm(p: Operator, CsrfForm(form): CsrfForm<ConfirmForm>) -> Page
             page(&p, Some(msg), StatusCode::OK).await
         }
         Err(lines) => {
-            let lines: Vec<String> = lines.iter().map(|e| line_text(&ctx, e)).collect();
-            page(&p, Some(report(&ctx, &lines)), StatusCode::BAD_REQUEST).await
+            let lines: Vec<String> = lines.iter().map(|e| line_text(ctx, e)).collect();
+            page(&p, Some(report(ctx, &lines)), StatusCode::BAD_REQUEST).await
         }
     }
 }

@@ -218,10 +218,7 @@ pub(super) async fn start(
         .audit()
         .record_staff(
             None,
-            &StaffRef {
-                staff_id: Some(staff.id.clone()),
-                reason: String::new(),
-            },
+            &StaffRef::own(&staff.id),
             "staff.signin",
             json!({"staff": staff.email, "method": method}),
             Some(&ip),

@@ -166,7 +166,7 @@ pub async fn post(
     CsrfForm(form): CsrfForm<ActionForm>,
 ) -> PageResult {
     let StaffPage { state, ctx, me } = &p;
-    let member = load(&state, &user_id, ctx.lang).await?;
+    let member = load(state, &user_id, ctx.lang).await?;
     let action = match form.action.as_str() {
         "unlock" => Action::Unlock,
         "reset-mfa" => Action::ResetMfa,
@@ -198,19 +198,19 @@ pub async fn post(
     };
     let now = state.now();
     let ip = requester.ip.to_string();
-    match actions::apply(&state, &member, &action, &me.by(&reason), Some(&ip), now).await {
+    match actions::apply(state, &member, &action, &me.by(&reason), Some(&ip), now).await {
         Ok(done) => {
             if let Some(code) = done.letter_code {
-                let fresh = load(&state, &user_id, ctx.lang).await?;
+                let fresh = load(state, &user_id, ctx.lang).await?;
                 return super::letters::pdf_response(
-                    &state,
+                    state,
                     &[(fresh, code.expose().clone())],
                     &format!("letter-{}", fresh_name(&user_id)),
                     ctx.lang,
                 )
                 .await;
             }
-            let fresh = load(&state, &user_id, ctx.lang).await?;
+            let fresh = load(state, &user_id, ctx.lang).await?;
             page(
                 &p,
                 &fresh,

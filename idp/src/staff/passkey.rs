@@ -13,15 +13,15 @@
 //! handle names the account, which must own the credential).
 
 use crate::mfa::passkey::{
-    Kind, Owner, PasskeyError, PasskeyResult, discoverable, put_state, refused, take_state,
+    Kind, Owner, PasskeyError, PasskeyResult, Registrant, finish_registration_ceremony,
+    identify_discoverable, refused, start_discoverable, start_registration_ceremony,
 };
 use crate::security::tokens::{b64url, new_id};
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::staff::{StaffPasskeyRow, StaffRow, StaffStore};
 use webauthn_rs::prelude::{
-    DiscoverableAuthentication, Passkey, PasskeyRegistration, PublicKeyCredential,
-    RegisterPublicKeyCredential, RequestChallengeResponse,
+    Passkey, PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse,
 };
 
 fn owner(staff_id: &str, link_hash: &str) -> Owner {
@@ -52,29 +52,21 @@ pub async fn start_registration(
     link_hash: &str,
     now: i64,
 ) -> PasskeyResult<(String, serde_json::Value)> {
-    let store = StaffStore::new(state.db.clone());
-    let mut exclude = Vec::new();
-    for row in store.passkeys(&staff.id).await? {
-        exclude.push(parse(&row)?.cred_id().clone());
+    let mut existing = Vec::new();
+    for row in StaffStore::new(state.db.clone())
+        .passkeys(&staff.id)
+        .await?
+    {
+        existing.push(parse(&row)?);
     }
-    let (ccr, reg) = state
-        .webauthn
-        .start_passkey_registration(
-            handle(staff)?,
-            &staff.email,
-            &staff.name,
-            (!exclude.is_empty()).then_some(exclude),
-        )
-        .map_err(refused)?;
-    let ceremony = put_state::<PasskeyRegistration>(
-        state,
-        Kind::StaffRegister,
-        Some(owner(&staff.id, link_hash)),
-        reg,
-        now,
-    )
-    .await?;
-    Ok((ceremony, discoverable(&ccr)?))
+    let who = Registrant {
+        handle: handle(staff)?,
+        name: &staff.email,
+        display_name: &staff.name,
+        existing,
+    };
+    let owner = owner(&staff.id, link_hash);
+    start_registration_ceremony(state, Kind::StaffRegister, owner, who, now).await
 }
 
 /// Finishes a registration and stores the passkey.
@@ -87,18 +79,16 @@ pub async fn finish_registration(
     label: &str,
     now: i64,
 ) -> PasskeyResult<()> {
-    let reg: PasskeyRegistration = take_state(
+    let owner = owner(&staff.id, link_hash);
+    let passkey = finish_registration_ceremony(
         state,
         Kind::StaffRegister,
+        &owner,
         ceremony,
-        Some(&owner(&staff.id, link_hash)),
+        credential,
         now,
     )
     .await?;
-    let passkey = state
-        .webauthn
-        .finish_passkey_registration(credential, &reg)
-        .map_err(refused)?;
     let store = StaffStore::new(state.db.clone());
     let credential_id = b64url(passkey.cred_id());
     if store.passkey_by_credential(&credential_id).await?.is_some() {
@@ -126,13 +116,7 @@ pub async fn start_login(
     state: &AppState,
     now: i64,
 ) -> PasskeyResult<(String, RequestChallengeResponse)> {
-    let (rcr, auth) = state
-        .webauthn
-        .start_discoverable_authentication()
-        .map_err(refused)?;
-    let ceremony =
-        put_state::<DiscoverableAuthentication>(state, Kind::StaffLogin, None, auth, now).await?;
-    Ok((ceremony, rcr))
+    start_discoverable(state, Kind::StaffLogin, now).await
 }
 
 /// Finishes a staff sign-in; returns the account (enabled or not: the caller decides).
@@ -142,15 +126,11 @@ pub async fn finish_login(
     credential: &PublicKeyCredential,
     now: i64,
 ) -> PasskeyResult<StaffRow> {
-    let auth: DiscoverableAuthentication =
-        take_state(state, Kind::StaffLogin, ceremony, None, now).await?;
-    let (user_handle, cred_id) = state
-        .webauthn
-        .identify_discoverable_authentication(credential)
-        .map_err(refused)?;
+    let (auth, user_handle, cred_id) =
+        identify_discoverable(state, Kind::StaffLogin, ceremony, credential, now).await?;
     let store = StaffStore::new(state.db.clone());
     let row = store
-        .passkey_by_credential(&b64url(cred_id))
+        .passkey_by_credential(&cred_id)
         .await?
         .ok_or(PasskeyError::UnknownCredential)?;
     let staff = store

@@ -120,19 +120,19 @@ pub async fn post(p: Administrator, CsrfForm(f): CsrfForm<StaffForm>) -> PageRes
     let now = state.now();
     let role = Role::parse(&f.role);
     let result = match (f.action.as_str(), role) {
-        ("invite", Some(r)) => accounts::invite(&state, &f.email, &f.name, r, &by, now)
+        ("invite", Some(r)) => accounts::invite(state, &f.email, &f.name, r, &by, now)
             .await
             .map(|_| ()),
-        ("role", Some(r)) => accounts::change(&state, &f.staff_id, Change::Role(r), &by, now)
+        ("role", Some(r)) => accounts::change(state, &f.staff_id, Change::Role(r), &by, now)
             .await
             .map(|_| ()),
-        ("disable", _) => accounts::change(&state, &f.staff_id, Change::Disable, &by, now)
+        ("disable", _) => accounts::change(state, &f.staff_id, Change::Disable, &by, now)
             .await
             .map(|_| ()),
-        ("enable", _) => accounts::change(&state, &f.staff_id, Change::Enable, &by, now)
+        ("enable", _) => accounts::change(state, &f.staff_id, Change::Enable, &by, now)
             .await
             .map(|_| ()),
-        ("reinvite", _) => accounts::change(&state, &f.staff_id, Change::Reinvite, &by, now)
+        ("reinvite", _) => accounts::change(state, &f.staff_id, Change::Reinvite, &by, now)
             .await
             .map(|_| ()),
         _ => return Err(PageError::BadRequest(l, crate::pages::i18n::BAD_REQUEST)),

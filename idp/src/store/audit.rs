@@ -29,6 +29,16 @@ pub struct StaffRef {
     pub reason: String,
 }
 
+impl StaffRef {
+    /// A staff member acting on their own account (a sign-in, a passkey): no reason asked.
+    pub fn own(staff_id: &str) -> StaffRef {
+        StaffRef {
+            staff_id: Some(staff_id.to_string()),
+            reason: String::new(),
+        }
+    }
+}
+
 /// What a staff audit search looks for (all given parts must match).
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
@@ -54,6 +64,30 @@ impl Actor {
             Actor::Staff => "staff",
             Actor::System => "system",
         }
+    }
+}
+
+/// See [`AuditLog::member`].
+pub struct MemberTrail<'a> {
+    log: AuditLog,
+    member_id: &'a str,
+    ip: Option<&'a str>,
+    at: i64,
+}
+
+impl MemberTrail<'_> {
+    /// Records `kind`; a failed write is logged: what the member did has happened.
+    pub async fn log(&self, kind: &str, detail: Value) {
+        let log = &self.log;
+        log.record_or_log(
+            Some(self.member_id),
+            Actor::Member,
+            kind,
+            detail,
+            self.ip,
+            self.at,
+        )
+        .await;
     }
 }
 
@@ -92,7 +126,7 @@ impl AuditLog {
             ip.map(String::from),
         );
         self.db
-            .run(move |c| {
+            .exec(move |c| {
                 diesel::insert_into(a::audit_events)
                     .values((
                         a::member_id.eq(member_id),
@@ -102,8 +136,7 @@ impl AuditLog {
                         a::ip.eq(ip),
                         a::at.eq(at),
                     ))
-                    .execute(c)?;
-                Ok(())
+                    .execute(c)
             })
             .await
     }
@@ -125,6 +158,16 @@ impl AuditLog {
         }
     }
 
+    /// The events of one member in one request (actor `member`, same address and time).
+    pub fn member<'a>(self, member_id: &'a str, ip: Option<&'a str>, at: i64) -> MemberTrail<'a> {
+        MemberTrail {
+            log: self,
+            member_id,
+            ip,
+            at,
+        }
+    }
+
     /// A staff action: actor `staff`, with the staff member and the reason.
     pub async fn record_staff(
         &self,
@@ -142,7 +185,7 @@ impl AuditLog {
         );
         let (staff_id, reason) = (by.staff_id.clone(), by.reason.clone());
         self.db
-            .run(move |c| {
+            .exec(move |c| {
                 diesel::insert_into(a::audit_events)
                     .values((
                         a::member_id.eq(member_id),
@@ -154,8 +197,7 @@ impl AuditLog {
                         a::staff_id.eq(staff_id),
                         a::reason.eq(Some(reason)),
                     ))
-                    .execute(c)?;
-                Ok(())
+                    .execute(c)
             })
             .await
     }
@@ -188,13 +230,13 @@ impl AuditLog {
     pub async fn for_member(&self, member_id: &str, limit: i64) -> StoreResult<Vec<AuditEvent>> {
         let m = member_id.to_string();
         self.db
-            .run(move |c| {
-                Ok(a::audit_events
+            .query(move |c| {
+                a::audit_events
                     .filter(a::member_id.eq(m))
                     .order((a::at.desc(), a::id.desc()))
                     .limit(limit)
                     .select(AuditEvent::as_select())
-                    .load(c)?)
+                    .load(c)
             })
             .await
     }

@@ -64,10 +64,10 @@ impl ConsentStore {
     pub async fn remove(&self, member_id: &str, client_id: &str) -> StoreResult<()> {
         let (m, cid) = (member_id.to_string(), client_id.to_string());
         self.db
-            .run(move |c| {
-                Ok(diesel::delete(co::consents.find((m, cid)))
+            .query(move |c| {
+                diesel::delete(co::consents.find((m, cid)))
                     .execute(c)
-                    .map(|_| ())?)
+                    .map(|_| ())
             })
             .await
     }

@@ -89,7 +89,7 @@ impl CredentialStore {
     /// Which factors a member has enrolled.
     pub async fn factors(&self, member: &Member) -> StoreResult<Factors> {
         let member = member.clone();
-        self.db.run(move |c| Ok(count_factors(c, &member)?)).await
+        self.db.query(move |c| count_factors(c, &member)).await
     }
 
     /// A member and their factors in one trip to the database (every authorization request
@@ -113,12 +113,12 @@ impl CredentialStore {
     pub async fn totp(&self, member_id: &str) -> StoreResult<Option<TotpRow>> {
         let id = member_id.to_string();
         self.db
-            .run(move |c| {
-                Ok(tc::totp_credentials
+            .query(move |c| {
+                tc::totp_credentials
                     .find(id)
                     .select(TotpRow::as_select())
                     .first(c)
-                    .optional()?)
+                    .optional()
             })
             .await
     }
@@ -164,12 +164,12 @@ impl CredentialStore {
     pub async fn passkeys(&self, member_id: &str) -> StoreResult<Vec<PasskeyRow>> {
         let id = member_id.to_string();
         self.db
-            .run(move |c| {
-                Ok(pk::passkeys
+            .query(move |c| {
+                pk::passkeys
                     .filter(pk::member_id.eq(id))
                     .order(pk::created_at)
                     .select(PasskeyRow::as_select())
-                    .load(c)?)
+                    .load(c)
             })
             .await
     }
@@ -180,23 +180,23 @@ impl CredentialStore {
     ) -> StoreResult<Option<PasskeyRow>> {
         let id = credential_id.to_string();
         self.db
-            .run(move |c| {
-                Ok(pk::passkeys
+            .query(move |c| {
+                pk::passkeys
                     .filter(pk::credential_id.eq(id))
                     .select(PasskeyRow::as_select())
                     .first(c)
-                    .optional()?)
+                    .optional()
             })
             .await
     }
 
     pub async fn add_passkey(&self, row: PasskeyRow) -> StoreResult<()> {
         self.db
-            .run(move |c| {
-                Ok(diesel::insert_into(pk::passkeys)
+            .query(move |c| {
+                diesel::insert_into(pk::passkeys)
                     .values(&row)
                     .execute(c)
-                    .map(|_| ())?)
+                    .map(|_| ())
             })
             .await
     }
@@ -272,12 +272,12 @@ impl CredentialStore {
         use super::schema::webauthn_user_handles::dsl as wh;
         let h = handle.to_string();
         self.db
-            .run(move |c| {
-                Ok(wh::webauthn_user_handles
+            .query(move |c| {
+                wh::webauthn_user_handles
                     .filter(wh::handle.eq(h))
                     .select(wh::member_id)
                     .first(c)
-                    .optional()?)
+                    .optional()
             })
             .await
     }

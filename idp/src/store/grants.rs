@@ -100,12 +100,12 @@ impl GrantStore {
     pub async fn get(&self, id: &str) -> StoreResult<Option<Grant>> {
         let id = id.to_string();
         self.db
-            .run(move |c| {
-                Ok(g::grants
+            .query(move |c| {
+                g::grants
                     .find(id)
                     .select(Grant::as_select())
                     .first(c)
-                    .optional()?)
+                    .optional()
             })
             .await
     }
@@ -263,13 +263,13 @@ impl GrantStore {
     pub async fn refresh_token(&self, hash: &str) -> StoreResult<Option<(RefreshToken, Grant)>> {
         let hash = hash.to_string();
         self.db
-            .run(move |c| {
-                Ok(rt::refresh_tokens
+            .query(move |c| {
+                rt::refresh_tokens
                     .find(hash)
                     .inner_join(g::grants)
                     .select((RefreshToken::as_select(), Grant::as_select()))
                     .first(c)
-                    .optional()?)
+                    .optional()
             })
             .await
     }
@@ -279,13 +279,13 @@ impl GrantStore {
         use super::schema::members::dsl as m;
         let id = id.to_string();
         self.db
-            .run(move |c| {
-                Ok(g::grants
+            .query(move |c| {
+                g::grants
                     .find(id)
                     .inner_join(m::members)
                     .select((Grant::as_select(), Member::as_select()))
                     .first(c)
-                    .optional()?)
+                    .optional()
             })
             .await
     }
@@ -294,13 +294,13 @@ impl GrantStore {
     pub async fn active_for_member(&self, member_id: &str, now: i64) -> StoreResult<Vec<Grant>> {
         let member_id = member_id.to_string();
         self.db
-            .run(move |c| {
-                Ok(g::grants
+            .query(move |c| {
+                g::grants
                     .filter(g::member_id.eq(member_id))
                     .filter(g::revoked_at.is_null())
                     .filter(g::expires_at.gt(now))
                     .select(Grant::as_select())
-                    .load(c)?)
+                    .load(c)
             })
             .await
     }

@@ -67,12 +67,12 @@ impl InvitationStore {
     pub async fn get(&self, member_id: &str) -> StoreResult<Option<CodeRow>> {
         let id = member_id.to_string();
         self.db
-            .run(move |c| {
-                Ok(i::invitation_codes
+            .query(move |c| {
+                i::invitation_codes
                     .find(id)
                     .select(CodeRow::as_select())
                     .first(c)
-                    .optional()?)
+                    .optional()
             })
             .await
     }
@@ -131,12 +131,12 @@ impl InvitationStore {
 
     pub async fn imports(&self, limit: i64) -> StoreResult<Vec<ImportRow>> {
         self.db
-            .run(move |c| {
-                Ok(mi::member_imports
+            .query(move |c| {
+                mi::member_imports
                     .order(mi::at.desc())
                     .limit(limit)
                     .select(ImportRow::as_select())
-                    .load(c)?)
+                    .load(c)
             })
             .await
     }
@@ -144,12 +144,12 @@ impl InvitationStore {
     pub async fn import(&self, id: &str) -> StoreResult<Option<ImportRow>> {
         let id = id.to_string();
         self.db
-            .run(move |c| {
-                Ok(mi::member_imports
+            .query(move |c| {
+                mi::member_imports
                     .find(id)
                     .select(ImportRow::as_select())
                     .first(c)
-                    .optional()?)
+                    .optional()
             })
             .await
     }
@@ -159,15 +159,15 @@ impl InvitationStore {
     pub async fn letter_members(&self, import_id: &str) -> StoreResult<Vec<String>> {
         let id = import_id.to_string();
         self.db
-            .run(move |c| {
-                Ok(r::member_import_rows
+            .query(move |c| {
+                r::member_import_rows
                     .inner_join(m::members)
                     .filter(r::import_id.eq(id))
                     .filter(r::created.eq(true))
                     .filter(m::onboarded_at.is_null())
                     .order(m::user_id_key.asc())
                     .select(m::id)
-                    .load(c)?)
+                    .load(c)
             })
             .await
     }

@@ -59,14 +59,14 @@ impl KnownBrowsers {
     pub async fn remembered_member(&self, id: &str, now: i64) -> StoreResult<Option<String>> {
         let id = id.to_string();
         self.db
-            .run(move |c| {
-                Ok(kb::known_browsers
+            .query(move |c| {
+                kb::known_browsers
                     .find(id)
                     .filter(kb::expires_at.gt(now))
                     .filter(kb::remembered.eq(true))
                     .select(kb::member_id)
                     .first::<String>(c)
-                    .optional()?)
+                    .optional()
             })
             .await
     }

@@ -128,30 +128,30 @@ impl MemberStore {
     pub async fn by_user_id(&self, user_id: &UserId) -> StoreResult<Option<Member>> {
         let key = user_id.lookup_key();
         self.db
-            .run(move |c| {
-                Ok(m::members
+            .query(move |c| {
+                m::members
                     .filter(m::user_id_key.eq(key))
                     .select(Member::as_select())
                     .first(c)
-                    .optional()?)
+                    .optional()
             })
             .await
     }
 
     pub async fn by_id(&self, id: &str) -> StoreResult<Option<Member>> {
         let id = id.to_string();
-        self.db.run(move |c| Ok(find(c, &id)?)).await
+        self.db.query(move |c| find(c, &id)).await
     }
 
     pub async fn by_subject(&self, subject: &str) -> StoreResult<Option<Member>> {
         let s = subject.to_string();
         self.db
-            .run(move |c| {
-                Ok(m::members
+            .query(move |c| {
+                m::members
                     .filter(m::subject.eq(s))
                     .select(Member::as_select())
                     .first(c)
-                    .optional()?)
+                    .optional()
             })
             .await
     }
@@ -160,12 +160,12 @@ impl MemberStore {
     pub async fn by_verified_email(&self, email: &str) -> StoreResult<Vec<Member>> {
         let e = email.to_ascii_lowercase();
         self.db
-            .run(move |c| {
-                Ok(m::members
+            .query(move |c| {
+                m::members
                     .filter(m::email.eq(e))
                     .filter(m::email_verified.eq(true))
                     .select(Member::as_select())
-                    .load(c)?)
+                    .load(c)
             })
             .await
     }
@@ -316,11 +316,10 @@ impl MemberStore {
     pub async fn set_strong_factor_due(&self, id: &str, due: Option<i64>) -> StoreResult<()> {
         let id = id.to_string();
         self.db
-            .run(move |c| {
+            .exec(move |c| {
                 diesel::update(m::members.find(id))
                     .set(m::strong_factor_due.eq(due))
-                    .execute(c)?;
-                Ok(())
+                    .execute(c)
             })
             .await
     }
@@ -472,7 +471,7 @@ impl MemberStore {
     pub async fn clear_factors(&self, id: &str, now: i64) -> StoreResult<()> {
         let id = id.to_string();
         self.db
-            .run(move |c| {
+            .exec(move |c| {
                 diesel::update(m::members.find(id))
                     .set((
                         m::email_otp_enabled.eq(false),
@@ -480,8 +479,7 @@ impl MemberStore {
                         m::preferred_factor.eq(None::<String>),
                         m::updated_at.eq(now),
                     ))
-                    .execute(c)?;
-                Ok(())
+                    .execute(c)
             })
             .await
     }

@@ -79,11 +79,11 @@ impl Outbox {
     pub async fn delivered(&self, id: &str, now: i64) -> StoreResult<()> {
         let id = id.to_string();
         self.db
-            .run(move |c| {
-                Ok(diesel::update(o::backchannel_outbox.find(id))
+            .query(move |c| {
+                diesel::update(o::backchannel_outbox.find(id))
                     .set(o::delivered_at.eq(Some(now)))
                     .execute(c)
-                    .map(|_| ())?)
+                    .map(|_| ())
             })
             .await
     }

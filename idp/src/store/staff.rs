@@ -70,11 +70,10 @@ impl StaffStore {
 
     pub async fn insert(&self, row: StaffRow) -> StoreResult<()> {
         self.db
-            .run(move |c| {
+            .exec(move |c| {
                 diesel::insert_into(s::staff_accounts)
                     .values(&row)
-                    .execute(c)?;
-                Ok(())
+                    .execute(c)
             })
             .await
     }
@@ -82,12 +81,12 @@ impl StaffStore {
     pub async fn by_id(&self, id: &str) -> StoreResult<Option<StaffRow>> {
         let id = id.to_string();
         self.db
-            .run(move |c| {
-                Ok(s::staff_accounts
+            .query(move |c| {
+                s::staff_accounts
                     .find(id)
                     .select(StaffRow::as_select())
                     .first(c)
-                    .optional()?)
+                    .optional()
             })
             .await
     }
@@ -95,12 +94,12 @@ impl StaffStore {
     pub async fn by_email(&self, email: &str) -> StoreResult<Option<StaffRow>> {
         let e = email.trim().to_ascii_lowercase();
         self.db
-            .run(move |c| {
-                Ok(s::staff_accounts
+            .query(move |c| {
+                s::staff_accounts
                     .filter(s::email.eq(e))
                     .select(StaffRow::as_select())
                     .first(c)
-                    .optional()?)
+                    .optional()
             })
             .await
     }
@@ -108,12 +107,12 @@ impl StaffStore {
     pub async fn by_handle(&self, handle: &str) -> StoreResult<Option<StaffRow>> {
         let h = handle.to_string();
         self.db
-            .run(move |c| {
-                Ok(s::staff_accounts
+            .query(move |c| {
+                s::staff_accounts
                     .filter(s::webauthn_handle.eq(h))
                     .select(StaffRow::as_select())
                     .first(c)
-                    .optional()?)
+                    .optional()
             })
             .await
     }
@@ -199,12 +198,12 @@ impl StaffStore {
     ) -> StoreResult<Option<StaffPasskeyRow>> {
         let cid = credential_id.to_string();
         self.db
-            .run(move |c| {
-                Ok(p::staff_passkeys
+            .query(move |c| {
+                p::staff_passkeys
                     .filter(p::credential_id.eq(cid))
                     .select(StaffPasskeyRow::as_select())
                     .first(c)
-                    .optional()?)
+                    .optional()
             })
             .await
     }
@@ -251,9 +250,7 @@ impl StaffStore {
     pub async fn delete_passkeys(&self, staff_id: &str) -> StoreResult<usize> {
         let id = staff_id.to_string();
         self.db
-            .run(move |c| {
-                Ok(diesel::delete(p::staff_passkeys.filter(p::staff_id.eq(id))).execute(c)?)
-            })
+            .query(move |c| diesel::delete(p::staff_passkeys.filter(p::staff_id.eq(id))).execute(c))
             .await
     }
 
@@ -303,15 +300,15 @@ impl StaffStore {
     ) -> StoreResult<Option<String>> {
         let h = token_hash.to_string();
         self.db
-            .run(move |c| {
-                Ok(l::staff_links
+            .query(move |c| {
+                l::staff_links
                     .filter(l::token_hash.eq(h))
                     .filter(l::kind.eq(kind.as_str()))
                     .filter(l::used_at.is_null())
                     .filter(l::expires_at.gt(now))
                     .select(l::staff_id)
                     .first(c)
-                    .optional()?)
+                    .optional()
             })
             .await
     }
