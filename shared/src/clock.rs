@@ -45,3 +45,16 @@ impl Clock {
         }
     }
 }
+
+/// How far apart the clocks of two replicas may be. Times one replica wrote by its own clock
+/// are judged by another's with this much allowance: signing keys are dated this far back, and
+/// a short-lived record (a code, a pushed request) whose real end is the store's TTL — one
+/// clock for every replica — is not taken for expired by a replica whose clock is ahead.
+pub const REPLICA_SKEW_SECS: i64 = 300;
+
+/// Whether a short-lived record written to end at `expires_at` (by some replica's clock) has
+/// lapsed at `now` (this replica's), allowing for [`REPLICA_SKEW_SECS`]. Its store TTL ends
+/// it on time in any case.
+pub fn lapsed(expires_at: i64, now: i64) -> bool {
+    expires_at.saturating_add(REPLICA_SKEW_SECS) <= now
+}

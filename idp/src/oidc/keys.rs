@@ -460,7 +460,7 @@ impl KeyRing {
 /// back: a replica whose clock is behind the one that created the key would otherwise find
 /// no active key (and stop being ready) until its own clock caught up. Activation times only
 /// order keys, so dating one back costs nothing.
-pub const CLOCK_SKEW_TOLERANCE_SECS: i64 = 300;
+pub const CLOCK_SKEW_TOLERANCE_SECS: i64 = kenpo_shared::clock::REPLICA_SKEW_SECS;
 
 /// A change to the stored keys decided by [`plan`].
 #[derive(Debug, Clone, PartialEq, Eq)]

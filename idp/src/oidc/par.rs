@@ -133,7 +133,7 @@ pub async fn redeem(
     if pushed.client_id != client.client_id {
         return Ok(Err("request_uri was pushed by another client"));
     }
-    if pushed.expires_at <= now {
+    if kenpo_shared::clock::lapsed(pushed.expires_at, now) {
         return Ok(Err("request_uri has expired"));
     }
     if eph.take(&k).await?.is_none() {

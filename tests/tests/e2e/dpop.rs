@@ -515,10 +515,12 @@ async fn par_refusals_of_rfc_9126() {
         page.body
     );
 
-    // Expired after its lifetime (the application clock).
+    // Expired after its lifetime (by the application clock: beyond the replicas' allowance).
     let (_, body, _) = push(&idp, "rp-a", true, &pairs, None).await;
     let late = body["request_uri"].as_str().unwrap().to_string();
-    idp.clock.advance(time::Duration::seconds(31));
+    idp.clock.advance(time::Duration::seconds(
+        31 + kenpo_shared::clock::REPLICA_SKEW_SECS,
+    ));
     let page = Browser::new()
         .get(&authorize_url(&idp, "rp-a", &late, &[]))
         .await;

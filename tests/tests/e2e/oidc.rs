@@ -531,7 +531,7 @@ async fn token_endpoint_refusals() {
         "the first use's refresh token is revoked"
     );
 
-    // An expired code.
+    // An expired code (by the application clock: beyond the replicas' allowance).
     let start = rp.start(&[], &[]);
     let (code, _) = code_of(
         &browser
@@ -539,7 +539,9 @@ async fn token_endpoint_refusals() {
             .await
             .unwrap_err(),
     );
-    idp.clock.advance(time::Duration::seconds(61));
+    idp.clock.advance(time::Duration::seconds(
+        61 + kenpo_shared::clock::REPLICA_SKEW_SECS,
+    ));
     let v = start.verifier.secret().clone();
     let (_, body, _) = post_basic(
         &token,

@@ -58,7 +58,9 @@ pub fn check_code(
     if redirect_uri != Some(record.redirect_uri.as_str()) {
         return Err(CodeRefusal::RedirectUri);
     }
-    if record.expires_at <= now {
+    // The store's TTL ends a code on time; its recorded expiry, written by the replica that
+    // issued it, is judged with the replicas' clock allowance.
+    if kenpo_shared::clock::lapsed(record.expires_at, now) {
         return Err(CodeRefusal::Expired);
     }
     match (&record.code_challenge, verifier) {
@@ -195,6 +197,7 @@ pub(super) async fn exchange(req: &GrantRequest<'_>) -> Result<Value, OAuthError
 mod tests {
     use super::*;
     use crate::store::clients::AuthMethod;
+    use kenpo_shared::clock::REPLICA_SKEW_SECS;
 
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     // RFC 7636 appendix B.
@@ -237,6 +240,18 @@ mod tests {
             ),
             Ok(())
         );
+        // Exchanged at a replica whose clock is 30 s ahead of the issuer's (the store's TTL,
+        // not this check, ends the code on time).
+        assert_eq!(
+            check_code(
+                &record(Some(CHALLENGE)),
+                &client("rp"),
+                CB,
+                Some(VERIFIER),
+                190
+            ),
+            Ok(())
+        );
         let mut legacy = client("rp");
         legacy.pkce_optional = true;
         assert_eq!(check_code(&record(None), &legacy, CB, None, 120), Ok(()));
@@ -261,7 +276,7 @@ mod tests {
             ),
             (
                 CodeRefusal::Expired,
-                check_code(&r, &rp, CB, Some(VERIFIER), 160),
+                check_code(&r, &rp, CB, Some(VERIFIER), 160 + REPLICA_SKEW_SECS),
             ),
             (
                 CodeRefusal::VerifierMissing,
