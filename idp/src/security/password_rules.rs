@@ -21,6 +21,9 @@ pub enum Rule {
     NoBirthdate,
     /// Contains the 記号・番号 printed on the insurance card (known to anyone who saw it).
     NoCardNumber,
+    /// Contains a name of the union's service (`CONTEXT_WORDS`), the first guess of anyone
+    /// attacking this site.
+    NoServiceName,
     /// Common or breached (on the bundled list, possibly with digits or symbols appended).
     Common,
     Mismatch,
@@ -39,11 +42,16 @@ impl Rule {
             Rule::NoUserId => NO_USER_ID,
             Rule::NoBirthdate => NO_BIRTHDATE,
             Rule::NoCardNumber => NO_CARD_NUMBER,
+            Rule::NoServiceName => NO_SERVICE_NAME,
             Rule::Common => COMMON,
             Rule::Mismatch => MISMATCH,
         }
     }
 }
+
+/// The context words of ASVS V6.1.2: the service's own names, refused anywhere in a password
+/// whatever the case (its Japanese names cannot occur: passwords are printable ASCII).
+pub const CONTEXT_WORDS: &[&str] = &["kenpo", "kempo", "kenko", "hoken"];
 
 /// Every rule `password` breaks for `member` (empty when it is acceptable).
 pub fn check(password: &str, confirm: &str, member: &Member) -> Vec<Rule> {
@@ -82,6 +90,9 @@ pub fn check(password: &str, confirm: &str, member: &Member) -> Vec<Rule> {
     }
     if contains_card_number(&digits, &member.symbol, &member.number) {
         failed.push(Rule::NoCardNumber);
+    }
+    if CONTEXT_WORDS.iter().any(|w| lower.contains(w)) {
+        failed.push(Rule::NoServiceName);
     }
     if crate::security::common_passwords::list().refuses(password) {
         failed.push(Rule::Common);
@@ -138,9 +149,14 @@ mod tests {
         assert_eq!(c("Pass-801201-Ab"), vec![Rule::NoBirthdate]);
         assert_eq!(c("Pass-1201-Abc"), vec![], "a month and day alone are fine");
         // 記号 12, 番号 3456789 (tests_support::member).
-        assert_eq!(c("Kenpo-3456789x"), vec![Rule::NoCardNumber]);
-        assert_eq!(c("Kenpo-12-3456789x"), vec![Rule::NoCardNumber]);
-        assert_eq!(c("Kenpo-12-Tide"), vec![], "a 2-digit 記号 alone is fine");
+        assert_eq!(c("Tide-3456789x"), vec![Rule::NoCardNumber]);
+        assert_eq!(c("Tide-12-3456789x"), vec![Rule::NoCardNumber]);
+        assert_eq!(c("Tide-12-Wave"), vec![], "a 2-digit 記号 alone is fine");
+        for w in ["My-Kenpo-42", "KEMPO-web-42", "Kenko-Hoken-42"] {
+            assert_eq!(c(w), vec![Rule::NoServiceName], "{w}");
+        }
+        // ASVS V6.2.9: 64 characters are allowed, 65 are not.
+        assert_eq!(c(&format!("Aa1!{}", "x".repeat(60))), vec![]);
         assert_eq!(c("Password1!"), vec![Rule::Common]);
         assert_eq!(c("Sakura2024!"), vec![Rule::Common]);
         assert_eq!(c("Vq7#mZ2!xLp9"), vec![], "a strong random password passes");

@@ -38,3 +38,73 @@ pub fn same(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// Ones per bit position over `values`: a generator that is not random (a constant, a
+    /// counter, a stuck byte) shows far outside the binomial spread of fair coins.
+    fn bits_look_fair(values: &[Vec<u8>]) {
+        let n = values.len() as f64;
+        let width = values[0].len() * 8;
+        for bit in 0..width {
+            let ones = values
+                .iter()
+                .filter(|v| v[bit / 8] >> (bit % 8) & 1 == 1)
+                .count() as f64;
+            // Eight standard deviations of Binomial(n, 1/2): never off by chance.
+            assert!(
+                (ones - n / 2.0).abs() < 8.0 * (n / 4.0).sqrt(),
+                "bit {bit}: {ones} of {n}"
+            );
+        }
+    }
+
+    /// ASVS V7.2.3 and V6.5.3: session cookies, codes, links and refresh tokens carry 256 random
+    /// bits, identifiers 128, TOTP seeds 160; none repeats and every bit is a fair coin.
+    #[test]
+    fn random_values_are_long_unique_and_fair() {
+        const N: usize = 4000;
+        let tokens: Vec<Vec<u8>> = (0..N)
+            .map(|_| {
+                let t = new_token();
+                assert_eq!(t.len(), 43, "{t}");
+                b64url_decode(&t).expect("base64url")
+            })
+            .collect();
+        assert!(tokens.iter().all(|t| t.len() == 32));
+        assert_eq!(tokens.iter().collect::<HashSet<_>>().len(), N);
+        bits_look_fair(&tokens);
+
+        let ids: Vec<Vec<u8>> = (0..N)
+            .map(|_| b64url_decode(&new_id()).expect("base64url"))
+            .collect();
+        assert!(ids.iter().all(|t| t.len() == 16));
+        assert_eq!(ids.iter().collect::<HashSet<_>>().len(), N);
+        bits_look_fair(&ids);
+
+        let seeds: Vec<Vec<u8>> = (0..N).map(|_| crate::mfa::totp::new_secret()).collect();
+        assert!(seeds.iter().all(|s| s.len() == 20));
+        bits_look_fair(&seeds);
+
+        // Emailed codes: six digits, each digit position evenly spread over 0–9.
+        let codes: Vec<String> = (0..N).map(|_| crate::mfa::email_otp::new_code()).collect();
+        for pos in 0..6 {
+            let mut counts = [0f64; 10];
+            for c in &codes {
+                assert!(c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit()), "{c}");
+                counts[usize::from(c.as_bytes()[pos] - b'0')] += 1.0;
+            }
+            let expected = N as f64 / 10.0;
+            let spread = (N as f64 * 0.1 * 0.9).sqrt();
+            for (digit, n) in counts.iter().enumerate() {
+                assert!(
+                    (n - expected).abs() < 8.0 * spread,
+                    "digit {digit} at {pos}: {n}"
+                );
+            }
+        }
+    }
+}

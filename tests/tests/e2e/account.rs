@@ -386,6 +386,9 @@ async fn a_new_password_needs_the_current_one_and_signs_out_elsewhere() {
     signed_in(&idp, &other, &m).await;
     let b = Browser::new();
     let account = signed_in(&idp, &b, &m).await;
+    assert_password_field(&account, "current_password", "current-password");
+    assert_password_field(&account, "new_password", "new-password");
+    assert_password_field(&account, "new_password_confirm", "new-password");
     let r = b
         .submit(
             &account,

@@ -221,6 +221,8 @@ async fn first_login_walks_every_step_back_to_the_relying_party() {
     let page = expect_step(&b, p, "new-password").await;
     assert!(page.body.contains("ステップ 6 / 7"));
     assert!(page.body.contains("/static/new-password.js"));
+    assert_password_field(&page, "new_password", "new-password");
+    assert_password_field(&page, "new_password_confirm", "new-password");
     let refused = [
         (m.initial_password.as_str(), "初期パスワード"),
         ("Hanako-Pass-1", "ユーザID"),

@@ -149,6 +149,8 @@ async fn forgot_password_resets_by_mail_and_the_second_factor_is_still_asked() {
     );
 
     let page = open(&phone, &link, "reset-password").await;
+    assert_password_field(&page, "new_password", "new-password");
+    assert_password_field(&page, "new_password_confirm", "new-password");
     let p = reset(&phone, &page, "weak", "weak").await;
     assert_eq!(p.status, StatusCode::BAD_REQUEST);
     assert!(p.alert_text().unwrap().contains("8文字以上"));

@@ -408,6 +408,33 @@ async fn import_preview_reports_lines_and_stores_nothing_until_confirmed() {
 }
 
 #[tokio::test]
+async fn a_fresh_install_has_no_accounts_and_no_demo_sign_in() {
+    // ASVS V6.3.2: no default member or staff account, and the demo's sign-in link is not served.
+    let idp = TestIdp::start().await;
+    assert!(!idp.state.config.demo.enabled);
+    assert_eq!(idp.state.members().count().await.unwrap(), 0);
+    let staff = kenpo_idp::store::staff::StaffStore::new(idp.state.db.clone());
+    assert!(staff.list().await.unwrap().is_empty());
+    let b = Browser::new();
+    let console = b.get(&idp.url("/staff")).await;
+    assert!(
+        console
+            .location()
+            .is_some_and(|l| l.starts_with("/staff/login")),
+        "{console:?}"
+    );
+    for path in ["/staff/link?token=admin@example.jp", "/staff/link"] {
+        let p = b.get(&idp.url(path)).await;
+        assert_eq!(p.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let login = b.get(&idp.url("/staff/login")).await;
+    let p = b
+        .submit(&login, "/staff/link", &[("token", "admin@example.jp")])
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
 async fn the_first_administrator_comes_from_the_command_line() {
     let idp = staff_idp(false).await;
     let cfg = idp.state.config.clone();

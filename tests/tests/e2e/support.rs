@@ -1182,3 +1182,31 @@ pub fn totp_key_on(page: &Page) -> String {
     let end = start + page.body[start..].find('<').expect("text end");
     html_unescape(&page.body[start..end])
 }
+
+/// The `<input …>` tag of the field named `name` on `page`.
+pub fn input_tag<'a>(page: &'a Page, name: &str) -> &'a str {
+    let at = page
+        .body
+        .find(&format!("name=\"{name}\""))
+        .unwrap_or_else(|| panic!("no field {name}: {page:?}"));
+    let start = page.body[..at]
+        .rfind("<input")
+        .expect("inside an input tag");
+    let end = at + page.body[at..].find('>').expect("the tag ends");
+    &page.body[start..=end]
+}
+
+/// ASVS V6.2.6 and V6.2.7: a password field is masked, says what it holds so that browsers and
+/// password managers fill it, and nothing on the page stops pasting into it.
+pub fn assert_password_field(page: &Page, name: &str, autocomplete: &str) {
+    let tag = input_tag(page, name);
+    assert!(tag.contains("type=\"password\""), "{tag}");
+    assert!(
+        tag.contains(&format!("autocomplete=\"{autocomplete}\"")),
+        "{tag}"
+    );
+    for blocker in ["onpaste", "oncopy", "ondrop", "readonly", "disabled"] {
+        assert!(!tag.contains(blocker), "{tag}");
+    }
+    assert!(!page.body.contains("onpaste"), "{page:?}");
+}
