@@ -303,12 +303,25 @@ pub async fn verify(
 mod tests {
     use super::*;
 
+    /// ASVS V6.5.3: six digits, each digit position evenly spread over 0–9.
     #[test]
-    fn codes_are_six_digits() {
-        for _ in 0..200 {
-            let c = new_code();
-            assert_eq!(c.len(), 6);
-            assert!(c.chars().all(|d| d.is_ascii_digit()));
+    fn codes_are_six_fair_digits() {
+        const N: usize = 4000;
+        let codes: Vec<String> = (0..N).map(|_| new_code()).collect();
+        for pos in 0..6 {
+            let mut counts = [0f64; 10];
+            for c in &codes {
+                assert!(c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit()), "{c}");
+                counts[usize::from(c.as_bytes()[pos] - b'0')] += 1.0;
+            }
+            let expected = N as f64 / 10.0;
+            let spread = (N as f64 * 0.1 * 0.9).sqrt();
+            for (digit, n) in counts.iter().enumerate() {
+                assert!(
+                    (n - expected).abs() < 8.0 * spread,
+                    "digit {digit} at {pos}: {n}"
+                );
+            }
         }
     }
 }
