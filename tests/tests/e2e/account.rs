@@ -11,19 +11,6 @@ use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::prelude::{CreationChallengeResponse, Url};
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
-/// Signs a TOTP member in fully (password and code); returns the account page.
-async fn signed_in(idp: &TestIdp, b: &Browser, m: &TestMember) -> Page {
-    let page = password_step(idp, b, m).await;
-    assert_eq!(page.step().as_deref(), Some("mfa-totp"), "{page:?}");
-    idp.clock.advance(Duration::seconds(30));
-    let code = totp_code(&m.totp_secret, idp.state.now());
-    let r = b.submit(&page, "/signin/mfa-totp", &[("otp", &code)]).await;
-    b.follow(r, "http://never/").await.unwrap();
-    let account = b.get(&idp.url("/account")).await;
-    assert_eq!(account.step().as_deref(), Some("account"), "{account:?}");
-    account
-}
-
 fn location(p: &Page) -> String {
     p.headers
         .get("location")
@@ -85,7 +72,7 @@ async fn the_account_page_needs_a_complete_sign_in() {
     let r = b.get(&idp.url("/account/enroll-totp")).await;
     assert_eq!(location(&r), "/signin/mfa-totp");
     let b = Browser::new();
-    let account = signed_in(&idp, &b, &m).await;
+    let account = account_signed_in(&idp, &b, &m).await;
     assert!(account.body.contains("ichiro"));
     assert!(account.body.contains("/account/enroll-passkey"));
     // The start page of the IdP leads a signed-in member here.
@@ -98,7 +85,7 @@ async fn passkeys_are_added_renamed_and_removed_but_never_the_last_factor() {
     let idp = TestIdp::start().await;
     let m = idp.member("niro", "32", "1234567").await;
     let b = Browser::new();
-    let account = signed_in(&idp, &b, &m).await;
+    let account = account_signed_in(&idp, &b, &m).await;
 
     let mut key = SoftPasskey::new(true);
     let answer = add_passkey(&idp, &b, &mut key, "仕事用パソコン").await;
@@ -180,7 +167,7 @@ async fn changes_need_a_recent_second_factor() {
     let idp = TestIdp::start().await;
     let m = idp.member("sanro", "33", "1234567").await;
     let b = Browser::new();
-    let account = signed_in(&idp, &b, &m).await;
+    let account = account_signed_in(&idp, &b, &m).await;
     idp.clock.advance(Duration::minutes(11));
     let r = b.get(&idp.url("/account")).await;
     assert_eq!(r.step().as_deref(), Some("account"), "viewing is fine");
@@ -232,7 +219,7 @@ async fn re_enrolling_the_app_replaces_the_key_only_when_confirmed() {
     let idp = TestIdp::start().await;
     let m = idp.member("shiro2", "34", "1234567").await;
     let b = Browser::new();
-    signed_in(&idp, &b, &m).await;
+    account_signed_in(&idp, &b, &m).await;
     let page = b.get(&idp.url("/account/enroll-totp")).await;
     let i = page.body.find("data-totp-secret>").unwrap() + 17;
     let grouped = &page.body[i..i + page.body[i..].find('<').unwrap()];
@@ -281,7 +268,7 @@ async fn email_otp_on_and_off_and_the_preferred_factor() {
     let idp = TestIdp::start().await;
     let m = idp.member("goro2", "35", "1234567").await;
     let b = Browser::new();
-    signed_in(&idp, &b, &m).await;
+    account_signed_in(&idp, &b, &m).await;
     let page = b.get(&idp.url("/account/enroll-email")).await;
     assert_eq!(page.step().as_deref(), Some("enroll-email"), "{page:?}");
     let mail = idp.last_outbox_to("goro2@example.jp");
@@ -329,7 +316,7 @@ async fn a_new_address_is_confirmed_by_code_and_the_old_one_is_told() {
     let idp = TestIdp::start().await;
     let m = idp.member("hachi", "36", "1234567").await;
     let b = Browser::new();
-    let account = signed_in(&idp, &b, &m).await;
+    let account = account_signed_in(&idp, &b, &m).await;
     let bad = b
         .submit(&account, "/account/email", &[("email", "not an address")])
         .await;
@@ -383,9 +370,9 @@ async fn a_new_password_needs_the_current_one_and_signs_out_elsewhere() {
     let idp = TestIdp::start().await;
     let m = idp.member("kuro", "37", "1234567").await;
     let other = Browser::new();
-    signed_in(&idp, &other, &m).await;
+    account_signed_in(&idp, &other, &m).await;
     let b = Browser::new();
-    let account = signed_in(&idp, &b, &m).await;
+    let account = account_signed_in(&idp, &b, &m).await;
     assert_password_field(&account, "current_password", "current-password");
     assert_password_field(&account, "new_password", "new-password");
     assert_password_field(&account, "new_password_confirm", "new-password");
@@ -450,9 +437,9 @@ async fn sessions_are_listed_and_ended_one_by_one_or_everywhere() {
     let idp = TestIdp::start().await;
     let m = idp.member("jun", "38", "1234567").await;
     let other = Browser::new();
-    signed_in(&idp, &other, &m).await;
+    account_signed_in(&idp, &other, &m).await;
     let b = Browser::new();
-    let account = signed_in(&idp, &b, &m).await;
+    let account = account_signed_in(&idp, &b, &m).await;
     assert_eq!(
         account.body.matches(r#"name="sid""#).count(),
         2,
@@ -485,7 +472,7 @@ async fn sessions_are_listed_and_ended_one_by_one_or_everywhere() {
         .await;
     assert_eq!(stranger.status, StatusCode::NOT_FOUND);
 
-    signed_in(&idp, &other, &m).await;
+    account_signed_in(&idp, &other, &m).await;
     let r = b.submit(&page, "/account/sessions/end-all", &[]).await;
     assert_eq!(location(&r), "/login");
     assert_eq!(location(&b.get(&idp.url("/account")).await), "/login");

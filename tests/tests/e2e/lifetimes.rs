@@ -84,22 +84,10 @@ async fn a_remembered_session_keeps_the_member_known_not_their_second_factor() {
     let start = rp.start(&[], &[]);
     let login = b.follow(b.get(&start.url).await, CB).await.unwrap();
     assert_eq!(login.step().as_deref(), Some("login"));
-    let next = b
-        .submit(
-            &login,
-            "/login",
-            &[
-                ("username", &m.user_id),
-                ("password", &m.password),
-                ("remember", "yes"),
-            ],
-        )
-        .await;
+    let next = post_login(&b, &login, &m.user_id, &m.password, true).await;
     let page = b.follow(next, CB).await.unwrap();
     assert_eq!(page.step().as_deref(), Some("mfa-totp"));
-    idp.clock.advance(Duration::seconds(30));
-    let code = totp_code(&m.totp_secret, idp.state.now());
-    let r = b.submit(&page, "/signin/mfa-totp", &[("otp", &code)]).await;
+    let r = answer_totp(&idp, &b, &page, &m).await;
     let back = b.follow(r, CB).await.expect_err("back with a code");
     assert!(query(&back).contains_key("code"));
     // Three hours unused (past the 2 h idle limit of a session not remembered): still known,

@@ -8,12 +8,7 @@ use time::Duration;
 
 async fn login(b: &Browser, idp: &TestIdp, user: &str, password: &str) -> Page {
     let page = b.get(&idp.url("/login")).await;
-    b.submit(
-        &page,
-        "/login",
-        &[("username", user), ("password", password)],
-    )
-    .await
+    post_login(b, &page, user, password, false).await
 }
 
 #[tokio::test]
@@ -62,14 +57,7 @@ async fn a_password_is_verified_exactly_as_typed_and_64_characters_never_expire(
 
     // The member's account page: a 64-character password is taken (the form says so too).
     let b = Browser::new();
-    let page = password_step(&idp, &b, &m).await;
-    assert_eq!(page.step().as_deref(), Some("mfa-totp"), "{page:?}");
-    idp.clock.advance(Duration::seconds(30));
-    let code = totp_code(&m.totp_secret, idp.state.now());
-    let r = b.submit(&page, "/signin/mfa-totp", &[("otp", &code)]).await;
-    b.follow(r, "http://never/").await.unwrap();
-    let account = b.get(&idp.url("/account")).await;
-    assert_eq!(account.step().as_deref(), Some("account"), "{account:?}");
+    let account = account_signed_in(&idp, &b, &m).await;
     let sixty_four = format!("Tsuki-9!{}", "ab".repeat(28));
     assert_eq!(sixty_four.len(), 64);
     let r = b

@@ -251,21 +251,9 @@ async fn a_remembered_browser_shows_the_user_id_and_keeps_its_budget() {
     // "Remember me" ticked: the browser keeps the member known.
     let b = Browser::new();
     let login = b.get(&idp.url("/login")).await;
-    let r = b
-        .submit(
-            &login,
-            "/login",
-            &[
-                ("username", &m.user_id),
-                ("password", &m.password),
-                ("remember", "yes"),
-            ],
-        )
-        .await;
+    let r = post_login(&b, &login, &m.user_id, &m.password, true).await;
     let page = b.follow(r, "http://never/").await.unwrap();
-    idp.clock.advance(time::Duration::seconds(30));
-    let code = totp_code(&m.totp_secret, idp.state.now());
-    let r = b.submit(&page, "/signin/mfa-totp", &[("otp", &code)]).await;
+    let r = answer_totp(&idp, &b, &page, &m).await;
     let device = r.set_cookie(DEVICE).expect("a device token");
     // Later, its session gone: the login page shows the user ID.
     let later = Browser::with_cookie(&idp.url("/"), DEVICE, &device);

@@ -403,25 +403,9 @@ pub async fn sign_in(
     for _ in 0..6 {
         let next = match page.step().as_deref() {
             Some("login") => {
-                browser
-                    .submit(
-                        &page,
-                        "/login",
-                        &[
-                            ("username", &member.user_id),
-                            ("password", &member.password),
-                        ],
-                    )
-                    .await
+                post_login(browser, &page, &member.user_id, &member.password, false).await
             }
-            Some("mfa-totp") => {
-                // A fresh step each time (the IdP refuses a step used before).
-                idp.clock.advance(time::Duration::seconds(30));
-                let code = totp_code(&member.totp_secret, idp.state.now());
-                browser
-                    .submit(&page, "/signin/mfa-totp", &[("otp", &code)])
-                    .await
-            }
+            Some("mfa-totp") => answer_totp(idp, browser, &page, member).await,
             other => panic!(
                 "unexpected page {other:?} ({}): {}",
                 page.status,
@@ -819,20 +803,53 @@ impl Browser {
 pub async fn password_step(idp: &TestIdp, browser: &Browser, member: &TestMember) -> Page {
     let login = browser.get(&idp.url("/login")).await;
     assert_eq!(login.step().as_deref(), Some("login"));
-    let next = browser
-        .submit(
-            &login,
-            "/login",
-            &[
-                ("username", &member.user_id),
-                ("password", &member.password),
-            ],
-        )
-        .await;
+    let next = post_login(browser, &login, &member.user_id, &member.password, false).await;
     browser
         .follow(next, "http://never/")
         .await
         .expect("stays on the IdP")
+}
+
+/// Posts the login form of `page` (ticking "remember me" when `remember`); the answer is
+/// returned unfollowed.
+pub async fn post_login(
+    browser: &Browser,
+    page: &Page,
+    user_id: &str,
+    password: &str,
+    remember: bool,
+) -> Page {
+    let mut form = vec![("username", user_id), ("password", password)];
+    if remember {
+        form.push(("remember", "yes"));
+    }
+    browser.submit(page, "/login", &form).await
+}
+
+/// Answers the authenticator-app step `page` with the member's code for a fresh 30-second step
+/// (the IdP refuses a step used before); the answer is returned unfollowed.
+pub async fn answer_totp(
+    idp: &TestIdp,
+    browser: &Browser,
+    page: &Page,
+    member: &TestMember,
+) -> Page {
+    idp.clock.advance(time::Duration::seconds(30));
+    let code = totp_code(&member.totp_secret, idp.state.now());
+    browser
+        .submit(page, "/signin/mfa-totp", &[("otp", &code)])
+        .await
+}
+
+/// Signs a TOTP member in fully (password and code) on the IdP itself; returns the account page.
+pub async fn account_signed_in(idp: &TestIdp, b: &Browser, m: &TestMember) -> Page {
+    let page = password_step(idp, b, m).await;
+    assert_eq!(page.step().as_deref(), Some("mfa-totp"), "{page:?}");
+    let r = answer_totp(idp, b, &page, m).await;
+    b.follow(r, "http://never/").await.unwrap();
+    let account = b.get(&idp.url("/account")).await;
+    assert_eq!(account.step().as_deref(), Some("account"), "{account:?}");
+    account
 }
 
 /// RFC 4648 base32 (upper case, no padding required), for keys shown as text.
