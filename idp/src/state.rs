@@ -98,6 +98,25 @@ impl AppState {
         Outbox::new(self.db.clone())
     }
 
+    /// Hashes a member's new password on the bounded argon2 queue and stores it: the one way a
+    /// password is set (first login, reset by mail, change on the account page). Returns the
+    /// stored hash.
+    pub async fn set_password(
+        &self,
+        member_id: &str,
+        password: String,
+        now: i64,
+    ) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+        let hash = self
+            .hasher
+            .hash(&kenpo_shared::Secret::new(password))
+            .await?;
+        self.members()
+            .set_password(member_id, hash.clone(), now)
+            .await?;
+        Ok(hash)
+    }
+
     pub fn rotation_policy(&self) -> RotationPolicy {
         rotation_policy(&self.config)
     }

@@ -302,6 +302,36 @@ impl Db {
         self.run(move |c| Ok(f(c)?)).await
     }
 
+    /// The first row `query` selects, if any (one diesel query on the blocking pool).
+    pub async fn first<T, Q>(&self, query: Q) -> StoreResult<Option<T>>
+    where
+        T: Send + 'static,
+        Q: RunQueryDsl<DbConn> + diesel::query_dsl::methods::LimitDsl + Send + 'static,
+        diesel::dsl::Limit<Q>: for<'a> diesel::query_dsl::LoadQuery<'a, DbConn, T>,
+    {
+        self.query(move |c| query.first(c).optional()).await
+    }
+
+    /// Every row `query` selects.
+    pub async fn load<T, Q>(&self, query: Q) -> StoreResult<Vec<T>>
+    where
+        T: Send + 'static,
+        Q: RunQueryDsl<DbConn>
+            + for<'a> diesel::query_dsl::LoadQuery<'a, DbConn, T>
+            + Send
+            + 'static,
+    {
+        self.query(move |c| query.load(c)).await
+    }
+
+    /// Runs one statement (insert, update, delete): the number of rows it touched.
+    pub async fn execute<Q>(&self, statement: Q) -> StoreResult<usize>
+    where
+        Q: RunQueryDsl<DbConn> + diesel::query_dsl::methods::ExecuteDsl<DbConn> + Send + 'static,
+    {
+        self.query(move |c| statement.execute(c)).await
+    }
+
     /// [`Db::run`] for one statement whose row count does not matter.
     pub async fn exec<F>(&self, f: F) -> StoreResult<()>
     where

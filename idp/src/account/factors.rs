@@ -7,13 +7,11 @@ use super::{notify, require_fresh};
 use crate::error::{PageError, PageResult, PageResultExt};
 use crate::mfa::passkey::clean_label;
 use crate::mfa::{Factor, factor_name};
-use crate::pages::forms::CsrfForm;
 use crate::pages::i18n::{self};
-use crate::signin::visit::{SignedIn, Visit};
+use crate::signin::visit::{AccountForm, Visit};
 use crate::state::AppState;
 use crate::store::credentials::{CredentialStore, FactorRemoval, PasskeyRow, Removed};
 pub use crate::texts::account::factors::*;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -84,11 +82,7 @@ async fn own_passkey(
         .ok_or(PageError::NotFound(v.lang()))
 }
 
-pub async fn rename_passkey(
-    State(state): State<AppState>,
-    SignedIn(v): SignedIn,
-    CsrfForm(form): CsrfForm<IdForm>,
-) -> PageResult {
+pub async fn rename_passkey(AccountForm { state, v, form }: AccountForm<IdForm>) -> PageResult {
     require_fresh(&v, "/account")?;
     let lang = v.lang();
     let Some(label) = clean_label(&form.label) else {
@@ -123,11 +117,7 @@ pub async fn rename_passkey(
     .await
 }
 
-pub async fn delete_passkey(
-    State(state): State<AppState>,
-    SignedIn(v): SignedIn,
-    CsrfForm(form): CsrfForm<IdForm>,
-) -> PageResult {
+pub async fn delete_passkey(AccountForm { state, v, form }: AccountForm<IdForm>) -> PageResult {
     require_fresh(&v, "/account")?;
     let store = CredentialStore::new(state.db.clone());
     let target = own_passkey(&store, &v, &form.id).await?;
@@ -150,57 +140,48 @@ pub async fn delete_passkey(
     .await
 }
 
-pub async fn delete_totp(
-    State(state): State<AppState>,
-    SignedIn(v): SignedIn,
-    CsrfForm(_): CsrfForm<PlainForm>,
-) -> PageResult {
-    require_fresh(&v, "/account")?;
-    if !v.factors.totp {
-        return Ok(Redirect::to("/account").into_response());
-    }
-    if let Some(refused) = remove(&state, &v, FactorRemoval::Totp).await? {
-        return Ok(refused);
-    }
-    let what = (
-        "認証アプリ（ワンタイムパスワード）の設定が削除されました。".into(),
-        "Your authenticator app was removed.".into(),
-    );
-    recorded(&state, &v, "totp.removed", json!({}), what, "totp-removed").await
+pub async fn delete_totp(f: AccountForm<PlainForm>) -> PageResult {
+    turn_off(f, Factor::Totp).await
 }
 
-pub async fn email_otp_off(
-    State(state): State<AppState>,
-    SignedIn(v): SignedIn,
-    CsrfForm(_): CsrfForm<PlainForm>,
-) -> PageResult {
-    require_fresh(&v, "/account")?;
-    if !v.factors.email {
-        return Ok(Redirect::to("/account").into_response());
-    }
-    if let Some(refused) = remove(&state, &v, FactorRemoval::EmailOtp).await? {
-        return Ok(refused);
-    }
-    let what = (
-        "メールでのワンタイムパスワードが無効になりました。".into(),
-        "One-time passwords by email were turned off.".into(),
-    );
-    recorded(
-        &state,
-        &v,
-        "email_otp.disabled",
-        json!({}),
-        what,
-        "email-off",
-    )
-    .await
+pub async fn email_otp_off(f: AccountForm<PlainForm>) -> PageResult {
+    turn_off(f, Factor::Email).await
 }
 
-pub async fn set_preferred(
-    State(state): State<AppState>,
-    SignedIn(v): SignedIn,
-    CsrfForm(form): CsrfForm<PlainForm>,
-) -> PageResult {
+/// Removes the authenticator app or turns emailed codes off (nothing to do when it is not on).
+async fn turn_off(AccountForm { state, v, .. }: AccountForm<PlainForm>, f: Factor) -> PageResult {
+    require_fresh(&v, "/account")?;
+    let (removal, kind, done, what) = match f {
+        Factor::Totp => (
+            FactorRemoval::Totp,
+            "totp.removed",
+            "totp-removed",
+            (
+                "認証アプリ（ワンタイムパスワード）の設定が削除されました。",
+                "Your authenticator app was removed.",
+            ),
+        ),
+        _ => (
+            FactorRemoval::EmailOtp,
+            "email_otp.disabled",
+            "email-off",
+            (
+                "メールでのワンタイムパスワードが無効になりました。",
+                "One-time passwords by email were turned off.",
+            ),
+        ),
+    };
+    if !v.factors.has(f) {
+        return Ok(Redirect::to("/account").into_response());
+    }
+    if let Some(refused) = remove(&state, &v, removal).await? {
+        return Ok(refused);
+    }
+    let what = (what.0.to_string(), what.1.to_string());
+    recorded(&state, &v, kind, json!({}), what, done).await
+}
+
+pub async fn set_preferred(AccountForm { state, v, form }: AccountForm<PlainForm>) -> PageResult {
     // Choosing which enrolled factor is asked first weakens nothing: no re-confirmation.
     let lang = v.lang();
     let f = Factor::parse(&form.factor)

@@ -10,16 +10,13 @@ use crate::error::{PageResult, PageResultExt};
 use crate::mail::{Mail, MailKind};
 use crate::mfa::email_otp::{self, Issue, Purpose as OtpPurpose};
 use crate::oidc::logout::end_session;
-use crate::pages::forms::CsrfForm;
 use crate::security::password_rules;
 use crate::security::throttle::Kind;
 use crate::signin::mfa_email::{MAIL_FAILED, check_code, resend_wait};
 use crate::signin::second_factor::attempt;
 use crate::signin::session::Sessions;
-use crate::signin::visit::SignedIn;
-use crate::state::AppState;
+use crate::signin::visit::AccountForm;
 pub use crate::texts::account::profile::*;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use kenpo_shared::Secret;
@@ -62,11 +59,7 @@ pub fn clean_address(input: &str) -> Option<String> {
 }
 
 /// Mails a code to the new address (also the "resend" of a pending change).
-pub async fn email_start(
-    State(state): State<AppState>,
-    SignedIn(v): SignedIn,
-    CsrfForm(form): CsrfForm<EmailForm>,
-) -> PageResult {
+pub async fn email_start(AccountForm { state, v, form }: AccountForm<EmailForm>) -> PageResult {
     require_fresh(&v, "/account#email")?;
     let ctx = &v.ctx;
     let refused = |text: String, status: StatusCode| {
@@ -106,11 +99,7 @@ pub async fn email_start(
 }
 
 /// Confirms (or cancels) a pending address change with the mailed code.
-pub async fn email_confirm(
-    State(state): State<AppState>,
-    SignedIn(v): SignedIn,
-    CsrfForm(form): CsrfForm<ConfirmForm>,
-) -> PageResult {
+pub async fn email_confirm(AccountForm { state, v, form }: AccountForm<ConfirmForm>) -> PageResult {
     require_fresh(&v, "/account#email")?;
     let lang = v.lang();
     if form.cancel.is_some() {
@@ -160,9 +149,7 @@ pub async fn email_confirm(
 }
 
 pub async fn change_password(
-    State(state): State<AppState>,
-    SignedIn(v): SignedIn,
-    CsrfForm(form): CsrfForm<PasswordForm>,
+    AccountForm { state, v, form }: AccountForm<PasswordForm>,
 ) -> PageResult {
     require_fresh(&v, "/account#password")?;
     let (ctx, lang, now) = (&v.ctx, v.lang(), v.now);
@@ -199,14 +186,8 @@ pub async fn change_password(
             .join(" ");
         return refuse(&state, &v, "password", msg, StatusCode::BAD_REQUEST).await;
     }
-    let hash = state
-        .hasher
-        .hash(&Secret::new(form.new_password.clone()))
-        .await
-        .page(lang)?;
     state
-        .members()
-        .set_password(&v.member.id, hash, now)
+        .set_password(&v.member.id, form.new_password.clone(), now)
         .await
         .page(lang)?;
     // Whoever else knew the old password is signed out everywhere (back-channel logout).

@@ -5,11 +5,9 @@
 
 use crate::error::{PageError, PageResult, PageResultExt};
 use crate::oidc::logout::end_session;
-use crate::pages::forms::CsrfForm;
 use crate::signin::session::Sessions;
-use crate::signin::visit::SignedIn;
+use crate::signin::visit::AccountForm;
 use crate::state::AppState;
-use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -29,11 +27,7 @@ fn signed_out(state: &AppState) -> Response {
     res
 }
 
-pub async fn end_one(
-    State(state): State<AppState>,
-    SignedIn(v): SignedIn,
-    CsrfForm(form): CsrfForm<EndForm>,
-) -> PageResult {
+pub async fn end_one(AccountForm { state, v, form }: AccountForm<EndForm>) -> PageResult {
     let lang = v.lang();
     // Only the member's own sessions can be named.
     let own = Sessions::new(&state)
@@ -52,11 +46,7 @@ pub async fn end_one(
     Ok(Redirect::to("/account?done=session-ended#sessions").into_response())
 }
 
-pub async fn end_all(
-    State(state): State<AppState>,
-    SignedIn(v): SignedIn,
-    CsrfForm(_): CsrfForm<EndForm>,
-) -> PageResult {
+pub async fn end_all(AccountForm { state, v, .. }: AccountForm<EndForm>) -> PageResult {
     let lang = v.lang();
     let list = Sessions::new(&state)
         .for_member(&v.member.id, v.now)

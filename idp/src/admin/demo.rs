@@ -5,11 +5,10 @@
 //! - `first` is freshly imported: the initial password from the union's guide,
 //!   `12345678919801201` (記号 12, 番号 3456789, born 1980-12-01), walks the first login.
 
+use crate::members_csv;
 use crate::state::AppState;
-use crate::store::members::ImportedMember;
 use kenpo_shared::Secret;
-use kenpo_shared::ids::{MemberNumber, MemberSymbol, UserId};
-use time::macros::date;
+use kenpo_shared::ids::UserId;
 
 pub const DEMO_USER: &str = "demo";
 pub const DEMO_PASSWORD: &str = "Kenpo-Demo-2025!";
@@ -74,26 +73,18 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     let members = state.members();
     let demo_id = id(UserId::parse(DEMO_USER))?;
     if members.by_user_id(&demo_id).await?.is_none() {
-        let rows = vec![
-            ImportedMember {
-                user_id: demo_id.clone(),
-                symbol: id(MemberSymbol::parse("34"))?,
-                number: id(MemberNumber::parse("1234567"))?,
-                birthdate: date!(1975 - 04 - 15),
-                name: "健保 花子".into(),
-                name_kana: "ケンポ ハナコ".into(),
-                email: Some("demo@example.jp".into()),
-            },
-            ImportedMember {
-                user_id: id(UserId::parse(FIRST_USER))?,
-                symbol: id(MemberSymbol::parse("12"))?,
-                number: id(MemberNumber::parse("3456789"))?,
-                birthdate: date!(1980 - 12 - 01),
-                name: "山田 太郎".into(),
-                name_kana: "ヤマダ タロウ".into(),
-                email: Some("first@example.jp".into()),
-            },
-        ];
+        // Through the import's own parser and checks, as a union's file would go.
+        let file = format!(
+            "{}\n\
+             {DEMO_USER},34,1234567,1975-04-15,健保 花子,ケンポ ハナコ,demo@example.jp\n\
+             {FIRST_USER},12,3456789,1980-12-01,山田 太郎,ヤマダ タロウ,first@example.jp\n",
+            members_csv::COLUMNS.join(",")
+        );
+        let rows = members_csv::parse(file.as_bytes(), members_csv::today_jst(now))
+            .map_err(|e| anyhow::anyhow!("demo data: {e:?}"))?
+            .into_iter()
+            .map(|r| r.member)
+            .collect();
         members
             .import(rows, now)
             .await?

@@ -14,7 +14,7 @@ use crate::staff::actions::Action;
 use crate::startup;
 use crate::state::rotation_policy;
 use crate::store::audit::{Actor, AuditLog, StaffRef};
-use crate::store::clients::{AuthMethod, ClientStore, NewClient};
+use crate::store::clients::{AuthMethod, Client, ClientStore, NewClient};
 use crate::store::ephemeral::Ephemeral;
 use crate::store::members::MemberStore;
 use anyhow::{Context, bail};
@@ -412,10 +412,11 @@ async fn clients(config: &Config, cmd: ClientsCmd, now: i64) -> anyhow::Result<(
                 .as_deref()
                 .map(|s| Alg::parse(s).with_context(|| format!("unknown algorithm `{s}`")))
                 .transpose()?;
-            let client = NewClient {
+            let client = Client {
                 client_id: a.id.clone(),
                 name: a.name,
-                secret: secret.clone(),
+                secret_hash: None,
+                source: String::new(),
                 auth_method: method,
                 jwks,
                 redirect_uris: a.redirect_uris,
@@ -427,6 +428,10 @@ async fn clients(config: &Config, cmd: ClientsCmd, now: i64) -> anyhow::Result<(
                 pkce_optional: a.pkce_optional,
                 require_par: a.require_par,
                 require_dpop: a.require_dpop,
+            };
+            let client = NewClient {
+                client,
+                secret: secret.clone().map(kenpo_shared::Secret::new),
             }
             .validate()
             .map_err(anyhow::Error::msg)?;

@@ -102,46 +102,22 @@ impl IdpMetrics {
             signing_keys: Family::default(),
         };
         m.base.register(|r| {
-            r.register(
-                "signin_attempts",
-                "Sign-in steps by factor (password, totp, email, passkey) and result (success, failure, throttled)",
-                m.signins.clone(),
-            );
-            r.register(
-                "audit_events",
-                "Audited events by kind (onboarding.completed, password.changed, mfa.enrolled, refresh.reuse, …)",
-                m.audit.clone(),
-            );
-            r.register(
-                "mail",
-                "Mails by result: sent, failed (the SMTP server refused or timed out)",
-                m.mail.clone(),
-            );
-            r.register(
-                "mail_in_flight",
-                "Mails being handed to the SMTP server now",
-                m.mail_pending.clone(),
-            );
-            r.register(
-                "backchannel_deliveries",
-                "Back-channel logout deliveries by result: delivered, failed (will be retried), abandoned",
-                m.backchannel.clone(),
-            );
-            r.register(
-                "backchannel_pending",
-                "Back-channel logout deliveries not yet made (all replicas; sampled at scrape)",
-                m.backchannel_pending.clone(),
-            );
-            r.register(
-                "argon2_queue_depth",
-                "Password hashes waiting for or running on this replica's hashing threads",
-                m.argon2_queue.clone(),
-            );
-            r.register(
-                "signing_keys",
-                "Signing keys this replica publishes, by state (active, published)",
-                m.signing_keys.clone(),
-            );
+            // name, help => metric: one line per series family a scrape lists.
+            macro_rules! register {
+                ($($name:literal, $help:literal => $metric:ident;)*) => {
+                    $(r.register($name, $help, m.$metric.clone());)*
+                };
+            }
+            register! {
+                "signin_attempts", "Sign-in steps by factor (password, totp, email, passkey) and result (success, failure, throttled)" => signins;
+                "audit_events", "Audited events by kind (onboarding.completed, password.changed, mfa.enrolled, refresh.reuse, …)" => audit;
+                "mail", "Mails by result: sent, failed (the SMTP server refused or timed out)" => mail;
+                "mail_in_flight", "Mails being handed to the SMTP server now" => mail_pending;
+                "backchannel_deliveries", "Back-channel logout deliveries by result: delivered, failed (will be retried), abandoned" => backchannel;
+                "backchannel_pending", "Back-channel logout deliveries not yet made (all replicas; sampled at scrape)" => backchannel_pending;
+                "argon2_queue_depth", "Password hashes waiting for or running on this replica's hashing threads" => argon2_queue;
+                "signing_keys", "Signing keys this replica publishes, by state (active, published)" => signing_keys;
+            }
         });
         m
     }

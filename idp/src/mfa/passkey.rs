@@ -28,6 +28,7 @@
 
 use crate::security::tokens::{b64url, new_id};
 use crate::state::AppState;
+use crate::store::audit::OrLog;
 use crate::store::credentials::{CredentialStore, PasskeyRow, PasskeyUse};
 use crate::store::ephemeral::{EphemeralError, secs};
 use crate::store::members::Member;
@@ -506,7 +507,7 @@ async fn regression(
     );
     state
         .audit()
-        .record_or_log(
+        .record(
             Some(&row.member_id),
             Actor::System,
             "passkey.counter_regression",
@@ -514,7 +515,8 @@ async fn regression(
             Some(ip),
             now,
         )
-        .await;
+        .await
+        .or_log("passkey.counter_regression");
     PasskeyError::CounterRegression
 }
 

@@ -117,16 +117,23 @@ pub fn member_claims(member: &Member, names: &[&str]) -> Map<String, Value> {
 /// Everything an ID token says besides the member's claims.
 pub struct IdTokenInput {
     pub issuer: String,
+    /// The `aud`: the relying party the token is for.
     pub client_id: String,
     pub member: Member,
+    /// The member claims granted (by scope or the `claims` parameter).
     pub names: Vec<&'static str>,
+    /// The relying party's nonce from the authorization request, echoed unchanged.
     pub nonce: Option<String>,
+    /// Of the authentication behind the token (OIDC Core §2), never of the token request.
     pub auth_time: i64,
     pub amr: Vec<String>,
     pub acr: String,
+    /// The IdP session, for front- and back-channel logout.
     pub sid: String,
+    /// `iat`, and `exp` = `now + ttl`.
     pub now: i64,
     pub ttl: i64,
+    /// Hashed into `at_hash` / `c_hash` when the token travels with them.
     pub access_token: Option<String>,
     pub code: Option<String>,
 }

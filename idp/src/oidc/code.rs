@@ -13,16 +13,23 @@ use serde_json::Value;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CodeRecord {
+    /// Only this client may redeem the code (`check_code`).
     pub client_id: String,
+    /// The redirect URI of the authorization request, which the token request must repeat
+    /// (RFC 6749 §4.1.3).
     pub redirect_uri: String,
     pub member_id: String,
+    /// The IdP session the code was issued in: the grant's, for logout.
     pub sid: String,
     pub scopes: Vec<String>,
     pub nonce: Option<String>,
+    /// The PKCE S256 challenge the verifier must answer (RFC 7636).
     pub code_challenge: Option<String>,
+    /// The authentication the ID token reports (`auth_time`, `amr`, `acr`).
     pub auth_time: i64,
     pub amr: Vec<String>,
     pub acr: String,
+    /// The `claims` request parameter, as validated at the authorization request.
     pub claims: Option<Value>,
     pub expires_at: i64,
     /// The grant this code becomes, fixed now so a replay can find and revoke it.

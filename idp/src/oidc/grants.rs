@@ -7,7 +7,7 @@
 //! Every revocation goes through here (`AppState::grants()`), never the store directly.
 
 use crate::store::ephemeral::{EphResult, Ephemeral, secs};
-use crate::store::grants::{Grant, GrantStore, RefreshToken, Rotation};
+use crate::store::grants::{Grant, GrantStore, RefreshToken, Rotation, Successor};
 use crate::store::members::Member;
 use crate::store::{Db, StoreError, StoreResult};
 
@@ -111,14 +111,8 @@ impl Grants {
     }
 
     /// Rotates a refresh token; a reuse revokes (and marks) the family.
-    pub async fn rotate(
-        &self,
-        old_hash: &str,
-        new_hash: String,
-        new_ttl: i64,
-        now: i64,
-    ) -> GrantResult<Rotation> {
-        let r = self.store.rotate(old_hash, new_hash, new_ttl, now).await?;
+    pub async fn rotate(&self, old_hash: &str, new: Successor, now: i64) -> GrantResult<Rotation> {
+        let r = self.store.rotate(old_hash, new, now).await?;
         if let Rotation::Reused { grant_id, .. } | Rotation::Concurrent { grant_id, .. } = &r {
             self.mark(std::slice::from_ref(grant_id)).await?;
         }

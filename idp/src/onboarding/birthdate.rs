@@ -6,16 +6,16 @@
 
 use super::OneField;
 use crate::error::{PageResult, PageResultExt};
-use crate::pages::forms::Field;
+use crate::pages::forms::FieldSpec;
 use crate::security::throttle::Kind;
 use crate::signin::second_factor::attempt;
 use crate::signin::steps::Step;
-use crate::signin::visit::{Visit, Visiting};
+use crate::signin::visit::Visiting;
 use crate::state::AppState;
 pub use crate::texts::onboarding::birthdate::*;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use kenpo_shared::birthdate::{BirthdateError, parse_birthdate};
 use serde::Deserialize;
 use serde_json::json;
@@ -32,31 +32,18 @@ const PAGE: OneField = OneField {
     title: TITLE,
     lead: LEAD,
     submit: SUBMIT,
-};
-
-fn page(
-    state: &AppState,
-    v: &Visit,
-    value: &str,
-    error: Option<&str>,
-    status: StatusCode,
-) -> Response {
-    let ctx = &v.ctx;
-    let field = Field {
+    field: FieldSpec {
+        hint: Some(HINT),
         autocomplete: "bday",
-        value,
-        hint: Some(ctx.t(HINT)),
-        error,
         autofocus: true,
-        maxlength: Some(40),
-        ..Field::new("birthdate", ctx.t(LABEL))
-    };
-    PAGE.render(state, v, &field, status)
-}
+        maxlength: 40,
+        ..FieldSpec::text("birthdate", LABEL)
+    },
+};
 
 pub async fn get(State(state): State<AppState>, Visiting(v, _): Visiting) -> PageResult {
     let v = v.owing(&state, Step::Birthdate).await?;
-    Ok(page(&state, &v, "", None, StatusCode::OK))
+    Ok(PAGE.render(&state, &v, "", None, StatusCode::OK))
 }
 
 pub async fn post(
@@ -76,19 +63,19 @@ pub async fn post(
                 BirthdateError::OutsideEra => OUTSIDE_ERA,
             };
             let status = StatusCode::BAD_REQUEST;
-            return Ok(page(&state, &v, &typed, Some(msg.get(lang)), status));
+            return Ok(PAGE.render(&state, &v, &typed, Some(msg.get(lang)), status));
         }
     };
     // A readable date is a guess: it claims from the account's budget before it is compared.
     if let Some(msg) = attempt(&state, &v, Kind::Password).await? {
         let status = StatusCode::TOO_MANY_REQUESTS;
-        return Ok(page(&state, &v, &typed, Some(&msg), status));
+        return Ok(PAGE.render(&state, &v, &typed, Some(&msg), status));
     }
     if v.member.birthdate() != Some(date) {
         v.audit(&state, "onboarding.birthdate_wrong", json!({}))
             .await;
         let status = StatusCode::UNAUTHORIZED;
-        return Ok(page(&state, &v, &typed, Some(WRONG.get(lang)), status));
+        return Ok(PAGE.render(&state, &v, &typed, Some(WRONG.get(lang)), status));
     }
     state
         .members()

@@ -18,7 +18,7 @@
 use super::OneField;
 use crate::error::{PageResult, PageResultExt};
 use crate::mail::{Mail, MailKind};
-use crate::pages::forms::Field;
+use crate::pages::forms::FieldSpec;
 use crate::pages::i18n::{self, Text};
 use crate::security::links::{self, LinkKind};
 use crate::security::throttle::{Gate, Throttle};
@@ -30,7 +30,7 @@ use crate::store::ephemeral::secs;
 pub use crate::texts::onboarding::email::*;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use kenpo_shared::Lang;
 use kenpo_shared::ids::normalize;
 use serde::{Deserialize, Serialize};
@@ -160,33 +160,16 @@ const PAGE: OneField = OneField {
     title: TITLE,
     lead: LEAD,
     submit: SEND,
+    field: FieldSpec {
+        hint: Some(HINT),
+        ..FieldSpec::email("email", LABEL)
+    },
 };
-
-fn email_page(
-    state: &AppState,
-    v: &Visit,
-    value: &str,
-    error: Option<&str>,
-    status: StatusCode,
-) -> Response {
-    let ctx = &v.ctx;
-    let field = Field {
-        kind: "email",
-        autocomplete: "email",
-        inputmode: Some("email"),
-        value,
-        hint: Some(ctx.t(HINT)),
-        error,
-        maxlength: Some(254),
-        ..Field::new("email", ctx.t(LABEL))
-    };
-    PAGE.render(state, v, &field, status)
-}
 
 pub async fn get(State(state): State<AppState>, Visiting(v, _): Visiting) -> PageResult {
     let v = v.owing(&state, Step::Email).await?;
     let value = v.member.email.clone().unwrap_or_default();
-    Ok(email_page(&state, &v, &value, None, StatusCode::OK))
+    Ok(PAGE.render(&state, &v, &value, None, StatusCode::OK))
 }
 
 pub async fn post(
@@ -200,7 +183,7 @@ pub async fn post(
         Ok(e) => e,
         Err(msg) => {
             let status = StatusCode::BAD_REQUEST;
-            return Ok(email_page(&state, &v, &typed, Some(msg.get(lang)), status));
+            return Ok(PAGE.render(&state, &v, &typed, Some(msg.get(lang)), status));
         }
     };
     if v.member.email.as_deref() != Some(email.as_str()) {
@@ -216,7 +199,7 @@ pub async fn post(
         Ok(()) => Ok(v.advance(&state).await?.into_response()),
         Err(msg) => {
             let status = StatusCode::SERVICE_UNAVAILABLE;
-            Ok(email_page(&state, &v, &email, Some(&msg), status))
+            Ok(PAGE.render(&state, &v, &email, Some(&msg), status))
         }
     }
 }

@@ -19,7 +19,7 @@ pub mod terms;
 pub mod texts;
 pub mod verify_email;
 
-use crate::pages::forms::{Field, hidden};
+use crate::pages::forms::{FieldSpec, hidden};
 use crate::pages::i18n::Text;
 use crate::signin::steps::Step;
 use crate::signin::visit::Visit;
@@ -35,6 +35,7 @@ pub(crate) struct OneField {
     pub title: Text,
     pub lead: Text,
     pub submit: Text,
+    pub field: FieldSpec,
 }
 
 impl OneField {
@@ -42,10 +43,12 @@ impl OneField {
         &self,
         state: &AppState,
         v: &Visit,
-        field: &Field<'_>,
+        value: &str,
+        error: Option<&str>,
         status: StatusCode,
     ) -> Response {
         let ctx = &v.ctx;
+        let field = self.field.field(ctx.lang, value, error);
         let body = maud::html! {
             h1 { (ctx.t(self.title)) }
             @if let Some(e) = field.error { (kenpo_shared::web::alert(e)) }

@@ -18,7 +18,7 @@ pub use crate::texts::onboarding::new_password::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use kenpo_shared::{Lang, Secret};
+use kenpo_shared::Lang;
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::json;
@@ -136,13 +136,7 @@ pub async fn post(
     }
     let lang = v.lang();
     let hash = state
-        .hasher
-        .hash(&Secret::new(form.new_password))
-        .await
-        .page(lang)?;
-    state
-        .members()
-        .set_password(&v.member.id, hash.clone(), v.now)
+        .set_password(&v.member.id, form.new_password, v.now)
         .await
         .page(lang)?;
     let onboarding = v.member.onboarded_at.is_none();

@@ -94,6 +94,66 @@ pub struct Field<'a> {
     pub maxlength: Option<usize>,
 }
 
+/// The one fixed field of a page (birthdate, email, user ID), described once as a constant;
+/// the value and the error are the request's ([`FieldSpec::field`]).
+#[derive(Clone, Copy)]
+pub struct FieldSpec {
+    pub name: &'static str,
+    pub label: i18n::Text,
+    pub hint: Option<i18n::Text>,
+    pub kind: &'static str,
+    pub autocomplete: &'static str,
+    pub inputmode: Option<&'static str>,
+    pub autofocus: bool,
+    pub maxlength: usize,
+}
+
+impl FieldSpec {
+    /// A required text input with no hint, no autocomplete and no autofocus.
+    pub const fn text(name: &'static str, label: i18n::Text) -> Self {
+        FieldSpec {
+            name,
+            label,
+            hint: None,
+            kind: "text",
+            autocomplete: "off",
+            inputmode: None,
+            autofocus: false,
+            maxlength: 256,
+        }
+    }
+
+    /// An email address input (mobile keyboards show @).
+    pub const fn email(name: &'static str, label: i18n::Text) -> Self {
+        FieldSpec {
+            kind: "email",
+            autocomplete: "email",
+            inputmode: Some("email"),
+            maxlength: 254,
+            ..FieldSpec::text(name, label)
+        }
+    }
+
+    pub fn field<'a>(
+        &self,
+        lang: kenpo_shared::Lang,
+        value: &'a str,
+        error: Option<&'a str>,
+    ) -> Field<'a> {
+        Field {
+            kind: self.kind,
+            autocomplete: self.autocomplete,
+            inputmode: self.inputmode,
+            value,
+            hint: self.hint.map(|h| h.get(lang)),
+            error,
+            autofocus: self.autofocus,
+            maxlength: Some(self.maxlength),
+            ..Field::new(self.name, self.label.get(lang))
+        }
+    }
+}
+
 impl<'a> Field<'a> {
     pub fn new(name: &'a str, label: &'a str) -> Self {
         Field {

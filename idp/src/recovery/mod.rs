@@ -26,7 +26,7 @@ pub mod password;
 pub mod user_id;
 
 use crate::error::{PageError, PageResultExt};
-use crate::pages::forms::{self, Field};
+use crate::pages::forms::{self, FieldSpec};
 use crate::pages::i18n::Text;
 use crate::pages::{Ctx, Frame};
 use crate::security::throttle::{Gate, Throttle};
@@ -123,34 +123,38 @@ pub fn contact(state: &AppState, lang: Lang) -> Markup {
 
 /// A recovery request page (`forgot-password`, `forgot-userid`): one field, the union's
 /// contact, and links to the other recovery page and back to the login page.
-pub struct RequestPage<'a> {
+pub struct RequestPage {
     pub step: &'static str,
     pub title: Text,
     pub lead: Text,
     pub action: &'static str,
-    pub field: Field<'a>,
+    pub field: FieldSpec,
     /// The other recovery page and its link text.
     pub other: (&'static str, Text),
     pub back: Text,
     pub send: Text,
 }
 
-impl RequestPage<'_> {
+impl RequestPage {
+    /// The page with what was typed and the error, if any.
     pub fn render(
         &self,
         state: &AppState,
         ctx: &Ctx,
         flow: Option<&str>,
+        value: &str,
+        error: Option<&str>,
         status: StatusCode,
     ) -> Response {
         let (other, other_text) = self.other;
+        let field = self.field.field(ctx.lang, value, error);
         let body = html! {
             h1 { (ctx.t(self.title)) }
-            @if let Some(e) = self.field.error { (kenpo_shared::web::alert(e)) }
+            @if let Some(e) = error { (kenpo_shared::web::alert(e)) }
             p { (ctx.t(self.lead)) }
             form method="post" action=(self.action) novalidate {
                 (forms::hidden(&ctx.csrf, flow))
-                (self.field.render())
+                (field.render())
                 button.primary type="submit" { (ctx.t(self.send)) }
             }
             (contact(state, ctx.lang))

@@ -11,7 +11,7 @@ use super::{RequestPage, clean_flow, contact, login_href, start};
 use crate::error::{PageError, PageResult, PageResultExt};
 use crate::mail::{Mail, MailKind};
 use crate::onboarding::new_password;
-use crate::pages::forms::{self, CsrfForm, Field};
+use crate::pages::forms::{self, CsrfForm, FieldSpec};
 use crate::pages::i18n::{self, Text};
 use crate::pages::{Ctx, Frame, Hosted};
 use crate::security::links::{self, LinkKind, Open};
@@ -22,15 +22,15 @@ use crate::security::tokens::token_hash;
 use crate::signin::session::Sessions;
 use crate::signin::visit::load_flow;
 use crate::state::AppState;
-use crate::store::audit::Actor;
+use crate::store::audit::{Actor, OrLog};
 use crate::store::credentials::CredentialStore;
 use crate::store::members::Member;
 pub use crate::texts::recovery::password::*;
 use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::Response;
+use kenpo_shared::Lang;
 use kenpo_shared::ids::UserId;
-use kenpo_shared::{Lang, Secret};
 use maud::html;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -69,33 +69,21 @@ pub struct ForgotForm {
     username: String,
 }
 
-fn forgot_page(
-    state: &AppState,
-    ctx: &Ctx,
-    flow: Option<&str>,
-    value: &str,
-    error: Option<&str>,
-    status: StatusCode,
-) -> Response {
-    let page = RequestPage {
-        step: "forgot-password",
-        title: TITLE,
-        lead: LEAD,
-        action: "/recovery/password",
-        field: Field {
-            autocomplete: "username",
-            value,
-            error,
-            autofocus: true,
-            maxlength: Some(64),
-            ..Field::new("username", ctx.t(USER_ID))
-        },
-        other: ("/recovery/user-id", FORGOT_ID),
-        back: BACK,
-        send: SEND,
-    };
-    page.render(state, ctx, flow, status)
-}
+const FORGOT: RequestPage = RequestPage {
+    step: "forgot-password",
+    title: TITLE,
+    lead: LEAD,
+    action: "/recovery/password",
+    field: FieldSpec {
+        autocomplete: "username",
+        autofocus: true,
+        maxlength: 64,
+        ..FieldSpec::text("username", USER_ID)
+    },
+    other: ("/recovery/user-id", FORGOT_ID),
+    back: BACK,
+    send: SEND,
+};
 
 /// The answer to every accepted request, whatever was found.
 pub fn sent_page(state: &AppState, ctx: &Ctx, flow: Option<&str>, text: Text) -> Response {
@@ -133,7 +121,7 @@ pub fn wait_message(lang: Lang, secs: u64) -> String {
 
 pub async fn forgot_get(Hosted { state, ctx, .. }: Hosted, Query(q): Query<FlowQuery>) -> Response {
     let flow = clean_flow(q.flow);
-    forgot_page(&state, &ctx, flow.as_deref(), "", None, StatusCode::OK)
+    FORGOT.render(&state, &ctx, flow.as_deref(), "", None, StatusCode::OK)
 }
 
 pub async fn forgot_post(
@@ -144,7 +132,7 @@ pub async fn forgot_post(
     let flow = clean_flow(form.flow);
     let typed: String = form.username.chars().take(64).collect();
     let again = |error: Option<&str>, status| {
-        forgot_page(&state, &ctx, flow.as_deref(), &typed, error, status)
+        FORGOT.render(&state, &ctx, flow.as_deref(), &typed, error, status)
     };
     let Ok(user_id) = UserId::parse(&typed) else {
         return Ok(again(Some(ctx.t(MISSING)), StatusCode::BAD_REQUEST));
@@ -394,14 +382,8 @@ pub async fn reset_post(
     {
         return Ok(invalid_link_page(&state, &ctx));
     }
-    let hash = state
-        .hasher
-        .hash(&Secret::new(form.new_password))
-        .await
-        .page(lang)?;
     state
-        .members()
-        .set_password(&member.id, hash, now)
+        .set_password(&member.id, form.new_password, now)
         .await
         .page(lang)?;
     // Whoever reads the mailbox could have done this: the next sign-in needs the member's
@@ -426,7 +408,7 @@ pub async fn reset_post(
     }
     state
         .audit()
-        .record_or_log(
+        .record(
             Some(&member.id),
             Actor::Member,
             "recovery.password_reset",
@@ -434,7 +416,8 @@ pub async fn reset_post(
             Some(&requester.ip.to_string()),
             now,
         )
-        .await;
+        .await
+        .or_log("recovery.password_reset");
     if let Some(to) = member.email.clone().filter(|_| member.email_verified) {
         let kind = MailKind::PasswordChanged;
         state.send_notice(Mail { to, lang, kind }).await;

@@ -7,8 +7,8 @@ use super::{RequestPage, clean_flow, start};
 use crate::error::PageResult;
 use crate::mail::{Mail, MailKind};
 use crate::onboarding::email::parse_email;
-use crate::pages::forms::{CsrfForm, Field};
-use crate::pages::{Ctx, Hosted};
+use crate::pages::Hosted;
+use crate::pages::forms::{CsrfForm, FieldSpec};
 use crate::security::request::Requester;
 use crate::state::AppState;
 pub use crate::texts::recovery::user_id::*;
@@ -27,39 +27,23 @@ pub struct UserIdForm {
     email: String,
 }
 
-fn page(
-    state: &AppState,
-    ctx: &Ctx,
-    flow: Option<&str>,
-    value: &str,
-    error: Option<&str>,
-    status: StatusCode,
-) -> Response {
-    let page = RequestPage {
-        step: "forgot-userid",
-        title: TITLE,
-        lead: LEAD,
-        action: "/recovery/user-id",
-        field: Field {
-            kind: "email",
-            autocomplete: "email",
-            inputmode: Some("email"),
-            value,
-            error,
-            autofocus: true,
-            maxlength: Some(254),
-            ..Field::new("email", ctx.t(EMAIL))
-        },
-        other: ("/recovery/password", FORGOT_PASSWORD),
-        back: BACK,
-        send: SEND,
-    };
-    page.render(state, ctx, flow, status)
-}
+const PAGE: RequestPage = RequestPage {
+    step: "forgot-userid",
+    title: TITLE,
+    lead: LEAD,
+    action: "/recovery/user-id",
+    field: FieldSpec {
+        autofocus: true,
+        ..FieldSpec::email("email", EMAIL)
+    },
+    other: ("/recovery/password", FORGOT_PASSWORD),
+    back: BACK,
+    send: SEND,
+};
 
 pub async fn get(Hosted { state, ctx, .. }: Hosted, Query(q): Query<FlowQuery>) -> Response {
     let flow = clean_flow(q.flow);
-    page(&state, &ctx, flow.as_deref(), "", None, StatusCode::OK)
+    PAGE.render(&state, &ctx, flow.as_deref(), "", None, StatusCode::OK)
 }
 
 pub async fn post(
@@ -69,8 +53,9 @@ pub async fn post(
 ) -> PageResult {
     let flow = clean_flow(form.flow);
     let typed: String = form.email.chars().take(320).collect();
-    let again =
-        |error: Option<&str>, status| page(&state, &ctx, flow.as_deref(), &typed, error, status);
+    let again = |error: Option<&str>, status| {
+        PAGE.render(&state, &ctx, flow.as_deref(), &typed, error, status)
+    };
     let email = match parse_email(&typed) {
         Ok(e) => e,
         Err(msg) => return Ok(again(Some(ctx.t(msg)), StatusCode::BAD_REQUEST)),

@@ -16,7 +16,7 @@ use crate::security::request::Requester;
 use crate::security::tokens::{b64url, new_token, same, token_hash};
 use crate::state::AppState;
 use crate::store::StoreResult;
-use crate::store::audit::Actor;
+use crate::store::audit::{Actor, OrLog};
 use crate::store::known_browsers::KnownBrowsers;
 use crate::store::members::Member;
 use axum::http::HeaderValue;
@@ -136,7 +136,7 @@ pub async fn remember(
                 .await?;
             state
                 .audit()
-                .record_or_log(
+                .record(
                     Some(&member.id),
                     Actor::Member,
                     "device.remembered",
@@ -144,7 +144,8 @@ pub async fn remember(
                     Some(&requester.ip.to_string()),
                     now,
                 )
-                .await;
+                .await
+                .or_log("device.remembered");
             id
         }
     };
@@ -177,7 +178,7 @@ pub async fn revoke_all(
     if n > 0 {
         state
             .audit()
-            .record_or_log(
+            .record(
                 Some(&member.id),
                 Actor::System,
                 "device.revoked",
@@ -185,7 +186,8 @@ pub async fn revoke_all(
                 ip,
                 now,
             )
-            .await;
+            .await
+            .or_log("device.revoked");
     }
     Ok(n)
 }

@@ -14,7 +14,7 @@ use crate::signin::session::{Current, NewSession, Sessions};
 use crate::signin::visit::{assemble, current_session, load_flow};
 use crate::state::AppState;
 use crate::store::StoreError;
-use crate::store::audit::Actor;
+use crate::store::audit::{Actor, OrLog};
 use crate::store::credentials::CredentialStore;
 use crate::store::ephemeral::EphemeralError;
 use crate::store::members::Member;
@@ -192,7 +192,7 @@ pub async fn refusal_audit(
     {
         state
             .audit()
-            .record_or_log(
+            .record(
                 Some(&m.id),
                 Actor::System,
                 "signin.throttled",
@@ -200,7 +200,8 @@ pub async fn refusal_audit(
                 Some(&requester.ip.to_string()),
                 now,
             )
-            .await;
+            .await
+            .or_log("signin.throttled");
     }
     Ok(())
 }

@@ -278,12 +278,8 @@ mod tests {
 
     #[test]
     fn returning_member_needs_the_second_factor_first() {
-        let mut m = member();
-        m.password_hash = Some("h".into());
-        m.initial_password_since = None;
-        m.birthdate_confirmed_at = Some(1);
+        let mut m = onboarded();
         m.terms_version = Some("v1".into());
-        m.email_verified = true;
         m.preferred_factor = Some("email".into());
         let f = factors(1, false, true);
         let mut s = session();
@@ -308,7 +304,7 @@ mod tests {
         m
     }
 
-    fn aal2_flow() -> AuthRequest {
+    fn flow() -> AuthRequest {
         AuthRequest {
             id: "f".into(),
             client_id: "c".into(),
@@ -319,13 +315,20 @@ mod tests {
             code_challenge: None,
             prompt: vec![],
             max_age: None,
-            acr_values: vec![crate::oidc::request::ACR_MFA.into()],
+            acr_values: vec![],
             claims: None,
             ui_locales: None,
             login_hint: None,
             hint_subject: None,
             created_at: 250,
             dpop_jkt: None,
+        }
+    }
+
+    fn aal2_flow() -> AuthRequest {
+        AuthRequest {
+            acr_values: vec![crate::oidc::request::ACR_MFA.into()],
+            ..flow()
         }
     }
 
@@ -409,12 +412,7 @@ mod tests {
 
     #[test]
     fn staff_resets() {
-        let mut m = member();
-        m.password_hash = Some("h".into());
-        m.initial_password_since = None;
-        m.birthdate_confirmed_at = Some(50);
-        m.terms_version = Some("v2".into());
-        m.email_verified = true;
+        let mut m = onboarded();
         let s = session();
         // Factor reset: choose and enrol again.
         assert_eq!(step(&m, &s, &Factors::default(), false), Step::Method);
@@ -438,23 +436,9 @@ mod tests {
     fn prompt_login_and_max_age_ask_for_the_password_again() {
         let m = member();
         let s = session();
-        let mut flow = crate::oidc::request::AuthRequest {
-            id: "f".into(),
-            client_id: "c".into(),
-            redirect_uri: "https://rp/cb".into(),
-            scopes: vec!["openid".into()],
-            state: None,
-            nonce: None,
-            code_challenge: None,
+        let mut flow = AuthRequest {
             prompt: vec![Prompt::Login],
-            max_age: None,
-            acr_values: vec![],
-            claims: None,
-            ui_locales: None,
-            login_hint: None,
-            hint_subject: None,
-            dpop_jkt: None,
-            created_at: 250,
+            ..flow()
         };
         assert!(login_needed(&s, &m, Some(&flow), 300));
         // A sign-in in the very second the request was made is not one made for it.

@@ -354,3 +354,25 @@ impl FromRequestParts<AppState> for SignedIn {
         ))
     }
 }
+
+/// A form posted on the account pages: the app state, the signed-in member ([`SignedIn`]) and
+/// the form once its CSRF token checked out ([`crate::pages::forms::CsrfForm`]), in that order.
+pub struct AccountForm<T> {
+    pub state: AppState,
+    pub v: Visit,
+    pub form: T,
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for AccountForm<T> {
+    type Rejection = PageError;
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, PageError> {
+        let (mut parts, body) = req.into_parts();
+        let SignedIn(v) = SignedIn::from_request_parts(&mut parts, state).await?;
+        let (_, form) = checked_form(Request::from_parts(parts, body), state).await?;
+        Ok(AccountForm {
+            state: state.clone(),
+            v,
+            form,
+        })
+    }
+}

@@ -8,6 +8,7 @@ use crate::security::tokens::new_token;
 use crate::store::clients::{AuthMethod, Client, NewClient};
 pub use crate::texts::staff::clients::*;
 use axum::http::StatusCode;
+use kenpo_shared::Secret;
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::json;
@@ -96,22 +97,11 @@ fn words(s: &str) -> Vec<String> {
     s.split_whitespace().map(String::from).collect()
 }
 
-fn again(c: &Client, secret: Option<String>) -> NewClient {
+/// The client again with a new secret (its registration unchanged).
+fn again(c: &Client, secret: String) -> NewClient {
     NewClient {
-        client_id: c.client_id.clone(),
-        name: c.name.clone(),
-        secret,
-        auth_method: c.auth_method,
-        jwks: c.jwks.clone(),
-        redirect_uris: c.redirect_uris.clone(),
-        post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
-        backchannel_logout_uri: c.backchannel_logout_uri.clone(),
-        third_party: c.third_party,
-        id_token_alg: c.id_token_alg,
-        scopes: c.scopes.clone(),
-        pkce_optional: c.pkce_optional,
-        require_par: c.require_par,
-        require_dpop: c.require_dpop,
+        client: c.clone(),
+        secret: Some(Secret::new(secret)),
     }
 }
 
@@ -139,10 +129,11 @@ pub async fn post(p: Administrator, CsrfForm(f): CsrfForm<ClientForm>) -> PageRe
     let (kind, secret) = match (f.action.as_str(), existing) {
         ("add", None) => {
             let secret = new_token();
-            let new = NewClient {
+            let client = Client {
                 client_id: f.client_id.trim().to_string(),
                 name: f.name.trim().to_string(),
-                secret: Some(secret.clone()),
+                secret_hash: None,
+                source: String::new(),
                 auth_method: AuthMethod::ClientSecretBasic,
                 jwks: None,
                 redirect_uris: words(&f.redirect_uris),
@@ -158,8 +149,12 @@ pub async fn post(p: Administrator, CsrfForm(f): CsrfForm<ClientForm>) -> PageRe
                 require_par: false,
                 require_dpop: false,
             };
+            let new = NewClient {
+                client,
+                secret: Some(Secret::new(secret.clone())),
+            };
             let new = match new.validate() {
-                Ok(n) if !n.client_id.is_empty() && !n.name.is_empty() => n,
+                Ok(n) if !n.client.client_id.is_empty() && !n.client.name.is_empty() => n,
                 Ok(_) => {
                     return page(
                         &p,
@@ -204,7 +199,7 @@ pub async fn post(p: Administrator, CsrfForm(f): CsrfForm<ClientForm>) -> PageRe
         ("rotate", Some(c)) => {
             let secret = new_token();
             store
-                .upsert(again(&c, Some(secret.clone())), "console", now)
+                .upsert(again(&c, secret.clone()), "console", now)
                 .await
                 .page(l)?;
             ("client.rotate_secret", Some(secret))

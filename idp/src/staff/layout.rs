@@ -64,17 +64,20 @@ pub fn render_status(
         }
         (body)
     };
-    ctx.render_status(
-        state,
-        status,
-        Frame {
-            title,
-            step: Some(step),
-            nav: nav(ctx.lang, me.role),
-            ..Frame::default()
-        },
-        body,
-    )
+    let frame = Frame {
+        nav: nav(ctx.lang, me.role),
+        ..frame(step, title)
+    };
+    ctx.render_status(state, status, frame, body)
+}
+
+/// The frame of every console page: its `data-step` and title.
+fn frame<'a>(step: &'a str, title: &'a str) -> Frame<'a> {
+    Frame {
+        title,
+        step: Some(step),
+        ..Frame::default()
+    }
 }
 
 /// A page for someone not signed in (sign-in, invitation).
@@ -87,17 +90,11 @@ pub fn render_public(
     body: Markup,
     scripts: Vec<&str>,
 ) -> Response {
-    ctx.render_status(
-        state,
-        status,
-        Frame {
-            title,
-            step: Some(step),
-            scripts,
-            ..Frame::default()
-        },
-        body,
-    )
+    let frame = Frame {
+        scripts,
+        ..frame(step, title)
+    };
+    ctx.render_status(state, status, frame, body)
 }
 
 /// The required reason field of every action form.

@@ -187,49 +187,34 @@ pub async fn post(
         return Err(PageError::NotAllowed(ctx.lang));
     }
     let Some(reason) = layout::clean_reason(&form.reason) else {
-        let msg = ctx.t(REASON_MISSING).to_string();
-        return page(
-            &p,
-            &member,
-            Some(Flash::Error(msg)),
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
+        let flash = Flash::Error(ctx.t(REASON_MISSING).to_string());
+        return page(&p, &member, Some(flash), StatusCode::BAD_REQUEST).await;
     };
     let now = state.now();
     let ip = requester.ip.to_string();
-    match actions::apply(state, &member, &action, &me.by(&reason), Some(&ip), now).await {
-        Ok(done) => {
-            if let Some(code) = done.letter_code {
+    let (shown, flash, status) =
+        match actions::apply(state, &member, &action, &me.by(&reason), Some(&ip), now).await {
+            Ok(done) => {
                 let fresh = load(state, &user_id, ctx.lang).await?;
-                return super::letters::pdf_response(
-                    state,
-                    &[(fresh, code.expose().clone())],
-                    &format!("letter-{}", fresh_name(&user_id)),
-                    ctx.lang,
-                )
-                .await;
+                if let Some(code) = done.letter_code {
+                    return super::letters::pdf_response(
+                        state,
+                        &[(fresh, code.expose().clone())],
+                        &format!("letter-{}", fresh_name(&user_id)),
+                        ctx.lang,
+                    )
+                    .await;
+                }
+                (fresh, Flash::Ok(ctx.t(DONE).to_string()), StatusCode::OK)
             }
-            let fresh = load(state, &user_id, ctx.lang).await?;
-            page(
-                &p,
-                &fresh,
-                Some(Flash::Ok(ctx.t(DONE).to_string())),
-                StatusCode::OK,
-            )
-            .await
-        }
-        Err(ActionError::Refused(text)) => {
-            page(
-                &p,
-                &member,
-                Some(Flash::Error(ctx.t(text).to_string())),
+            Err(ActionError::Refused(text)) => (
+                member,
+                Flash::Error(ctx.t(text).to_string()),
                 StatusCode::BAD_REQUEST,
-            )
-            .await
-        }
-        Err(ActionError::Internal(e)) => Err(PageError::internal(ctx.lang, e)),
-    }
+            ),
+            Err(ActionError::Internal(e)) => return Err(PageError::internal(ctx.lang, e)),
+        };
+    page(&p, &shown, Some(flash), status).await
 }
 
 /// A file-name-safe form of a user ID.

@@ -68,6 +68,21 @@ impl Actor {
 }
 
 /// See [`AuditLog::member`].
+/// For an audit write whose action has already happened and must not fail for its entry
+/// (`log.record(…).await.or_log(kind)`): a failed write is logged as an error, visible to
+/// operators, never silently dropped.
+pub trait OrLog {
+    fn or_log(self, kind: &str);
+}
+
+impl OrLog for StoreResult<()> {
+    fn or_log(self, kind: &str) {
+        if let Err(e) = self {
+            tracing::error!(error = %e, kind, "audit record failed");
+        }
+    }
+}
+
 pub struct MemberTrail<'a> {
     log: AuditLog,
     member_id: &'a str,
@@ -79,7 +94,7 @@ impl MemberTrail<'_> {
     /// Records `kind`; a failed write is logged: what the member did has happened.
     pub async fn log(&self, kind: &str, detail: Value) {
         let log = &self.log;
-        log.record_or_log(
+        log.record(
             Some(self.member_id),
             Actor::Member,
             kind,
@@ -87,7 +102,8 @@ impl MemberTrail<'_> {
             self.ip,
             self.at,
         )
-        .await;
+        .await
+        .or_log(kind);
     }
 }
 
@@ -125,37 +141,15 @@ impl AuditLog {
             kind.to_string(),
             ip.map(String::from),
         );
-        self.db
-            .exec(move |c| {
-                diesel::insert_into(a::audit_events)
-                    .values((
-                        a::member_id.eq(member_id),
-                        a::actor.eq(actor.as_str()),
-                        a::kind.eq(kind),
-                        a::detail.eq(detail.to_string()),
-                        a::ip.eq(ip),
-                        a::at.eq(at),
-                    ))
-                    .execute(c)
-            })
-            .await
-    }
-
-    /// [`AuditLog::record`] for callers whose action has already happened and must not fail
-    /// for its entry: a failed write is logged as an error (visible to operators), never
-    /// silently dropped.
-    pub async fn record_or_log(
-        &self,
-        member_id: Option<&str>,
-        actor: Actor,
-        kind: &str,
-        detail: Value,
-        ip: Option<&str>,
-        at: i64,
-    ) {
-        if let Err(e) = self.record(member_id, actor, kind, detail, ip, at).await {
-            tracing::error!(error = %e, kind, "audit record failed");
-        }
+        let q = diesel::insert_into(a::audit_events).values((
+            a::member_id.eq(member_id),
+            a::actor.eq(actor.as_str()),
+            a::kind.eq(kind),
+            a::detail.eq(detail.to_string()),
+            a::ip.eq(ip),
+            a::at.eq(at),
+        ));
+        self.db.execute(q).await.map(drop)
     }
 
     /// The events of one member in one request (actor `member`, same address and time).
@@ -184,22 +178,17 @@ impl AuditLog {
             ip.map(String::from),
         );
         let (staff_id, reason) = (by.staff_id.clone(), by.reason.clone());
-        self.db
-            .exec(move |c| {
-                diesel::insert_into(a::audit_events)
-                    .values((
-                        a::member_id.eq(member_id),
-                        a::actor.eq(Actor::Staff.as_str()),
-                        a::kind.eq(kind),
-                        a::detail.eq(detail.to_string()),
-                        a::ip.eq(ip),
-                        a::at.eq(at),
-                        a::staff_id.eq(staff_id),
-                        a::reason.eq(Some(reason)),
-                    ))
-                    .execute(c)
-            })
-            .await
+        let q = diesel::insert_into(a::audit_events).values((
+            a::member_id.eq(member_id),
+            a::actor.eq(Actor::Staff.as_str()),
+            a::kind.eq(kind),
+            a::detail.eq(detail.to_string()),
+            a::ip.eq(ip),
+            a::at.eq(at),
+            a::staff_id.eq(staff_id),
+            a::reason.eq(Some(reason)),
+        ));
+        self.db.execute(q).await.map(drop)
     }
 
     /// Events matching a staff search, newest first (`limit` of them, older than
@@ -228,16 +217,11 @@ impl AuditLog {
 
     /// A member's events, newest first.
     pub async fn for_member(&self, member_id: &str, limit: i64) -> StoreResult<Vec<AuditEvent>> {
-        let m = member_id.to_string();
-        self.db
-            .query(move |c| {
-                a::audit_events
-                    .filter(a::member_id.eq(m))
-                    .order((a::at.desc(), a::id.desc()))
-                    .limit(limit)
-                    .select(AuditEvent::as_select())
-                    .load(c)
-            })
-            .await
+        let q = a::audit_events
+            .filter(a::member_id.eq(member_id.to_string()))
+            .order((a::at.desc(), a::id.desc()))
+            .limit(limit)
+            .select(AuditEvent::as_select());
+        self.db.load(q).await
     }
 }

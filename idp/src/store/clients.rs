@@ -10,6 +10,7 @@ use crate::config::ClientConfig;
 use crate::oidc::keys::Alg;
 use crate::security::tokens::{same, token_hash};
 use diesel::prelude::*;
+use kenpo_shared::Secret;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -49,8 +50,8 @@ impl AuthMethod {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = super::schema::clients)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = super::schema::clients, primary_key(client_id), treat_none_as_null = true)]
 pub struct ClientRow {
     pub client_id: String,
     pub name: String,
@@ -150,27 +151,12 @@ impl Client {
     }
 }
 
-/// A client ready to be stored, validated.
+/// A client ready to be stored, validated: the registration (its `secret_hash` and `source`
+/// are set when stored) and a confidential client's secret in clear, only to hash it.
 #[derive(Debug, Clone)]
 pub struct NewClient {
-    pub client_id: String,
-    pub name: String,
-    /// The secret in clear (only to hash it).
-    pub secret: Option<String>,
-    pub auth_method: AuthMethod,
-    pub jwks: Option<Value>,
-    pub redirect_uris: Vec<String>,
-    pub post_logout_redirect_uris: Vec<String>,
-    pub backchannel_logout_uri: Option<String>,
-    pub third_party: bool,
-    pub id_token_alg: Option<Alg>,
-    pub scopes: Vec<String>,
-    /// See [`Client::pkce_optional`].
-    pub pkce_optional: bool,
-    /// See [`Client::require_par`].
-    pub require_par: bool,
-    /// See [`Client::require_dpop`].
-    pub require_dpop: bool,
+    pub client: Client,
+    pub secret: Option<Secret<String>>,
 }
 
 /// A redirect URI must be absolute, without a fragment, and https (http only on loopback hosts,
@@ -192,33 +178,34 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
 
 impl NewClient {
     pub fn validate(self) -> Result<NewClient, String> {
-        if self.client_id.is_empty()
-            || self.client_id.len() > 64
-            || !self
+        let c = &self.client;
+        if c.client_id.is_empty()
+            || c.client_id.len() > 64
+            || !c
                 .client_id
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
             return Err("client_id must be 1–64 letters, digits, - _ .".into());
         }
-        if self.redirect_uris.is_empty() {
+        if c.redirect_uris.is_empty() {
             return Err("at least one redirect URI is required".into());
         }
-        for u in self
+        for u in c
             .redirect_uris
             .iter()
-            .chain(&self.post_logout_redirect_uris)
-            .chain(&self.backchannel_logout_uri)
+            .chain(&c.post_logout_redirect_uris)
+            .chain(&c.backchannel_logout_uri)
         {
             check_redirect_uri(u)?;
         }
-        match self.auth_method {
+        match c.auth_method {
             AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => match &self.secret {
-                Some(s) if s.len() >= 32 => {}
+                Some(s) if s.expose().len() >= 32 => {}
                 _ => return Err("a client secret of at least 32 characters is required".into()),
             },
             AuthMethod::PrivateKeyJwt => {
-                let ok = self
+                let ok = c
                     .jwks
                     .as_ref()
                     .and_then(|j| j["keys"].as_array())
@@ -231,14 +218,14 @@ impl NewClient {
                 if self.secret.is_some() {
                     return Err("a public client (auth method none) has no secret".into());
                 }
-                if self.pkce_optional {
+                if c.pkce_optional {
                     return Err(
                         "a public client (auth method none) must use PKCE: pkce_optional is for confidential legacy clients only".into(),
                     );
                 }
             }
         }
-        for s in &self.scopes {
+        for s in &c.scopes {
             if !SUPPORTED_SCOPES.contains(&s.as_str()) && s != STAFF_SCOPE {
                 return Err(format!("unknown scope `{s}`"));
             }
@@ -247,7 +234,7 @@ impl NewClient {
     }
 
     pub fn from_config(c: &ClientConfig) -> Result<NewClient, String> {
-        let secret = c.secret.as_ref().map(|s| s.expose().clone());
+        let secret = c.secret.clone();
         let method = match &c.token_endpoint_auth_method {
             Some(m) => AuthMethod::parse(m)
                 .ok_or_else(|| format!("unknown token_endpoint_auth_method `{m}`"))?,
@@ -266,14 +253,14 @@ impl NewClient {
             ),
             None => None,
         };
-        NewClient {
+        let client = Client {
             client_id: c.client_id.clone(),
             name: if c.name.is_empty() {
                 c.client_id.clone()
             } else {
                 c.name.clone()
             },
-            secret,
+            secret_hash: None,
             auth_method: method,
             jwks,
             redirect_uris: c.redirect_uris.clone(),
@@ -285,30 +272,32 @@ impl NewClient {
             pkce_optional: c.pkce_optional,
             require_par: c.require_par,
             require_dpop: c.require_dpop,
-        }
-        .validate()
+            source: String::new(),
+        };
+        NewClient { client, secret }.validate()
     }
 
     fn into_row(self, source: &str, now: i64) -> ClientRow {
         let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+        let c = self.client;
         ClientRow {
-            secret_hash: self.secret.as_deref().map(token_hash),
-            auth_method: self.auth_method.as_str().into(),
-            jwks: self.jwks.as_ref().map(|j| j.to_string()),
-            redirect_uris: json(&self.redirect_uris),
-            post_logout_redirect_uris: json(&self.post_logout_redirect_uris),
-            scopes: json(&self.scopes),
-            id_token_alg: self.id_token_alg.map(|a| a.as_str()).unwrap_or("").into(),
-            client_id: self.client_id,
-            name: self.name,
-            backchannel_logout_uri: self.backchannel_logout_uri,
-            third_party: self.third_party,
+            secret_hash: self.secret.as_ref().map(|s| token_hash(s.expose())),
+            auth_method: c.auth_method.as_str().into(),
+            jwks: c.jwks.as_ref().map(|j| j.to_string()),
+            redirect_uris: json(&c.redirect_uris),
+            post_logout_redirect_uris: json(&c.post_logout_redirect_uris),
+            scopes: json(&c.scopes),
+            id_token_alg: c.id_token_alg.map(|a| a.as_str()).unwrap_or("").into(),
+            client_id: c.client_id,
+            name: c.name,
+            backchannel_logout_uri: c.backchannel_logout_uri,
+            third_party: c.third_party,
             source: source.into(),
             created_at: now,
             updated_at: now,
-            pkce_optional: self.pkce_optional,
-            require_par: self.require_par,
-            require_dpop: self.require_dpop,
+            pkce_optional: c.pkce_optional,
+            require_par: c.require_par,
+            require_dpop: c.require_dpop,
         }
     }
 }
@@ -412,7 +401,7 @@ impl ClientStore {
     /// Inserts or replaces a client. `source` is `config` or `cli`.
     pub async fn upsert(&self, client: NewClient, source: &str, now: i64) -> StoreResult<()> {
         if let Some(cache) = &self.cache {
-            cache.forget(&client.client_id);
+            cache.forget(&client.client.client_id);
         }
         let row = client.into_row(source, now);
         self.db
@@ -424,25 +413,10 @@ impl ClientStore {
                     .optional()?;
                 match exists {
                     Some(created_at) => {
+                        // A re-registration keeps the client's first registration time.
+                        let row = ClientRow { created_at, ..row };
                         diesel::update(cl::clients.find(&row.client_id))
-                            .set((
-                                cl::name.eq(&row.name),
-                                cl::secret_hash.eq(&row.secret_hash),
-                                cl::auth_method.eq(&row.auth_method),
-                                cl::jwks.eq(&row.jwks),
-                                cl::redirect_uris.eq(&row.redirect_uris),
-                                cl::post_logout_redirect_uris.eq(&row.post_logout_redirect_uris),
-                                cl::backchannel_logout_uri.eq(&row.backchannel_logout_uri),
-                                cl::third_party.eq(row.third_party),
-                                cl::id_token_alg.eq(&row.id_token_alg),
-                                cl::scopes.eq(&row.scopes),
-                                cl::source.eq(&row.source),
-                                cl::created_at.eq(created_at),
-                                cl::updated_at.eq(row.updated_at),
-                                cl::pkce_optional.eq(row.pkce_optional),
-                                cl::require_par.eq(row.require_par),
-                                cl::require_dpop.eq(row.require_dpop),
-                            ))
+                            .set(&row)
                             .execute(c)?;
                     }
                     None => {
@@ -458,9 +432,7 @@ impl ClientStore {
         if let Some(cache) = &self.cache {
             cache.forget(client_id);
         }
-        let id = client_id.to_string();
-        self.db
-            .run(move |c| Ok(diesel::delete(cl::clients.find(id)).execute(c)? > 0))
-            .await
+        let q = diesel::delete(cl::clients.find(client_id.to_string()));
+        Ok(self.db.execute(q).await? > 0)
     }
 }

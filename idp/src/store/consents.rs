@@ -63,12 +63,7 @@ impl ConsentStore {
 
     pub async fn remove(&self, member_id: &str, client_id: &str) -> StoreResult<()> {
         let (m, cid) = (member_id.to_string(), client_id.to_string());
-        self.db
-            .query(move |c| {
-                diesel::delete(co::consents.find((m, cid)))
-                    .execute(c)
-                    .map(|_| ())
-            })
-            .await
+        let q = diesel::delete(co::consents.find((m, cid)));
+        self.db.execute(q).await.map(drop)
     }
 }

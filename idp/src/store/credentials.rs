@@ -111,16 +111,10 @@ impl CredentialStore {
     }
 
     pub async fn totp(&self, member_id: &str) -> StoreResult<Option<TotpRow>> {
-        let id = member_id.to_string();
-        self.db
-            .query(move |c| {
-                tc::totp_credentials
-                    .find(id)
-                    .select(TotpRow::as_select())
-                    .first(c)
-                    .optional()
-            })
-            .await
+        let q = tc::totp_credentials
+            .find(member_id.to_string())
+            .select(TotpRow::as_select());
+        self.db.first(q).await
     }
 
     /// Replaces the member's TOTP secret.
@@ -155,50 +149,31 @@ impl CredentialStore {
     }
 
     pub async fn delete_totp(&self, member_id: &str) -> StoreResult<bool> {
-        let id = member_id.to_string();
-        self.db
-            .run(move |c| Ok(diesel::delete(tc::totp_credentials.find(id)).execute(c)? > 0))
-            .await
+        let q = diesel::delete(tc::totp_credentials.find(member_id.to_string()));
+        Ok(self.db.execute(q).await? > 0)
     }
 
     pub async fn passkeys(&self, member_id: &str) -> StoreResult<Vec<PasskeyRow>> {
-        let id = member_id.to_string();
-        self.db
-            .query(move |c| {
-                pk::passkeys
-                    .filter(pk::member_id.eq(id))
-                    .order(pk::created_at)
-                    .select(PasskeyRow::as_select())
-                    .load(c)
-            })
-            .await
+        let q = pk::passkeys
+            .filter(pk::member_id.eq(member_id.to_string()))
+            .order(pk::created_at)
+            .select(PasskeyRow::as_select());
+        self.db.load(q).await
     }
 
     pub async fn passkey_by_credential(
         &self,
         credential_id: &str,
     ) -> StoreResult<Option<PasskeyRow>> {
-        let id = credential_id.to_string();
-        self.db
-            .query(move |c| {
-                pk::passkeys
-                    .filter(pk::credential_id.eq(id))
-                    .select(PasskeyRow::as_select())
-                    .first(c)
-                    .optional()
-            })
-            .await
+        let q = pk::passkeys
+            .filter(pk::credential_id.eq(credential_id.to_string()))
+            .select(PasskeyRow::as_select());
+        self.db.first(q).await
     }
 
     pub async fn add_passkey(&self, row: PasskeyRow) -> StoreResult<()> {
-        self.db
-            .query(move |c| {
-                diesel::insert_into(pk::passkeys)
-                    .values(&row)
-                    .execute(c)
-                    .map(|_| ())
-            })
-            .await
+        let q = diesel::insert_into(pk::passkeys).values(row);
+        self.db.execute(q).await.map(drop)
     }
 
     /// Stores a passkey's state after an assertion (its JSON, counter, backup flags), only if
@@ -270,16 +245,10 @@ impl CredentialStore {
     /// The member a user handle belongs to.
     pub async fn member_of_handle(&self, handle: &uuid::Uuid) -> StoreResult<Option<String>> {
         use super::schema::webauthn_user_handles::dsl as wh;
-        let h = handle.to_string();
-        self.db
-            .query(move |c| {
-                wh::webauthn_user_handles
-                    .filter(wh::handle.eq(h))
-                    .select(wh::member_id)
-                    .first(c)
-                    .optional()
-            })
-            .await
+        let q = wh::webauthn_user_handles
+            .filter(wh::handle.eq(handle.to_string()))
+            .select(wh::member_id);
+        self.db.first(q).await
     }
 
     pub async fn rename_passkey(

@@ -64,6 +64,12 @@ pub enum Rotation {
     Invalid,
 }
 
+/// The refresh token that replaces a spent one: the hash of its value, and its lifetime.
+pub struct Successor {
+    pub hash: String,
+    pub ttl: i64,
+}
+
 pub struct GrantStore {
     db: Db,
 }
@@ -98,16 +104,8 @@ impl GrantStore {
     }
 
     pub async fn get(&self, id: &str) -> StoreResult<Option<Grant>> {
-        let id = id.to_string();
-        self.db
-            .query(move |c| {
-                g::grants
-                    .find(id)
-                    .select(Grant::as_select())
-                    .first(c)
-                    .optional()
-            })
-            .await
+        let q = g::grants.find(id.to_string()).select(Grant::as_select());
+        self.db.first(q).await
     }
 
     /// Revokes a grant (and so its refresh tokens and access tokens); true if it was active.
@@ -182,20 +180,18 @@ impl GrantStore {
             .await
     }
 
-    /// Spends `old_hash` and stores `new` in its family, in one transaction.
+    /// Spends `old_hash` and stores its successor `new` in its family, in one transaction.
     ///
     /// The spend is a compare-and-set (`UPDATE … WHERE rotated_at IS NULL`): on PostgreSQL a
     /// second transaction presenting the same token waits for the first one's row lock and then
     /// changes nothing, on SQLite the write transactions queue and the second one reads the
     /// token as rotated. Either way the loser revokes the family in its own transaction.
-    pub async fn rotate(
-        &self,
-        old_hash: &str,
-        new_hash: String,
-        new_ttl: i64,
-        now: i64,
-    ) -> StoreResult<Rotation> {
+    pub async fn rotate(&self, old_hash: &str, new: Successor, now: i64) -> StoreResult<Rotation> {
         let old_hash = old_hash.to_string();
+        let Successor {
+            hash: new_hash,
+            ttl: new_ttl,
+        } = new;
         self.db
             .tx(move |c| {
                 let Some(tok) = rt::refresh_tokens
@@ -261,48 +257,32 @@ impl GrantStore {
 
     /// A refresh token and its grant (introspection, revocation).
     pub async fn refresh_token(&self, hash: &str) -> StoreResult<Option<(RefreshToken, Grant)>> {
-        let hash = hash.to_string();
-        self.db
-            .query(move |c| {
-                rt::refresh_tokens
-                    .find(hash)
-                    .inner_join(g::grants)
-                    .select((RefreshToken::as_select(), Grant::as_select()))
-                    .first(c)
-                    .optional()
-            })
-            .await
+        let q = rt::refresh_tokens
+            .find(hash.to_string())
+            .inner_join(g::grants)
+            .select((RefreshToken::as_select(), Grant::as_select()));
+        self.db.first(q).await
     }
 
     /// A grant with its member (userinfo, introspection).
     pub async fn with_member(&self, id: &str) -> StoreResult<Option<(Grant, Member)>> {
         use super::schema::members::dsl as m;
-        let id = id.to_string();
-        self.db
-            .query(move |c| {
-                g::grants
-                    .find(id)
-                    .inner_join(m::members)
-                    .select((Grant::as_select(), Member::as_select()))
-                    .first(c)
-                    .optional()
-            })
-            .await
+        let q = g::grants
+            .find(id.to_string())
+            .inner_join(m::members)
+            .select((Grant::as_select(), Member::as_select()));
+        self.db.first(q).await
     }
 
     /// Active grants of a member with their clients' names (account page).
     pub async fn active_for_member(&self, member_id: &str, now: i64) -> StoreResult<Vec<Grant>> {
         let member_id = member_id.to_string();
-        self.db
-            .query(move |c| {
-                g::grants
-                    .filter(g::member_id.eq(member_id))
-                    .filter(g::revoked_at.is_null())
-                    .filter(g::expires_at.gt(now))
-                    .select(Grant::as_select())
-                    .load(c)
-            })
-            .await
+        let q = g::grants
+            .filter(g::member_id.eq(member_id))
+            .filter(g::revoked_at.is_null())
+            .filter(g::expires_at.gt(now))
+            .select(Grant::as_select());
+        self.db.load(q).await
     }
 
     /// Deletes grants that ended more than `keep_secs` ago (housekeeping).

@@ -65,16 +65,10 @@ impl InvitationStore {
     }
 
     pub async fn get(&self, member_id: &str) -> StoreResult<Option<CodeRow>> {
-        let id = member_id.to_string();
-        self.db
-            .query(move |c| {
-                i::invitation_codes
-                    .find(id)
-                    .select(CodeRow::as_select())
-                    .first(c)
-                    .optional()
-            })
-            .await
+        let q = i::invitation_codes
+            .find(member_id.to_string())
+            .select(CodeRow::as_select());
+        self.db.first(q).await
     }
 
     /// Spends the code whose hash is `code_hash`: one conditional UPDATE, so a code works once
@@ -130,45 +124,31 @@ impl InvitationStore {
     }
 
     pub async fn imports(&self, limit: i64) -> StoreResult<Vec<ImportRow>> {
-        self.db
-            .query(move |c| {
-                mi::member_imports
-                    .order(mi::at.desc())
-                    .limit(limit)
-                    .select(ImportRow::as_select())
-                    .load(c)
-            })
-            .await
+        let q = mi::member_imports
+            .order(mi::at.desc())
+            .limit(limit)
+            .select(ImportRow::as_select());
+        self.db.load(q).await
     }
 
     pub async fn import(&self, id: &str) -> StoreResult<Option<ImportRow>> {
-        let id = id.to_string();
-        self.db
-            .query(move |c| {
-                mi::member_imports
-                    .find(id)
-                    .select(ImportRow::as_select())
-                    .first(c)
-                    .optional()
-            })
-            .await
+        let q = mi::member_imports
+            .find(id.to_string())
+            .select(ImportRow::as_select());
+        self.db.first(q).await
     }
 
     /// The members an import created who have not finished their first login (those who
     /// need a letter), by user ID.
     pub async fn letter_members(&self, import_id: &str) -> StoreResult<Vec<String>> {
         let id = import_id.to_string();
-        self.db
-            .query(move |c| {
-                r::member_import_rows
-                    .inner_join(m::members)
-                    .filter(r::import_id.eq(id))
-                    .filter(r::created.eq(true))
-                    .filter(m::onboarded_at.is_null())
-                    .order(m::user_id_key.asc())
-                    .select(m::id)
-                    .load(c)
-            })
-            .await
+        let q = r::member_import_rows
+            .inner_join(m::members)
+            .filter(r::import_id.eq(id))
+            .filter(r::created.eq(true))
+            .filter(m::onboarded_at.is_null())
+            .order(m::user_id_key.asc())
+            .select(m::id);
+        self.db.load(q).await
     }
 }

@@ -80,21 +80,15 @@ impl KnownBrowsers {
         remembered: bool,
     ) -> StoreResult<()> {
         let (id, member) = (id.to_string(), member_id.to_string());
-        self.db
-            .run(move |c| {
-                diesel::insert_into(kb::known_browsers)
-                    .values((
-                        kb::id.eq(id),
-                        kb::member_id.eq(member),
-                        kb::created_at.eq(now),
-                        kb::last_used_at.eq(now),
-                        kb::expires_at.eq(expires_at),
-                        kb::remembered.eq(remembered),
-                    ))
-                    .execute(c)?;
-                Ok(())
-            })
-            .await
+        let q = diesel::insert_into(kb::known_browsers).values((
+            kb::id.eq(id),
+            kb::member_id.eq(member),
+            kb::created_at.eq(now),
+            kb::last_used_at.eq(now),
+            kb::expires_at.eq(expires_at),
+            kb::remembered.eq(remembered),
+        ));
+        self.db.execute(q).await.map(drop)
     }
 
     /// Forgets every browser of a member (staff reset of the factors, a disabled member);

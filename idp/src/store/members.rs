@@ -127,15 +127,10 @@ impl MemberStore {
 
     pub async fn by_user_id(&self, user_id: &UserId) -> StoreResult<Option<Member>> {
         let key = user_id.lookup_key();
-        self.db
-            .query(move |c| {
-                m::members
-                    .filter(m::user_id_key.eq(key))
-                    .select(Member::as_select())
-                    .first(c)
-                    .optional()
-            })
-            .await
+        let q = m::members
+            .filter(m::user_id_key.eq(key))
+            .select(Member::as_select());
+        self.db.first(q).await
     }
 
     pub async fn by_id(&self, id: &str) -> StoreResult<Option<Member>> {
@@ -144,30 +139,20 @@ impl MemberStore {
     }
 
     pub async fn by_subject(&self, subject: &str) -> StoreResult<Option<Member>> {
-        let s = subject.to_string();
-        self.db
-            .query(move |c| {
-                m::members
-                    .filter(m::subject.eq(s))
-                    .select(Member::as_select())
-                    .first(c)
-                    .optional()
-            })
-            .await
+        let q = m::members
+            .filter(m::subject.eq(subject.to_string()))
+            .select(Member::as_select());
+        self.db.first(q).await
     }
 
     /// Members whose verified address is `email` (case-insensitive), for "forgot user ID".
     pub async fn by_verified_email(&self, email: &str) -> StoreResult<Vec<Member>> {
         let e = email.to_ascii_lowercase();
-        self.db
-            .query(move |c| {
-                m::members
-                    .filter(m::email.eq(e))
-                    .filter(m::email_verified.eq(true))
-                    .select(Member::as_select())
-                    .load(c)
-            })
-            .await
+        let q = m::members
+            .filter(m::email.eq(e))
+            .filter(m::email_verified.eq(true))
+            .select(Member::as_select());
+        self.db.load(q).await
     }
 
     /// Applies an import in one transaction: new user IDs are created with an initial
@@ -296,32 +281,19 @@ impl MemberStore {
 
     /// Stores a password the member chose; the initial password stops working.
     pub async fn set_password(&self, id: &str, hash: String, now: i64) -> StoreResult<()> {
-        let id = id.to_string();
-        self.db
-            .run(move |c| {
-                diesel::update(m::members.find(id))
-                    .set((
-                        m::password_hash.eq(Some(hash)),
-                        m::initial_password_since.eq(None::<i64>),
-                        m::password_changed_at.eq(Some(now)),
-                        m::updated_at.eq(now),
-                    ))
-                    .execute(c)?;
-                Ok(())
-            })
-            .await
+        let q = diesel::update(m::members.find(id.to_string())).set((
+            m::password_hash.eq(Some(hash)),
+            m::initial_password_since.eq(None::<i64>),
+            m::password_changed_at.eq(Some(now)),
+            m::updated_at.eq(now),
+        ));
+        self.db.execute(q).await.map(drop)
     }
 
     /// Records (`Some`) or clears (`None`) that the next sign-in needs the strongest factor.
     pub async fn set_strong_factor_due(&self, id: &str, due: Option<i64>) -> StoreResult<()> {
-        let id = id.to_string();
-        self.db
-            .exec(move |c| {
-                diesel::update(m::members.find(id))
-                    .set(m::strong_factor_due.eq(due))
-                    .execute(c)
-            })
-            .await
+        let q = diesel::update(m::members.find(id.to_string())).set(m::strong_factor_due.eq(due));
+        self.db.execute(q).await.map(drop)
     }
 
     /// Replaces a hash made with weaker parameters (same password, no other change), only if
@@ -363,25 +335,21 @@ impl MemberStore {
     }
 
     pub async fn confirm_birthdate(&self, id: &str, now: i64) -> StoreResult<()> {
-        self.set_one(id, now, move |c, id| {
-            diesel::update(m::members.find(id))
-                .set(m::birthdate_confirmed_at.eq(Some(now)))
-                .execute(c)
-        })
-        .await
+        let q = diesel::update(m::members.find(id.to_string())).set((
+            m::birthdate_confirmed_at.eq(Some(now)),
+            m::updated_at.eq(now),
+        ));
+        self.db.execute(q).await.map(drop)
     }
 
     pub async fn accept_terms(&self, id: &str, version: &str, now: i64) -> StoreResult<()> {
         let v = version.to_string();
-        self.set_one(id, now, move |c, id| {
-            diesel::update(m::members.find(id))
-                .set((
-                    m::terms_version.eq(Some(v)),
-                    m::terms_accepted_at.eq(Some(now)),
-                ))
-                .execute(c)
-        })
-        .await
+        let q = diesel::update(m::members.find(id.to_string())).set((
+            m::terms_version.eq(Some(v)),
+            m::terms_accepted_at.eq(Some(now)),
+            m::updated_at.eq(now),
+        ));
+        self.db.execute(q).await.map(drop)
     }
 
     /// Sets the address; `verified` says whether the member proved they read it.
@@ -393,95 +361,61 @@ impl MemberStore {
         now: i64,
     ) -> StoreResult<()> {
         let e = email.to_ascii_lowercase();
-        self.set_one(id, now, move |c, id| {
-            diesel::update(m::members.find(id))
-                .set((m::email.eq(Some(e)), m::email_verified.eq(verified)))
-                .execute(c)
-        })
-        .await
+        let q = diesel::update(m::members.find(id.to_string())).set((
+            m::email.eq(Some(e)),
+            m::email_verified.eq(verified),
+            m::updated_at.eq(now),
+        ));
+        self.db.execute(q).await.map(drop)
     }
 
     pub async fn choose_factor(&self, id: &str, factor: Option<&str>, now: i64) -> StoreResult<()> {
         let f = factor.map(String::from);
-        self.set_one(id, now, move |c, id| {
-            diesel::update(m::members.find(id))
-                .set(m::chosen_factor.eq(f))
-                .execute(c)
-        })
-        .await
+        let q = diesel::update(m::members.find(id.to_string()))
+            .set((m::chosen_factor.eq(f), m::updated_at.eq(now)));
+        self.db.execute(q).await.map(drop)
     }
 
     pub async fn set_preferred_factor(&self, id: &str, factor: &str, now: i64) -> StoreResult<()> {
         let f = factor.to_string();
-        self.set_one(id, now, move |c, id| {
-            diesel::update(m::members.find(id))
-                .set(m::preferred_factor.eq(Some(f)))
-                .execute(c)
-        })
-        .await
+        let q = diesel::update(m::members.find(id.to_string()))
+            .set((m::preferred_factor.eq(Some(f)), m::updated_at.eq(now)));
+        self.db.execute(q).await.map(drop)
     }
 
     pub async fn set_email_otp(&self, id: &str, enabled: bool, now: i64) -> StoreResult<()> {
-        self.set_one(id, now, move |c, id| {
-            diesel::update(m::members.find(id))
-                .set(m::email_otp_enabled.eq(enabled))
-                .execute(c)
-        })
-        .await
+        let q = diesel::update(m::members.find(id.to_string()))
+            .set((m::email_otp_enabled.eq(enabled), m::updated_at.eq(now)));
+        self.db.execute(q).await.map(drop)
     }
 
     /// Records the end of first-login onboarding (first time only).
     pub async fn mark_onboarded(&self, id: &str, now: i64) -> StoreResult<()> {
-        self.set_one(id, now, move |c, id| {
-            diesel::update(m::members.find(id).filter(m::onboarded_at.is_null()))
-                .set(m::onboarded_at.eq(Some(now)))
-                .execute(c)
-        })
-        .await
+        let q = diesel::update(
+            m::members
+                .find(id.to_string())
+                .filter(m::onboarded_at.is_null()),
+        )
+        .set((m::onboarded_at.eq(Some(now)), m::updated_at.eq(now)));
+        self.db.execute(q).await.map(drop)
     }
 
     pub async fn set_locale(&self, id: &str, locale: &str, now: i64) -> StoreResult<()> {
         let l = locale.to_string();
-        self.set_one(id, now, move |c, id| {
-            diesel::update(m::members.find(id))
-                .set(m::locale.eq(Some(l)))
-                .execute(c)
-        })
-        .await
-    }
-
-    /// Runs one update of a member's row and bumps `updated_at`.
-    async fn set_one<F>(&self, id: &str, now: i64, f: F) -> StoreResult<()>
-    where
-        F: FnOnce(&mut super::DbConn, &str) -> diesel::QueryResult<usize> + Send + 'static,
-    {
-        let id = id.to_string();
-        self.db
-            .tx(move |c| {
-                f(c, &id)?;
-                diesel::update(m::members.find(&id))
-                    .set(m::updated_at.eq(now))
-                    .execute(c)?;
-                Ok(())
-            })
-            .await
+        let q = diesel::update(m::members.find(id.to_string()))
+            .set((m::locale.eq(Some(l)), m::updated_at.eq(now)));
+        self.db.execute(q).await.map(drop)
     }
 
     /// Forgets the member's email-OTP factor, factor choice and preference (staff reset).
     pub async fn clear_factors(&self, id: &str, now: i64) -> StoreResult<()> {
-        let id = id.to_string();
-        self.db
-            .exec(move |c| {
-                diesel::update(m::members.find(id))
-                    .set((
-                        m::email_otp_enabled.eq(false),
-                        m::chosen_factor.eq(None::<String>),
-                        m::preferred_factor.eq(None::<String>),
-                        m::updated_at.eq(now),
-                    ))
-                    .execute(c)
-            })
-            .await
+        let q = diesel::update(m::members.find(id.to_string())).set((
+            m::email_otp_enabled.eq(false),
+            m::chosen_factor.eq(None::<String>),
+            m::preferred_factor.eq(None::<String>),
+            m::updated_at.eq(now),
+        ));
+        self.db.execute(q).await.map(drop)
     }
 
     pub async fn touch_login(&self, id: &str, now: i64) -> StoreResult<()> {
@@ -526,12 +460,12 @@ impl MemberStore {
         now: i64,
     ) -> StoreResult<()> {
         let e = email.map(|e| e.to_ascii_lowercase());
-        self.set_one(id, now, move |c, id| {
-            diesel::update(m::members.find(id))
-                .set((m::email.eq(e), m::email_verified.eq(false)))
-                .execute(c)
-        })
-        .await
+        let q = diesel::update(m::members.find(id.to_string())).set((
+            m::email.eq(e),
+            m::email_verified.eq(false),
+            m::updated_at.eq(now),
+        ));
+        self.db.execute(q).await.map(drop)
     }
 
     pub async fn count(&self) -> StoreResult<i64> {

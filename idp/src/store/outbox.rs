@@ -77,15 +77,9 @@ impl Outbox {
     }
 
     pub async fn delivered(&self, id: &str, now: i64) -> StoreResult<()> {
-        let id = id.to_string();
-        self.db
-            .query(move |c| {
-                diesel::update(o::backchannel_outbox.find(id))
-                    .set(o::delivered_at.eq(Some(now)))
-                    .execute(c)
-                    .map(|_| ())
-            })
-            .await
+        let q = diesel::update(o::backchannel_outbox.find(id.to_string()))
+            .set(o::delivered_at.eq(Some(now)));
+        self.db.execute(q).await.map(drop)
     }
 
     /// Records a failed attempt; `next` None gives up.
@@ -97,18 +91,12 @@ impl Outbox {
         error: &str,
     ) -> StoreResult<()> {
         let (id, error) = (id.to_string(), error.chars().take(500).collect::<String>());
-        self.db
-            .run(move |c| {
-                diesel::update(o::backchannel_outbox.find(id))
-                    .set((
-                        o::attempts.eq(attempts),
-                        o::next_attempt_at.eq(next.unwrap_or(i64::MAX)),
-                        o::last_error.eq(Some(error)),
-                    ))
-                    .execute(c)?;
-                Ok(())
-            })
-            .await
+        let q = diesel::update(o::backchannel_outbox.find(id)).set((
+            o::attempts.eq(attempts),
+            o::next_attempt_at.eq(next.unwrap_or(i64::MAX)),
+            o::last_error.eq(Some(error)),
+        ));
+        self.db.execute(q).await.map(drop)
     }
 
     /// How many deliveries are not yet made (the `backchannel_pending` metric).
@@ -126,13 +114,9 @@ impl Outbox {
 
     /// Deliveries not yet made (operators, tests).
     pub async fn pending(&self) -> StoreResult<Vec<Delivery>> {
-        self.db
-            .run(|c| {
-                Ok(o::backchannel_outbox
-                    .filter(o::delivered_at.is_null())
-                    .select(Delivery::as_select())
-                    .load(c)?)
-            })
-            .await
+        let q = o::backchannel_outbox
+            .filter(o::delivered_at.is_null())
+            .select(Delivery::as_select());
+        self.db.load(q).await
     }
 }

@@ -69,63 +69,37 @@ impl StaffStore {
     }
 
     pub async fn insert(&self, row: StaffRow) -> StoreResult<()> {
-        self.db
-            .exec(move |c| {
-                diesel::insert_into(s::staff_accounts)
-                    .values(&row)
-                    .execute(c)
-            })
-            .await
+        let q = diesel::insert_into(s::staff_accounts).values(row);
+        self.db.execute(q).await.map(drop)
     }
 
     pub async fn by_id(&self, id: &str) -> StoreResult<Option<StaffRow>> {
-        let id = id.to_string();
-        self.db
-            .query(move |c| {
-                s::staff_accounts
-                    .find(id)
-                    .select(StaffRow::as_select())
-                    .first(c)
-                    .optional()
-            })
-            .await
+        let q = s::staff_accounts
+            .find(id.to_string())
+            .select(StaffRow::as_select());
+        self.db.first(q).await
     }
 
     pub async fn by_email(&self, email: &str) -> StoreResult<Option<StaffRow>> {
         let e = email.trim().to_ascii_lowercase();
-        self.db
-            .query(move |c| {
-                s::staff_accounts
-                    .filter(s::email.eq(e))
-                    .select(StaffRow::as_select())
-                    .first(c)
-                    .optional()
-            })
-            .await
+        let q = s::staff_accounts
+            .filter(s::email.eq(e))
+            .select(StaffRow::as_select());
+        self.db.first(q).await
     }
 
     pub async fn by_handle(&self, handle: &str) -> StoreResult<Option<StaffRow>> {
-        let h = handle.to_string();
-        self.db
-            .query(move |c| {
-                s::staff_accounts
-                    .filter(s::webauthn_handle.eq(h))
-                    .select(StaffRow::as_select())
-                    .first(c)
-                    .optional()
-            })
-            .await
+        let q = s::staff_accounts
+            .filter(s::webauthn_handle.eq(handle.to_string()))
+            .select(StaffRow::as_select());
+        self.db.first(q).await
     }
 
     pub async fn list(&self) -> StoreResult<Vec<StaffRow>> {
-        self.db
-            .run(|c| {
-                Ok(s::staff_accounts
-                    .order(s::email.asc())
-                    .select(StaffRow::as_select())
-                    .load(c)?)
-            })
-            .await
+        let q = s::staff_accounts
+            .order(s::email.asc())
+            .select(StaffRow::as_select());
+        self.db.load(q).await
     }
 
     /// How many enabled administrators there are (the last one cannot be demoted).
@@ -143,80 +117,44 @@ impl StaffStore {
 
     pub async fn set_role(&self, id: &str, role: &str) -> StoreResult<bool> {
         let (id, role) = (id.to_string(), role.to_string());
-        self.db
-            .run(move |c| {
-                Ok(diesel::update(s::staff_accounts.find(id))
-                    .set(s::role.eq(role))
-                    .execute(c)?
-                    == 1)
-            })
-            .await
+        let q = diesel::update(s::staff_accounts.find(id)).set(s::role.eq(role));
+        Ok(self.db.execute(q).await? == 1)
     }
 
     pub async fn set_disabled(&self, id: &str, at: Option<i64>) -> StoreResult<bool> {
-        let id = id.to_string();
-        self.db
-            .run(move |c| {
-                Ok(diesel::update(s::staff_accounts.find(id))
-                    .set(s::disabled_at.eq(at))
-                    .execute(c)?
-                    == 1)
-            })
-            .await
+        let q = diesel::update(s::staff_accounts.find(id.to_string())).set(s::disabled_at.eq(at));
+        Ok(self.db.execute(q).await? == 1)
     }
 
     pub async fn touch_login(&self, id: &str, now: i64) -> StoreResult<()> {
-        let id = id.to_string();
-        self.db
-            .run(move |c| {
-                diesel::update(s::staff_accounts.find(id))
-                    .set(s::last_login_at.eq(Some(now)))
-                    .execute(c)?;
-                Ok(())
-            })
-            .await
+        let q = diesel::update(s::staff_accounts.find(id.to_string()))
+            .set(s::last_login_at.eq(Some(now)));
+        self.db.execute(q).await.map(drop)
     }
 
     // ---- passkeys ----
 
     pub async fn passkeys(&self, staff_id: &str) -> StoreResult<Vec<StaffPasskeyRow>> {
-        let id = staff_id.to_string();
-        self.db
-            .run(move |c| {
-                Ok(p::staff_passkeys
-                    .filter(p::staff_id.eq(id))
-                    .order(p::created_at.asc())
-                    .select(StaffPasskeyRow::as_select())
-                    .load(c)?)
-            })
-            .await
+        let q = p::staff_passkeys
+            .filter(p::staff_id.eq(staff_id.to_string()))
+            .order(p::created_at.asc())
+            .select(StaffPasskeyRow::as_select());
+        self.db.load(q).await
     }
 
     pub async fn passkey_by_credential(
         &self,
         credential_id: &str,
     ) -> StoreResult<Option<StaffPasskeyRow>> {
-        let cid = credential_id.to_string();
-        self.db
-            .query(move |c| {
-                p::staff_passkeys
-                    .filter(p::credential_id.eq(cid))
-                    .select(StaffPasskeyRow::as_select())
-                    .first(c)
-                    .optional()
-            })
-            .await
+        let q = p::staff_passkeys
+            .filter(p::credential_id.eq(credential_id.to_string()))
+            .select(StaffPasskeyRow::as_select());
+        self.db.first(q).await
     }
 
     pub async fn add_passkey(&self, row: StaffPasskeyRow) -> StoreResult<()> {
-        self.db
-            .run(move |c| {
-                diesel::insert_into(p::staff_passkeys)
-                    .values(&row)
-                    .execute(c)?;
-                Ok(())
-            })
-            .await
+        let q = diesel::insert_into(p::staff_passkeys).values(row);
+        self.db.execute(q).await.map(drop)
     }
 
     /// Stores an assertion's new state if its counter moved forward (or the authenticator
@@ -298,19 +236,13 @@ impl StaffStore {
         kind: LinkKind,
         now: i64,
     ) -> StoreResult<Option<String>> {
-        let h = token_hash.to_string();
-        self.db
-            .query(move |c| {
-                l::staff_links
-                    .filter(l::token_hash.eq(h))
-                    .filter(l::kind.eq(kind.as_str()))
-                    .filter(l::used_at.is_null())
-                    .filter(l::expires_at.gt(now))
-                    .select(l::staff_id)
-                    .first(c)
-                    .optional()
-            })
-            .await
+        let q = l::staff_links
+            .filter(l::token_hash.eq(token_hash.to_string()))
+            .filter(l::kind.eq(kind.as_str()))
+            .filter(l::used_at.is_null())
+            .filter(l::expires_at.gt(now))
+            .select(l::staff_id);
+        self.db.first(q).await
     }
 
     /// Spends a link: one conditional UPDATE, so two requests cannot both use it. Returns

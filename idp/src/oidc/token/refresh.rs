@@ -13,7 +13,7 @@ use crate::oidc::access;
 use crate::security::tokens::{new_token, token_hash};
 use crate::state::AppState;
 use crate::store::audit::Actor;
-use crate::store::grants::Rotation;
+use crate::store::grants::{Rotation, Successor};
 use serde_json::{Value, json};
 
 /// The scope of a refreshed token: the granted one, or the narrower one asked for.
@@ -98,8 +98,10 @@ pub(super) async fn exchange(req: &GrantRequest<'_>) -> Result<Value, OAuthError
         .grants()
         .rotate(
             &old_hash,
-            token_hash(&new),
-            state.config.tokens.refresh_token_ttl_secs,
+            Successor {
+                hash: token_hash(&new),
+                ttl: state.config.tokens.refresh_token_ttl_secs,
+            },
             now,
         )
         .await;
