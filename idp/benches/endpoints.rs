@@ -160,7 +160,11 @@ async fn start_idp(dir: &std::path::Path) -> (AppState, String) {
     config.database.pool_size = 16;
     config.secrets.key_file = dir.join("secret.key");
     config.mail.outbox_dir = dir.join("outbox");
+    // One client address makes every request here: the per-address limits (issue 14) would
+    // measure the limiter, not the endpoints.
     config.throttle.address_per_minute = i64::MAX / 2;
+    config.throttle.authorize_per_minute = i64::MAX / 2;
+    config.throttle.stranger_posts_per_minute = i64::MAX / 2;
     config.log.level = "warn".into();
     let state = kenpo_idp::startup::build_state(config, Clock::System)
         .await
@@ -252,12 +256,48 @@ fn print_row(name: &str, s: &Stats, bound: Option<(&str, f64)>, target: Option<f
     );
 }
 
+/// Resident memory of the common-password list as loaded (Linux: /proc/self/statm), and what
+/// a `HashSet<String>` of the same entries adds: the figures in docs/security-model.md.
+fn common_password_memory() {
+    fn rss_kib() -> Option<i64> {
+        let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+        let pages: i64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+        Some(pages * 4)
+    }
+    let before = rss_kib();
+    let list = kenpo_idp::security::common_passwords::list();
+    let loaded = rss_kib();
+    let set: std::collections::HashSet<String> = list.entries().map(String::from).collect();
+    let with_set = rss_kib();
+    let heap = format!(
+        "{} KiB heap, {} entries",
+        list.heap_bytes() / 1024,
+        list.len()
+    );
+    match (before, loaded, with_set) {
+        (Some(b), Some(l), Some(w)) => println!(
+            "{:<44} {:>7} KiB resident ({heap}); a HashSet<String> of them: {} KiB more ({})",
+            "common-password list",
+            l - b,
+            w - l,
+            set.len()
+        ),
+        _ => println!(
+            "{:<44} {heap} (resident size needs /proc)",
+            "common-password list"
+        ),
+    }
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let o = opts();
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let dir = std::env::temp_dir().join(format!("kenpo-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
+    println!("-- memory");
+    common_password_memory();
+    println!();
     let (state, issuer) = start_idp(&dir).await;
     let bare = start_bare().await;
 
